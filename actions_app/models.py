@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import semver
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+ACTION_SLUG_RE = r"^[a-z0-9][a-z0-9-]{0,78}[a-z0-9]$"
+
+
+class ActionKind(models.TextChoices):
+    TEMPLATE = "template", "template"
+    CUSTOM = "custom", "custom"
+
+
+class VersionStatus(models.TextChoices):
+    DRAFT = "draft", "draft"
+    PUBLISHED = "published", "published"
+
+
+class ActionQuerySet(models.QuerySet["Action"]):
+    def for_tenant(self, tenant: Any) -> ActionQuerySet:
+        return self.filter(tenant=tenant)
+
+    def with_latest_version(self) -> ActionQuerySet:
+        """Annotate the id and label of the highest semver version, in the same query."""
+        latest = ActionVersion.objects.filter(action=OuterRef("pk")).order_by("-major", "-minor", "-patch", "-id")
+        return self.annotate(
+            latest_version_id=Subquery(latest.values("id")[:1]),
+            latest_version_label=Subquery(latest.values("version")[:1]),
+        )
+
+
+class Action(models.Model):
+    """A catalogue entry of one tenant (contract §1). Its behaviour lives in its versions."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="actions")
+    slug = models.CharField(
+        max_length=80,
+        validators=[RegexValidator(ACTION_SLUG_RE, "Lowercase letters, digits and hyphens; 2–80 characters.")],
+    )
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=10, choices=ActionKind.choices)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ActionQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "slug"], name="action_slug_unique_in_tenant")]
+        indexes = [models.Index(fields=["tenant", "name"], name="action_tenant_name")]
+        ordering = ["name"]
+        permissions = [
+            ("test_action", "Can run an action in the test harness"),
+            ("publish_action", "Can publish an action's versions"),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+def parse_semver(label: str) -> semver.Version:
+    return semver.Version.parse(label)
+
+
+def content_checksum(source: str, config_schema: Any, compatible_triggers: list[str]) -> str:
+    """The identity of a version's content: saving identical content creates no new version."""
+    canonical = json.dumps(
+        {"source": source, "config_schema": config_schema, "compatible_triggers": sorted(compatible_triggers)},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class ActionVersion(models.Model):
+    """An immutable snapshot of an action. Only its publication status ever changes."""
+
+    action = models.ForeignKey(Action, on_delete=models.CASCADE, related_name="versions")
+    version = models.CharField(max_length=40)
+    # Split semver parts so "latest" sorts correctly in SQL (1.10.0 > 1.9.0).
+    major = models.PositiveIntegerField()
+    minor = models.PositiveIntegerField()
+    patch = models.PositiveIntegerField()
+    source = models.TextField(blank=True)
+    compiled_js = models.TextField(blank=True)
+    config_schema = models.JSONField(default=dict)
+    compatible_triggers = models.JSONField(default=list)
+    status = models.CharField(max_length=10, choices=VersionStatus.choices, default=VersionStatus.DRAFT)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    checksum = models.CharField(max_length=64)
+    saved_with_errors = models.BooleanField(default=False)
+    published_at = models.DateTimeField(null=True, blank=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["action", "version"], name="version_unique_per_action")]
+        indexes = [models.Index(fields=["action", "-major", "-minor", "-patch"], name="version_order")]
+        ordering = ["-major", "-minor", "-patch"]
+
+    def __str__(self) -> str:
+        return f"{self.action.slug}@{self.version}"
+
+    @property
+    def is_published(self) -> bool:
+        return self.status == VersionStatus.PUBLISHED
+
+    @staticmethod
+    def semver_fields(label: str) -> dict[str, Any]:
+        parsed = parse_semver(label)
+        return {"version": str(parsed), "major": parsed.major, "minor": parsed.minor, "patch": parsed.patch}
+
+
+# guardian with direct foreign keys: indexed joins instead of generic object_pk text matches.
+class ActionUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(Action, on_delete=models.CASCADE)
+
+
+class ActionGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Action, on_delete=models.CASCADE)

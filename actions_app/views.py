@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_http_methods
+
+from actions_app.catalogue import CatalogueQuery, latest_versions_for, search_catalogue
+from actions_app.models import Action, ActionKind, ActionVersion
+from actions_app.schema_forms import UnsupportedSchema, build_config_form
+from flows_app.models import Binding, Flow
+from flows_app.triggers import ALL_TRIGGERS
+from tenants.access import get_visible_or_404, tenant_access, visible
+from tenants.http import HtmxHttpRequest
+
+PAGE_SIZE = 50
+
+
+@login_required
+def action_list(request: HtmxHttpRequest, tenant_slug: str) -> HttpResponse:
+    access = tenant_access(request, tenant_slug)
+    query = CatalogueQuery.from_params(request.GET)
+    actions = search_catalogue(visible(access, "view_action", Action.objects.all()), query)
+    page = Paginator(actions, PAGE_SIZE).get_page(request.GET.get("page"))
+    latest = latest_versions_for(list(page.object_list))
+    context = {
+        "access": access,
+        "tenant": access.tenant,
+        "query": query,
+        "page": page,
+        "rows": [(action, latest.get(action.pk)) for action in page.object_list],
+        "kinds": ActionKind.values,
+        "triggers": ALL_TRIGGERS,
+    }
+    template = "actions_app/action_list.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#results"
+    return render(request, template, context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def action_detail(request: HtmxHttpRequest, tenant_slug: str, action_slug: str) -> HttpResponse:
+    access = tenant_access(request, tenant_slug)
+    action = get_visible_or_404(access, "view_action", Action.objects.all(), slug=action_slug)
+    versions = list(action.versions.select_related("author"))
+    chosen = _chosen_version(versions, request.GET.get("version") or request.POST.get("version"))
+    config_form, schema_problems, config_ok = None, [], False
+    if chosen is not None:
+        try:
+            data = request.POST if request.method == "POST" else None
+            config_form = build_config_form(chosen.config_schema, data=data)
+            config_ok = data is not None and not config_form.row_change_requested and config_form.is_valid()
+        except UnsupportedSchema as unsupported:
+            schema_problems = unsupported.problems
+    visible_flows = visible(access, "view_flow", Flow.objects.all())
+    context = {
+        "access": access,
+        "tenant": access.tenant,
+        "action": action,
+        "versions": versions,
+        "chosen": chosen,
+        "config_form": config_form,
+        "config_ok": config_ok,
+        "schema_problems": schema_problems,
+        "attachments": Binding.objects.current()
+        .filter(action=action, revision__flow__in=visible_flows)
+        .select_related("revision__flow", "pinned_version"),
+    }
+    template = "actions_app/action_detail.html"
+    if request.htmx and request.htmx.target == "config-form":
+        template += "#config-form"
+    return render(request, template, context)
+
+
+def _chosen_version(versions: list[ActionVersion], label: str | None) -> ActionVersion | None:
+    if not label:
+        return versions[0] if versions else None
+    for version in versions:
+        if version.version == label:
+            return version
+    raise Http404("No such version")

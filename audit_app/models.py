@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from django.db import models
+from django.utils import timezone
+
+
+class AppendOnlyError(Exception):
+    """Raised when code tries to change or remove an audit event."""
+
+
+EVENT_TYPES = [
+    "flow.action_attached",
+    "flow.action_detached",
+    "flow.action_updated",
+    "flow.action_executed",
+    "flow.action_published",
+    "action.created",
+    "action.version_saved",
+    "api_token.created",
+    "api_token.revoked",
+    "member.added",
+    "member.role_changed",
+    "member.removed",
+]
+
+ACTOR_KINDS = [("user", "User"), ("token", "API token"), ("system", "System")]
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def update(self, **kwargs: Any) -> NoReturn:
+        raise AppendOnlyError("Audit events are append-only and cannot be updated.")
+
+    def delete(self) -> NoReturn:
+        raise AppendOnlyError("Audit events are append-only and cannot be deleted.")
+
+    def for_tenant(self, tenant: Any) -> AuditEventQuerySet:
+        return self.filter(tenant=tenant)
+
+
+class AuditEvent(models.Model):
+    """One entry of a tenant's audit history (contract §7). Written only by `services.record`."""
+
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="audit_events")
+    type = models.CharField(max_length=40, choices=[(t, t) for t in EVENT_TYPES])
+
+    actor_kind = models.CharField(max_length=10, choices=ACTOR_KINDS)
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_name = models.CharField(max_length=150, blank=True)
+
+    action_slug = models.CharField(max_length=80, blank=True)
+    action_version = models.CharField(max_length=40, blank=True)
+    flow_slug = models.CharField(max_length=80, blank=True)
+    flow_revision = models.PositiveIntegerField(null=True, blank=True)
+    trigger = models.CharField(max_length=60, blank=True)
+    # For events about something other than an action or flow (a member, a token).
+    target = models.CharField(max_length=150, blank=True)
+
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    transaction_id = models.CharField(max_length=64, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "-occurred_at", "-id"], name="audit_tenant_time"),
+            models.Index(fields=["tenant", "type", "-occurred_at"], name="audit_tenant_type_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.type}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # An integrity guard, not business logic: an existing row is never written again.
+        if self.pk is not None and not self._state.adding:
+            raise AppendOnlyError("Audit events are append-only and cannot be updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise AppendOnlyError("Audit events are append-only and cannot be deleted.")

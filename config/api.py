@@ -1,0 +1,54 @@
+"""The management API (contract §9), mounted at /api/v1/."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, ValidationError
+
+from actions_app.api import router as actions_router
+from tenants.api_auth import ApiError, TenantTokenAuth
+
+api = NinjaAPI(
+    title="Actions console management API",
+    version="1",
+    description="Manage a tenant's Actions, flows and audit history. Authenticate with "
+    "`Authorization: Bearer <token>`; a token belongs to one tenant and carries scopes.",
+    urls_namespace="api",
+    auth=TenantTokenAuth(),
+    # The interactive docs page loads its assets from a CDN; the JSON document is enough.
+    docs_url=None,
+)
+api.add_router("/actions", actions_router)
+
+
+def _error(request: HttpRequest, status: int, code: str, message: str, details: object = None) -> HttpResponse:
+    return api.create_response(
+        request, {"error": {"code": code, "message": message, "details": details or []}}, status=status
+    )
+
+
+@api.exception_handler(ApiError)
+def on_api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
+    return _error(request, exc.status, exc.code, exc.message, exc.details)
+
+
+@api.exception_handler(AuthenticationError)
+def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    response = _error(request, 401, "unauthenticated", "A valid bearer token is required.")
+    response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    details = [
+        {"field": ".".join(str(part) for part in err.get("loc", [])[1:]), "message": err.get("msg", "")}
+        for err in exc.errors
+    ]
+    return _error(request, 422, "invalid_request", "The request body or parameters are invalid.", details)
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return _error(request, 404, "not_found", str(exc) or "Not found.")

@@ -1,0 +1,20 @@
+from django.contrib.auth import views as auth_views
+from django.urls import URLPattern, URLResolver, include, path
+
+from config.api import api
+from tenants import views as tenant_views
+
+tenant_patterns: list[URLPattern | URLResolver] = [
+    path("", tenant_views.tenant_home, name="tenant_home"),
+    path("actions/", include("actions_app.urls")),
+    path("flows/", include("flows_app.urls")),
+    path("audit/", include("audit_app.urls")),
+]
+
+urlpatterns = [
+    path("", tenant_views.home, name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("t/<slug:tenant_slug>/", include(tenant_patterns)),
+    path("api/v1/", api.urls),
+]

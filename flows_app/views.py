@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from flows_app.models import Binding, Flow
+from flows_app.triggers import FLOW_SLOTS
+from tenants.access import get_visible_or_404, tenant_access, visible
+
+
+@login_required
+def flow_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    access = tenant_access(request, tenant_slug)
+    flows = (
+        visible(access, "view_flow", Flow.objects.all())
+        .select_related("current_revision")
+        .annotate(attached=Count("current_revision__bindings", filter=Q(current_revision__bindings__enabled=True)))
+        .order_by("kind", "slug")
+    )
+    return render(request, "flows_app/flow_list.html", {"access": access, "tenant": access.tenant, "flows": flows})
+
+
+@login_required
+def flow_detail(request: HttpRequest, tenant_slug: str, flow_slug: str) -> HttpResponse:
+    access = tenant_access(request, tenant_slug)
+    flow = get_visible_or_404(access, "view_flow", Flow.objects.select_related("current_revision"), slug=flow_slug)
+    bindings = (
+        Binding.objects.filter(revision=flow.current_revision)
+        .select_related("action", "pinned_version")
+        .order_by("trigger", "position")
+    )
+    slots = [(trigger, [b for b in bindings if b.trigger == trigger]) for trigger in FLOW_SLOTS[flow.kind]]
+    context = {"access": access, "tenant": access.tenant, "flow": flow, "slots": slots}
+    return render(request, "flows_app/flow_detail.html", context)

@@ -1,0 +1,86 @@
+"""Access helpers every view starts with.
+
+The tenant comes from the URL. An operator who is not a member of it (and holds no single-object
+grant in it) gets the same 404 as for a tenant that does not exist, so tenant slugs do not leak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+from django.apps import apps
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.http import Http404, HttpRequest
+from guardian.utils import get_user_obj_perms_model
+
+from tenants.models import Membership, Tenant
+from tenants.permissions import has_object_perm, objects_with_perm
+from tenants.roles import OBJECT_PERMS_BY_MODEL, TENANT_ABILITIES, Role
+
+M = TypeVar("M", bound=models.Model)
+QS = TypeVar("QS", bound=models.QuerySet[Any])
+
+
+@dataclass(frozen=True)
+class TenantAccess:
+    """What the signed-in operator may do in the tenant named by the URL."""
+
+    tenant: Tenant
+    user: Any
+    membership: Membership | None
+
+    @property
+    def role(self) -> Role | None:
+        return self.membership.role_enum if self.membership else None
+
+    def can(self, ability: str) -> bool:
+        """Tenant-wide abilities (create an action, manage tokens); object rights are separate."""
+        return self.role is not None and self.role.includes(TENANT_ABILITIES[ability])
+
+    def require(self, ability: str) -> None:
+        if not self.can(ability):
+            raise PermissionDenied(f"Your role does not allow this ({ability.replace('_', ' ')}).")
+
+
+def _holds_single_object_grant(user: Any, tenant: Tenant) -> bool:
+    for model_key in OBJECT_PERMS_BY_MODEL:
+        model = apps.get_model(model_key)
+        perm_model: Any = get_user_obj_perms_model(cast(Any, model))
+        if perm_model.objects.filter(user=user, content_object__tenant=tenant).exists():
+            return True
+    return False
+
+
+def tenant_access(request: HttpRequest, tenant_slug: str) -> TenantAccess:
+    """Resolve the URL's tenant for the signed-in operator, or 404."""
+    user = request.user
+    if not user.is_authenticated or not user.is_active:
+        raise Http404("No such tenant")
+    membership = Membership.objects.select_related("tenant").filter(tenant__slug=tenant_slug, user=user).first()
+    if membership is not None:
+        return TenantAccess(tenant=membership.tenant, user=user, membership=membership)
+    tenant = Tenant.objects.filter(slug=tenant_slug).first()
+    if tenant is not None and _holds_single_object_grant(user, tenant):
+        return TenantAccess(tenant=tenant, user=user, membership=None)
+    raise Http404("No such tenant")
+
+
+def visible(access: TenantAccess, perm: str, queryset: QS) -> QS:
+    """The part of `queryset` inside the tenant that the operator holds `perm` on."""
+    return objects_with_perm(access.user, perm, queryset.filter(tenant=access.tenant))
+
+
+def get_visible_or_404(access: TenantAccess, view_perm: str, queryset: models.QuerySet[M], **lookup: Any) -> M:
+    """Fetch one object the operator may see; "doesn't exist" and "can't see" both answer 404."""
+    obj = visible(access, view_perm, queryset).filter(**lookup).first()
+    if obj is None:
+        raise Http404("Not found")
+    return obj
+
+
+def require_object_perm(access: TenantAccess, perm: str, obj: models.Model) -> None:
+    """403 for a visible object the operator may not change in this way."""
+    if not has_object_perm(access.user, perm, obj):
+        raise PermissionDenied("Your role does not allow this.")

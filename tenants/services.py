@@ -1,0 +1,193 @@
+"""Writes on tenants, memberships and API tokens. Each one records its audit event in the same
+transaction as the change."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit_app.services import Actor, RequestMeta, record
+from tenants.models import API_SCOPES, ApiToken, Membership, Tenant, hash_token_secret
+from tenants.permissions import ensure_role_groups
+from tenants.roles import Role
+
+
+class MembershipError(ValueError):
+    """A membership change that would leave the tenant in a bad state."""
+
+
+class TokenError(ValueError):
+    pass
+
+
+def create_tenant(*, slug: str, name: str) -> Tenant:
+    """Create a tenant with its role groups, its four system flows and the platform templates."""
+    from actions_app.services import sync_platform_templates
+    from flows_app.services import ensure_system_flows
+
+    with transaction.atomic():
+        tenant = Tenant(slug=slug, name=name)
+        tenant.full_clean()
+        tenant.save()
+        ensure_role_groups(tenant)
+        ensure_system_flows(tenant)
+        sync_platform_templates(tenant)
+    return tenant
+
+
+def _member_snapshot(membership: Membership) -> dict[str, Any]:
+    return {"user": membership.user.get_username(), "role": membership.role}
+
+
+def add_member(tenant: Tenant, user: Any, role: Role, *, actor: Actor, meta: RequestMeta | None = None) -> Membership:
+    """Make `user` a member of `tenant` with `role` and put them in that role's group."""
+    with transaction.atomic():
+        if Membership.objects.filter(tenant=tenant, user=user).exists():
+            raise MembershipError(f"{user.get_username()} is already a member of {tenant.slug}.")
+        membership = Membership.objects.create(tenant=tenant, user=user, role=role.value)
+        user.groups.add(ensure_role_groups(tenant)[role])
+        record(
+            tenant=tenant,
+            event_type="member.added",
+            actor=actor,
+            meta=meta,
+            target=user.get_username(),
+            after=_member_snapshot(membership),
+        )
+    return membership
+
+
+def _owner_count(tenant: Tenant) -> int:
+    return Membership.objects.filter(tenant=tenant, role=Role.OWNER.value).count()
+
+
+def change_member_role(
+    membership: Membership, role: Role, *, actor: Actor, meta: RequestMeta | None = None
+) -> Membership:
+    """Move a member to another role; the last owner cannot be demoted."""
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().select_related("user", "tenant").get(pk=membership.pk)
+        if membership.role == role.value:
+            return membership
+        if membership.role == Role.OWNER.value and _owner_count(membership.tenant) <= 1:
+            raise MembershipError("A tenant needs at least one owner: make someone else owner first.")
+        before = _member_snapshot(membership)
+        groups = ensure_role_groups(membership.tenant)
+        membership.user.groups.remove(groups[membership.role_enum])
+        membership.role = role.value
+        membership.save(update_fields=["role"])
+        membership.user.groups.add(groups[role])
+        record(
+            tenant=membership.tenant,
+            event_type="member.role_changed",
+            actor=actor,
+            meta=meta,
+            target=membership.user.get_username(),
+            before=before,
+            after=_member_snapshot(membership),
+        )
+    return membership
+
+
+def remove_member(membership: Membership, *, actor: Actor, meta: RequestMeta | None = None) -> None:
+    """End a membership; the last owner cannot be removed."""
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().select_related("user", "tenant").get(pk=membership.pk)
+        if membership.role == Role.OWNER.value and _owner_count(membership.tenant) <= 1:
+            raise MembershipError("A tenant needs at least one owner: the last owner cannot be removed.")
+        before = _member_snapshot(membership)
+        membership.user.groups.remove(ensure_role_groups(membership.tenant)[membership.role_enum])
+        membership.delete()
+        record(
+            tenant=membership.tenant,
+            event_type="member.removed",
+            actor=actor,
+            meta=meta,
+            target=before["user"],
+            before=before,
+        )
+
+
+def create_api_token(
+    tenant: Tenant,
+    *,
+    name: str,
+    scopes: list[str],
+    actor: Actor,
+    created_by: Any = None,
+    expires_at: datetime | None = None,
+    meta: RequestMeta | None = None,
+) -> tuple[ApiToken, str]:
+    """Create a token; returns it and the secret string, which is never retrievable again."""
+    name = name.strip()
+    if not name:
+        raise TokenError("Give the token a name.")
+    unknown = sorted(set(scopes) - set(API_SCOPES))
+    if unknown:
+        raise TokenError(f"Unknown scope(s): {', '.join(unknown)}. Known: {', '.join(API_SCOPES)}.")
+    if not scopes:
+        raise TokenError("Choose at least one scope.")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise TokenError("The expiry must be in the future.")
+    key_id, secret, full_token = ApiToken.new_key()
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            tenant=tenant,
+            name=name,
+            key_id=key_id,
+            secret_hash=hash_token_secret(secret),
+            scopes=sorted(set(scopes), key=API_SCOPES.index),
+            created_by=created_by,
+            expires_at=expires_at,
+        )
+        record(
+            tenant=tenant,
+            event_type="api_token.created",
+            actor=actor,
+            meta=meta,
+            target=f"{name} ({key_id})",
+            after={"name": name, "key_id": key_id, "scopes": token.scopes, "expires_at": _iso(expires_at)},
+        )
+    return token, full_token
+
+
+def revoke_api_token(token: ApiToken, *, actor: Actor, meta: RequestMeta | None = None) -> ApiToken:
+    with transaction.atomic():
+        token = ApiToken.objects.select_for_update().get(pk=token.pk)
+        if token.revoked_at is not None:
+            return token
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        record(
+            tenant=token.tenant,
+            event_type="api_token.revoked",
+            actor=actor,
+            meta=meta,
+            target=f"{token.name} ({token.key_id})",
+            before={"name": token.name, "key_id": token.key_id, "scopes": token.scopes},
+        )
+    return token
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def authenticate_token(raw: str) -> ApiToken | None:
+    """The usable token for a presented `acx_<id>_<secret>` string, or None."""
+    parts = raw.split("_", 2)
+    if len(parts) != 3 or parts[0] != "acx":
+        return None
+    token = ApiToken.objects.usable().select_related("tenant").filter(key_id=parts[1]).first()
+    if token is None or not hmac.compare_digest(token.secret_hash, hash_token_secret(parts[2])):
+        return None
+    now = timezone.now()
+    # Throttle the write: last-used precision of a minute is plenty and spares a row update per call.
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token

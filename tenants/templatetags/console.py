@@ -1,0 +1,19 @@
+from typing import Any
+
+from django import template
+from django.utils.http import urlencode
+
+register = template.Library()
+
+
+@register.simple_tag
+def query_string(params: dict[str, Any], **overrides: Any) -> str:
+    """`params` with `overrides` applied, URL-encoded; empty values are dropped to keep URLs short."""
+    merged = {**params, **overrides}
+    return urlencode({key: value for key, value in merged.items() if value not in ("", None)})
+
+
+@register.filter
+def next_sort(query: Any, key: str) -> str:
+    """Clicking a sorted column header flips its direction; another column starts ascending."""
+    return f"-{key}" if query.sort == key else key

@@ -1,0 +1,128 @@
+"""Shared fixtures: personas in two tenants, API tokens, a browser.
+
+Personas (STYLE.md): owner, admin, editor and viewer of tenant A ("acme"), and an outsider who
+owns tenant B ("globex") and is no member of A.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.db.backends.signals import connection_created
+
+from audit_app.services import Actor
+from tenants.models import Tenant
+from tenants.roles import Role
+from tenants.services import add_member, create_api_token, create_tenant
+
+PASSWORD = "test-pass-123!"
+
+
+def _allow_test_flush(sender: Any, connection: Any, **kwargs: Any) -> None:
+    # The audit table's TRUNCATE guard (migration audit_app 0003) lets the test runner empty
+    # tables between transactional tests only when the session says it is the test runner.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET actions_console.test_flush = 'on'")
+
+
+connection_created.connect(_allow_test_flush, dispatch_uid="tests.allow_test_flush")
+
+
+@dataclass
+class Personas:
+    tenant_a: Tenant
+    tenant_b: Tenant
+    owner: Any
+    admin: Any
+    editor: Any
+    viewer: Any
+    outsider: Any
+
+    def by_role(self) -> dict[str, Any]:
+        return {"owner": self.owner, "admin": self.admin, "editor": self.editor, "viewer": self.viewer}
+
+
+def make_operator(username: str) -> Any:
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user(username, f"{username}@example.com", PASSWORD)
+
+
+@pytest.fixture
+def personas(db: None) -> Personas:
+    system = Actor.system("tests")
+    tenant_a = create_tenant(slug="acme", name="Acme")
+    tenant_b = create_tenant(slug="globex", name="Globex")
+    users = {}
+    for role in (Role.OWNER, Role.ADMIN, Role.EDITOR, Role.VIEWER):
+        users[role] = make_operator(f"a-{role.value}")
+        add_member(tenant_a, users[role], role, actor=system)
+    outsider = make_operator("b-owner")
+    add_member(tenant_b, outsider, Role.OWNER, actor=system)
+    return Personas(
+        tenant_a=tenant_a,
+        tenant_b=tenant_b,
+        owner=users[Role.OWNER],
+        admin=users[Role.ADMIN],
+        editor=users[Role.EDITOR],
+        viewer=users[Role.VIEWER],
+        outsider=outsider,
+    )
+
+
+@pytest.fixture
+def api_token(personas: Personas) -> Any:
+    """Factory: a bearer token string of tenant A (or `tenant`) with the given scopes."""
+
+    def make(*scopes: str, tenant: Tenant | None = None) -> str:
+        _, secret = create_api_token(
+            tenant or personas.tenant_a,
+            name="test token",
+            scopes=list(scopes),
+            actor=Actor.system("tests"),
+        )
+        return secret
+
+    return make
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Any:
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail("CI must have Debian's chromium at /usr/bin/chromium (tests/ensure_chromium.sh)")
+        pytest.skip("Debian's chromium is not installed; see tests/ensure_chromium.sh")
+    # Playwright's sync API runs an event loop in this thread; Django's ORM calls from the test
+    # body are still synchronous, so tell Django not to refuse them.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Any:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()

@@ -1,0 +1,66 @@
+"""In Debian chromium: sign in, search the Actions list live, submit a template config form with
+an error and then a valid value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def sign_in(page: Any, live_server: Any, username: str) -> None:
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_operator_searches_and_checks_a_template_config(page: Any, live_server: Any, personas: Any) -> None:
+    console_errors: list[str] = []
+
+    def keep_errors(message: Any) -> None:
+        if message.type == "error":
+            console_errors.append(message.text)
+
+    page.on("console", keep_errors)
+
+    sign_in(page, live_server, "a-editor")
+    page.wait_for_url(f"{live_server.url}/t/acme/actions/")
+    rows = page.locator("#results tbody tr")
+    assert rows.count() == 10
+
+    # Live search: typing narrows the table without a page load, and the URL keeps the state.
+    page.evaluate("window.__sameDocument = true")
+    page.get_by_label("Search").fill("rate")
+    page.wait_for_function("document.querySelectorAll('#results tbody tr').length === 2")
+    assert page.evaluate("window.__sameDocument") is True
+    assert "q=rate" in page.url
+    page.reload()
+    assert rows.count() == 2
+
+    page.get_by_role("link", name="Rate limit by IP").click()
+    page.wait_for_url("**/t/acme/actions/rate-limit-by-ip/")
+    limit = page.get_by_label("Requests allowed per window")
+    limit.fill("0")
+    page.get_by_label("Window (seconds)").fill("90000")
+    page.get_by_role("button", name="Check configuration").click()
+
+    limit_field = page.locator("#field-config-limit")
+    limit_field.locator(".errorlist").wait_for()
+    assert page.locator(".form-errors").first.is_visible()
+    window_field = page.locator("#field-config-window_seconds")
+    assert "86400" in window_field.locator(".errorlist").inner_text()
+    # what was typed is still there
+    assert page.get_by_label("Requests allowed per window").input_value() == "0"
+    assert page.get_by_label("Window (seconds)").input_value() == "90000"
+
+    page.get_by_label("Requests allowed per window").fill("20")
+    page.get_by_label("Window (seconds)").fill("60")
+    page.get_by_role("button", name="Check configuration").click()
+    page.get_by_text("This configuration is valid").wait_for()
+    assert page.locator("#field-config-limit .errorlist").count() == 0
+    assert console_errors == []

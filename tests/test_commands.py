@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.contrib.auth import authenticate, get_user_model
+from django.core.management import CommandError, call_command
+from django.test import RequestFactory
+
+from actions_app.models import Action
+from tenants.models import ApiToken, Membership, Tenant
+
+
+def test_seed_demo_creates_the_contracts_tenants_and_operators(db: None) -> None:
+    call_command("seed_demo", stdout=StringIO())
+    assert sorted(Tenant.objects.values_list("slug", flat=True)) == ["acme", "globex"]
+    roles = {(m.user.username, m.tenant.slug): m.role for m in Membership.objects.select_related("user", "tenant")}
+    assert roles == {
+        ("alice", "acme"): "owner",
+        ("eddie", "acme"): "editor",
+        ("victor", "acme"): "viewer",
+        ("gina", "globex"): "owner",
+    }
+    request = RequestFactory().post("/accounts/login/")
+    for username in ("alice", "eddie", "victor", "gina"):
+        assert authenticate(request, username=username, password="demo-pass-123") is not None
+    assert Action.objects.filter(tenant__slug="acme", kind="template").count() == 10
+
+
+def test_seed_demo_is_idempotent(db: None) -> None:
+    call_command("seed_demo", stdout=StringIO())
+    counts = (
+        Tenant.objects.count(),
+        Membership.objects.count(),
+        get_user_model().objects.count(),
+        Action.objects.count(),
+    )
+    call_command("seed_demo", stdout=StringIO())
+    assert counts == (
+        Tenant.objects.count(),
+        Membership.objects.count(),
+        get_user_model().objects.count(),
+        Action.objects.count(),
+    )
+
+
+def test_create_api_token_prints_a_working_token_once(client: Any, db: None) -> None:
+    call_command("seed_demo", stdout=StringIO())
+    out = StringIO()
+    call_command(
+        "create_api_token", "--tenant", "acme", "--name", "ci", "--scopes", "actions:read,flows:read", stdout=out
+    )
+    secret = out.getvalue().strip()
+    assert secret.startswith("acx_")
+    token = ApiToken.objects.get(name="ci")
+    assert token.scopes == ["actions:read", "flows:read"]
+    assert client.get("/api/v1/actions", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+
+
+def test_create_api_token_explains_bad_input(db: None) -> None:
+    call_command("seed_demo", stdout=StringIO())
+    with pytest.raises(CommandError, match="No tenant"):
+        call_command("create_api_token", "--tenant", "nope", "--name", "x", stdout=StringIO())
+    with pytest.raises(CommandError, match="Unknown scope"):
+        call_command(
+            "create_api_token", "--tenant", "acme", "--name", "x", "--scopes", "actions:destroy", stdout=StringIO()
+        )
+
+
+def test_migrate_syncs_templates_for_existing_tenants(db: None) -> None:
+    from actions_app.services import sync_platform_templates
+
+    call_command("seed_demo", stdout=StringIO())
+    acme = Tenant.objects.get(slug="acme")
+    Action.objects.filter(tenant=acme, slug="slack-notify").delete()
+    assert sync_platform_templates(acme) == 1
+    assert sync_platform_templates(acme) == 0
+    assert Action.objects.filter(tenant=acme, kind="template").count() == 10

@@ -1,0 +1,125 @@
+"""Walk every URL pattern with every persona and fail on any leak across tenants or roles.
+
+A new URL pattern with a parameter this walk does not know makes the walk fail, so nobody can
+add a page without also proving its tenant and permission checks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from actions_app.models import Action, ActionKind, ActionVersion, content_checksum
+from tenants.permissions import grant_tenant_roles
+
+# Pages that do not belong to a tenant, and what an anonymous visitor gets there.
+PUBLIC_ROUTES = {"accounts/login/", "accounts/logout/"}
+NON_TENANT_ROUTES = {"", *PUBLIC_ROUTES}
+
+
+def _walk(patterns: list[Any], prefix: str = "") -> list[str]:
+    routes = []
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            routes += _walk(entry.url_patterns, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            routes.append(prefix + str(entry.pattern))
+    return routes
+
+
+def page_routes() -> list[str]:
+    return [r for r in _walk(get_resolver().url_patterns) if not r.startswith("api/")]
+
+
+def add_custom_action(tenant: Any, slug: str) -> Action:
+    action = Action.objects.create(
+        tenant=tenant, slug=slug, name=slug.replace("-", " ").title(), kind=ActionKind.CUSTOM
+    )
+    source = "export async function execute() { return { kind: 'continue' }; }"
+    ActionVersion.objects.create(
+        action=action,
+        **ActionVersion.semver_fields("0.1.0"),
+        source=source,
+        config_schema={"type": "object", "properties": {}},
+        compatible_triggers=["login.post-auth"],
+        checksum=content_checksum(source, {}, ["login.post-auth"]),
+    )
+    grant_tenant_roles(tenant, [action])
+    return action
+
+
+SAMPLE_VALUES = {"tenant_slug": "{tenant}", "action_slug": "secret-action", "flow_slug": "login"}
+
+
+def fill(route: str, tenant_slug: str) -> str:
+    url = "/" + route
+    for name, value in SAMPLE_VALUES.items():
+        url = url.replace(f"<slug:{name}>", value.format(tenant=tenant_slug))
+    assert "<" not in url, f"{route}: add a sample value for its parameters to SAMPLE_VALUES"
+    return url
+
+
+@pytest.fixture
+def both_tenants_have_objects(personas: Any) -> Any:
+    add_custom_action(personas.tenant_a, "secret-action")
+    add_custom_action(personas.tenant_b, "secret-action")
+    return personas
+
+
+def test_it_knows_every_route() -> None:
+    routes = page_routes()
+    assert "t/<slug:tenant_slug>/actions/" in routes
+    for route in routes:
+        fill(route, "acme")
+
+
+def test_it_answers_404_to_outsiders_on_every_tenant_page(client: Any, both_tenants_have_objects: Any) -> None:
+    personas = both_tenants_have_objects
+    client.force_login(personas.outsider)
+    tenant_routes = [r for r in page_routes() if r.startswith("t/")]
+    assert tenant_routes
+    for route in tenant_routes:
+        for method in ("get", "post"):
+            response = getattr(client, method)(fill(route, "acme"))
+            assert response.status_code == 404, f"{method.upper()} {route} leaked to an outsider"
+            assert b"secret-action" not in response.content
+    # ...while the same pages of their own tenant answer.
+    for route in tenant_routes:
+        assert client.get(fill(route, "globex"), follow=True).status_code == 200, route
+
+
+def test_it_answers_404_for_a_tenant_that_does_not_exist(client: Any, personas: Any) -> None:
+    client.force_login(personas.owner)
+    for route in [r for r in page_routes() if r.startswith("t/")]:
+        assert client.get(fill(route, "no-such-tenant")).status_code == 404, route
+
+
+@pytest.mark.parametrize("role", ["owner", "admin", "editor", "viewer"])
+def test_it_lets_every_member_read_every_page(client: Any, both_tenants_have_objects: Any, role: str) -> None:
+    personas = both_tenants_have_objects
+    client.force_login(personas.by_role()[role])
+    for route in [r for r in page_routes() if r.startswith("t/")]:
+        response = client.get(fill(route, "acme"), follow=True)
+        assert response.status_code == 200, f"{role} GET {route}"
+        # and never the other tenant's pages
+        assert client.get(fill(route, "globex")).status_code == 404, f"{role} saw globex {route}"
+
+
+def test_it_sends_anonymous_visitors_to_sign_in(client: Any, both_tenants_have_objects: Any) -> None:
+    for route in page_routes():
+        if route in PUBLIC_ROUTES:
+            continue
+        response = client.get(fill(route, "acme"))
+        assert response.status_code == 302, route
+        assert response["Location"].startswith("/accounts/login/"), route
+
+
+def test_it_treats_platform_superusers_as_outsiders(client: Any, both_tenants_have_objects: Any) -> None:
+    from django.contrib.auth import get_user_model
+
+    staff = get_user_model().objects.create_superuser("staff", "staff@example.com", "x-pass-123!")
+    client.force_login(staff)
+    for route in [r for r in page_routes() if r.startswith("t/")]:
+        assert client.get(fill(route, "acme")).status_code == 404, route
