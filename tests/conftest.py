@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db.backends.signals import connection_created
 
 from audit_app.services import Actor
@@ -30,6 +31,9 @@ def _allow_test_flush(sender: Any, connection: Any, **kwargs: Any) -> None:
 
 
 connection_created.connect(_allow_test_flush, dispatch_uid="tests.allow_test_flush")
+
+# Password hashing is deliberately slow; tests create many operators, so use a fast hasher.
+settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @dataclass

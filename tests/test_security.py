@@ -45,10 +45,13 @@ def test_sign_in_and_out(client: Any, personas: Any) -> None:
 
 
 def test_repeated_failed_sign_ins_lock_the_account_for_that_address(client: Any, personas: Any) -> None:
-    for _ in range(settings.AXES_FAILURE_LIMIT):
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
         response = client.post("/accounts/login/", {"username": "a-viewer", "password": "wrong"})
         assert response.status_code == 200
         assert "didn" in response.content.decode()
+    response = client.post("/accounts/login/", {"username": "a-viewer", "password": "wrong"})
+    assert response.status_code == 429
+    # Even the right password is refused while locked.
     response = client.post("/accounts/login/", {"username": "a-viewer", "password": PASSWORD})
     assert response.status_code == 429
     assert "Too many failed sign-ins" in response.content.decode()
