@@ -68,8 +68,10 @@ def test_session_cookie_is_http_only(client: Any, personas: Any) -> None:
 
 
 def test_check_deploy_is_clean_with_production_settings(tmp_path: Path) -> None:
+    # The browser fixture's async-safety switch must not leak into a production check.
+    inherited = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env = {
-        **os.environ,
+        **inherited,
         "DJANGO_ENV": "production",
         "DJANGO_SECRET_KEY": "k" * 20 + "-Production-Secret-For-Check-9f8e7d6c5b4a",
         "DJANGO_ALLOWED_HOSTS": "console.example.com",
