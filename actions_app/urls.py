@@ -1,10 +1,30 @@
 from django.urls import path
 
-from actions_app import views
+from actions_app import editor_views, version_views, views
 
 app_name = "actions"
 
+# Words used by the routes below can never be action slugs (see versioning.RESERVED_SLUGS).
 urlpatterns = [
     path("", views.action_list, name="list"),
+    path("new/", editor_views.action_new, name="new"),
+    path("new/test/", editor_views.action_test, name="test_new"),
+    path("schema-preview/", editor_views.schema_preview, name="schema_preview"),
+    path("sdk-types/", editor_views.sdk_types, name="sdk_types"),
+    path("sample-input/", editor_views.sample_input_for, name="sample_input"),
     path("<slug:action_slug>/", views.action_detail, name="detail"),
+    path("<slug:action_slug>/save/", editor_views.action_save, name="save"),
+    path("<slug:action_slug>/test/", editor_views.action_test, name="test"),
+    path("<slug:action_slug>/diff/", version_views.version_diff, name="diff"),
+    path("<slug:action_slug>/versions/<str:version_label>/", version_views.version_detail, name="version"),
+    path(
+        "<slug:action_slug>/versions/<str:version_label>/publish/",
+        version_views.version_publish,
+        name="publish",
+    ),
+    path(
+        "<slug:action_slug>/versions/<str:version_label>/restore/",
+        version_views.version_restore,
+        name="restore",
+    ),
 ]

@@ -1,25 +1,24 @@
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
 from actions_app.catalogue import CatalogueQuery, latest_versions_for, search_catalogue
+from actions_app.editor_views import action_editor
 from actions_app.models import Action, ActionKind, ActionVersion
 from actions_app.schema_forms import UnsupportedSchema, build_config_form
 from flows_app.models import Binding, Flow
 from flows_app.triggers import ALL_TRIGGERS
-from tenants.access import get_visible_or_404, tenant_access, visible
+from tenants.access import TenantAccess, get_visible_or_404, tenant_view, visible
 from tenants.http import HtmxHttpRequest
 
 PAGE_SIZE = 50
 
 
-@login_required
-def action_list(request: HtmxHttpRequest, tenant_slug: str) -> HttpResponse:
-    access = tenant_access(request, tenant_slug)
+@tenant_view
+def action_list(request: HtmxHttpRequest, access: TenantAccess) -> HttpResponse:
     query = CatalogueQuery.from_params(request.GET)
     actions = search_catalogue(visible(access, "view_action", Action.objects.all()), query)
     page = Paginator(actions, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -32,6 +31,7 @@ def action_list(request: HtmxHttpRequest, tenant_slug: str) -> HttpResponse:
         "rows": [(action, latest.get(action.pk)) for action in page.object_list],
         "kinds": ActionKind.values,
         "triggers": ALL_TRIGGERS,
+        "can_create": access.can("create_action"),
     }
     template = "actions_app/action_list.html"
     if request.htmx and not request.htmx.boosted:
@@ -39,11 +39,14 @@ def action_list(request: HtmxHttpRequest, tenant_slug: str) -> HttpResponse:
     return render(request, template, context)
 
 
-@login_required
+@tenant_view
 @require_http_methods(["GET", "POST"])
-def action_detail(request: HtmxHttpRequest, tenant_slug: str, action_slug: str) -> HttpResponse:
-    access = tenant_access(request, tenant_slug)
+def action_detail(request: HtmxHttpRequest, access: TenantAccess, action_slug: str) -> HttpResponse:
     action = get_visible_or_404(access, "view_action", Action.objects.all(), slug=action_slug)
+    if action.kind == ActionKind.CUSTOM:
+        if request.method != "GET":
+            return HttpResponseNotAllowed(["GET"])
+        return action_editor(request, access, action)
     versions = list(action.versions.select_related("author"))
     chosen = _chosen_version(versions, request.GET.get("version") or request.POST.get("version"))
     config_form, schema_problems, config_ok = None, [], False

@@ -1,19 +1,17 @@
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from audit_app.models import EVENT_TYPES, AuditEvent
-from tenants.access import tenant_access
+from tenants.access import TenantAccess, tenant_view
 
 PAGE_SIZE = 50
 
 
-@login_required
-def audit_log(request: HttpRequest, tenant_slug: str) -> HttpResponse:
-    access = tenant_access(request, tenant_slug)
+@tenant_view
+def audit_log(request: HttpRequest, access: TenantAccess) -> HttpResponse:
     # Every role can read the whole tenant's audit history (contract §1: viewer reads everything);
     # an operator with only a single-object grant is not a member and sees none of it.
     events = AuditEvent.objects.for_tenant(access.tenant) if access.membership else AuditEvent.objects.none()

@@ -159,7 +159,11 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    # Monaco's prebuilt AMD bundle, from npm (package.json), served as /static/monaco/vs/...
+    ("monaco", BASE_DIR / "node_modules" / "monaco-editor" / "min"),
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -1,18 +1,16 @@
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from flows_app.models import Binding, Flow
 from flows_app.triggers import FLOW_SLOTS
-from tenants.access import get_visible_or_404, tenant_access, visible
+from tenants.access import TenantAccess, get_visible_or_404, tenant_view, visible
 
 
-@login_required
-def flow_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
-    access = tenant_access(request, tenant_slug)
+@tenant_view
+def flow_list(request: HttpRequest, access: TenantAccess) -> HttpResponse:
     flows = (
         visible(access, "view_flow", Flow.objects.all())
         .select_related("current_revision")
@@ -22,9 +20,8 @@ def flow_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     return render(request, "flows_app/flow_list.html", {"access": access, "tenant": access.tenant, "flows": flows})
 
 
-@login_required
-def flow_detail(request: HttpRequest, tenant_slug: str, flow_slug: str) -> HttpResponse:
-    access = tenant_access(request, tenant_slug)
+@tenant_view
+def flow_detail(request: HttpRequest, access: TenantAccess, flow_slug: str) -> HttpResponse:
     flow = get_visible_or_404(access, "view_flow", Flow.objects.select_related("current_revision"), slug=flow_slug)
     bindings = (
         Binding.objects.filter(revision=flow.current_revision)

@@ -6,13 +6,16 @@ grant in it) gets the same 404 as for a tenant that does not exist, so tenant sl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import wraps
 from typing import Any, TypeVar, cast
 
 from django.apps import apps
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from guardian.utils import get_user_obj_perms_model
 
 from tenants.models import Membership, Tenant
@@ -84,3 +87,16 @@ def require_object_perm(access: TenantAccess, perm: str, obj: models.Model) -> N
     """403 for a visible object the operator may not change in this way."""
     if not has_object_perm(access.user, perm, obj):
         raise PermissionDenied("Your role does not allow this.")
+
+
+def tenant_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Sign-in, then the URL's tenant, before anything else about the request is looked at, so an
+    outsider gets the same 404 from every URL of a tenant (not a 405 or a form error first).
+    The view receives the resolved `TenantAccess` in place of the tenant slug."""
+
+    @login_required
+    @wraps(view)
+    def with_tenant(request: HttpRequest, tenant_slug: str, **kwargs: Any) -> HttpResponse:
+        return view(request, tenant_access(request, tenant_slug), **kwargs)
+
+    return with_tenant

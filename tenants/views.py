@@ -4,7 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from tenants.access import tenant_access
+from tenants.access import TenantAccess, tenant_view
 from tenants.models import Tenant
 
 
@@ -21,7 +21,6 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "tenants/choose_tenant.html", {"tenants": tenants})
 
 
-@login_required
-def tenant_home(request: HttpRequest, tenant_slug: str) -> HttpResponse:
-    access = tenant_access(request, tenant_slug)
+@tenant_view
+def tenant_home(request: HttpRequest, access: TenantAccess) -> HttpResponse:
     return redirect("actions:list", tenant_slug=access.tenant.slug)

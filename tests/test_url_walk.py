@@ -50,13 +50,30 @@ def add_custom_action(tenant: Any, slug: str) -> Action:
     return action
 
 
-SAMPLE_VALUES = {"tenant_slug": "{tenant}", "action_slug": "secret-action", "flow_slug": "login"}
+SAMPLE_VALUES = {
+    "tenant_slug": "{tenant}",
+    "action_slug": "secret-action",
+    "flow_slug": "login",
+    "version_label": "0.1.0",
+}
+# Routes that only accept POST, and the lowest role allowed to use them.
+POST_ONLY = {
+    "t/<slug:tenant_slug>/actions/new/test/": "editor",
+    "t/<slug:tenant_slug>/actions/schema-preview/": "editor",
+    "t/<slug:tenant_slug>/actions/sdk-types/": "viewer",
+    "t/<slug:tenant_slug>/actions/<slug:action_slug>/save/": "editor",
+    "t/<slug:tenant_slug>/actions/<slug:action_slug>/test/": "editor",
+    "t/<slug:tenant_slug>/actions/<slug:action_slug>/versions/<str:version_label>/publish/": "admin",
+    "t/<slug:tenant_slug>/actions/<slug:action_slug>/versions/<str:version_label>/restore/": "editor",
+}
+ROLE_ORDER = ["viewer", "editor", "admin", "owner"]
 
 
 def fill(route: str, tenant_slug: str) -> str:
     url = "/" + route
     for name, value in SAMPLE_VALUES.items():
-        url = url.replace(f"<slug:{name}>", value.format(tenant=tenant_slug))
+        for converter in ("slug", "str"):
+            url = url.replace(f"<{converter}:{name}>", value.format(tenant=tenant_slug))
     assert "<" not in url, f"{route}: add a sample value for its parameters to SAMPLE_VALUES"
     return url
 
@@ -87,7 +104,8 @@ def test_it_answers_404_to_outsiders_on_every_tenant_page(client: Any, both_tena
             assert b"secret-action" not in response.content
     # ...while the same pages of their own tenant answer.
     for route in tenant_routes:
-        assert client.get(fill(route, "globex"), follow=True).status_code == 200, route
+        expected = 405 if route in POST_ONLY else 200
+        assert client.get(fill(route, "globex"), follow=True).status_code == expected, route
 
 
 def test_it_answers_404_for_a_tenant_that_does_not_exist(client: Any, personas: Any) -> None:
@@ -102,9 +120,26 @@ def test_it_lets_every_member_read_every_page(client: Any, both_tenants_have_obj
     client.force_login(personas.by_role()[role])
     for route in [r for r in page_routes() if r.startswith("t/")]:
         response = client.get(fill(route, "acme"), follow=True)
-        assert response.status_code == 200, f"{role} GET {route}"
+        expected = 405 if route in POST_ONLY else 200
+        if route == "t/<slug:tenant_slug>/actions/new/" and role == "viewer":
+            expected = 403  # visible tenant, but viewers may not create
+        assert response.status_code == expected, f"{role} GET {route}"
         # and never the other tenant's pages
         assert client.get(fill(route, "globex")).status_code == 404, f"{role} saw globex {route}"
+
+
+@pytest.mark.parametrize("role", ROLE_ORDER)
+def test_write_routes_answer_403_below_their_role(client: Any, both_tenants_have_objects: Any, role: str) -> None:
+    personas = both_tenants_have_objects
+    client.force_login(personas.by_role()[role])
+    assert set(POST_ONLY) <= set(page_routes()), "POST_ONLY lists a route that no longer exists"
+    for route, lowest in POST_ONLY.items():
+        response = client.post(fill(route, "acme"))
+        allowed = ROLE_ORDER.index(role) >= ROLE_ORDER.index(lowest)
+        if allowed:
+            assert response.status_code not in (403, 404, 405), f"{role} POST {route}: {response.status_code}"
+        else:
+            assert response.status_code == 403, f"{role} POST {route}: {response.status_code}"
 
 
 def test_it_sends_anonymous_visitors_to_sign_in(client: Any, both_tenants_have_objects: Any) -> None:

@@ -1,3 +1,4 @@
+import json
 from typing import Any
 
 from django import template
@@ -17,3 +18,9 @@ def query_string(params: dict[str, Any], **overrides: Any) -> str:
 def next_sort(query: Any, key: str) -> str:
     """Clicking a sorted column header flips its direction; another column starts ascending."""
     return f"-{key}" if query.sort == key else key
+
+
+@register.filter
+def as_json(value: Any) -> str:
+    """Pretty JSON for showing results and configs (autoescaped by the template)."""
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)

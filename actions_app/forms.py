@@ -1,0 +1,92 @@
+"""Forms of the custom-action editor. They check shapes; the domain rules live in versioning."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+
+from actions_app.versioning import BUMPS, InvalidDraft, VersionDraft
+from flows_app.triggers import ALL_TRIGGERS
+
+BUMP_CHOICES = [
+    ("patch", "Patch — fixes"),
+    ("minor", "Minor — new behaviour, compatible config"),
+    ("major", "Major — incompatible change"),
+]
+
+
+def parse_schema_text(text: str) -> Any:
+    """JSON text of a config schema → value, or a ValidationError naming line and column."""
+    if not text.strip():
+        return {"type": "object", "properties": {}}
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise forms.ValidationError(
+            f"Not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}."
+        ) from error
+
+
+class ActionEditorForm(forms.Form):
+    """The editor's save form: source, metadata and how to number the new version."""
+
+    name = forms.CharField(max_length=120, help_text="Shown in the Actions list and flow editor.")
+    slug = forms.CharField(
+        max_length=80,
+        required=False,
+        help_text="Derived from the name; fixed after the first save. Lowercase letters, digits, hyphens.",
+    )
+    source = forms.CharField(strip=False, widget=forms.Textarea(attrs={"rows": 24, "spellcheck": "false"}))
+    compatible_triggers = forms.MultipleChoiceField(
+        choices=[(t, t) for t in ALL_TRIGGERS],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The trigger slots this action may be attached to.",
+        error_messages={"required": "Choose at least one trigger slot this action can run in."},
+    )
+    config_schema = forms.CharField(
+        strip=False,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false"}),
+        help_text="JSON Schema (2020-12) of the config each binding fills in; it becomes the config form.",
+    )
+    bump = forms.ChoiceField(choices=BUMP_CHOICES, initial="patch", widget=forms.RadioSelect, required=False)
+    version = forms.CharField(
+        max_length=40, required=False, help_text="Or type an explicit higher version such as 2.0.0."
+    )
+    save_anyway = forms.BooleanField(
+        required=False,
+        label="Save anyway, with TypeScript errors",
+        help_text="Recorded on the version. A version with errors cannot be published.",
+    )
+    base_version = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, editing_existing: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if editing_existing:
+            # An existing action's name and slug are not part of a version.
+            self.fields["name"].required = False
+            self.fields["slug"].disabled = True
+
+    def clean_config_schema(self) -> Any:
+        return parse_schema_text(self.cleaned_data.get("config_schema", ""))
+
+    def clean_bump(self) -> str:
+        return self.cleaned_data.get("bump") or "patch"
+
+    def draft(self) -> VersionDraft:
+        return VersionDraft(
+            source=self.cleaned_data["source"],
+            config_schema=self.cleaned_data["config_schema"],
+            compatible_triggers=list(self.cleaned_data["compatible_triggers"]),
+        )
+
+    def add_domain_errors(self, error: InvalidDraft) -> None:
+        for name, messages in error.errors.items():
+            field = name if name in self.fields else None
+            for message in messages:
+                self.add_error(field, message)
+
+
+assert {choice for choice, _ in BUMP_CHOICES} == set(BUMPS)

@@ -1,0 +1,86 @@
+"""Sample ActionInput per trigger slot for the test harness, and the rules for an edited one."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flows_app.triggers import ALL_TRIGGERS, kind_of_trigger
+
+
+def sample_input(trigger: str) -> dict[str, Any]:
+    """A realistic input for `trigger`; the harness fills `context` itself."""
+    return {
+        "trigger": trigger,
+        "user": {
+            "id": "user_8f3a2c",
+            "email": "jane.doe@example.com",
+            "email_verified": True,
+            "name": "Jane Doe",
+            "groups": ["staff"],
+            "app_metadata": {"plan": "enterprise"},
+        },
+        "request": {
+            "ip": "203.0.113.24",
+            "user_agent": "Mozilla/5.0 (X11; Linux x86_64)",
+            "hostname": "login.example.com",
+            "country": "DE",
+        },
+        "state": {},
+        "context": {"risk": {"score": 20}},
+    }
+
+
+class InvalidSampleInput(ValueError):
+    pass
+
+
+def harness_input(
+    edited: Any, *, tenant_slug: str, action_slug: str, version_label: str, config: dict[str, Any]
+) -> dict[str, Any]:
+    """Turn the operator's edited JSON into a full ActionInput, or say plainly what is wrong."""
+    if not isinstance(edited, dict):
+        raise InvalidSampleInput("The input must be a JSON object with trigger, user, request and state.")
+    trigger = edited.get("trigger")
+    if trigger not in ALL_TRIGGERS:
+        raise InvalidSampleInput(f"“trigger” must be one of the slots: {', '.join(ALL_TRIGGERS)}.")
+    user = edited.get("user")
+    if not isinstance(user, dict) or not isinstance(user.get("email"), str):
+        raise InvalidSampleInput("“user” must be an object with at least an email.")
+    request = edited.get("request", {})
+    if not isinstance(request, dict):
+        raise InvalidSampleInput("“request” must be an object (ip, user_agent, hostname).")
+    state = edited.get("state", {})
+    if not isinstance(state, dict):
+        raise InvalidSampleInput("“state” must be an object.")
+    context = edited.get("context") or {}
+    risk = context.get("risk", {}) if isinstance(context, dict) else {}
+    score = risk.get("score", 0) if isinstance(risk, dict) else 0
+    if not isinstance(score, int | float) or isinstance(score, bool) or not 0 <= score <= 100:
+        raise InvalidSampleInput("“context.risk.score” must be a number from 0 to 100.")
+    return {
+        "trigger": trigger,
+        "user": {
+            "id": str(user.get("id", "user_test")),
+            "email": user["email"],
+            "email_verified": bool(user.get("email_verified", False)),
+            **({"name": str(user["name"])} if "name" in user else {}),
+            "groups": [str(g) for g in user.get("groups", []) if isinstance(g, str | int)],
+            "app_metadata": user.get("app_metadata") if isinstance(user.get("app_metadata"), dict) else {},
+        },
+        "request": {
+            "ip": str(request.get("ip", "203.0.113.24")),
+            "user_agent": str(request.get("user_agent", "")),
+            "hostname": str(request.get("hostname", "login.example.com")),
+            **({"country": str(request["country"])} if "country" in request else {}),
+        },
+        "state": state,
+        "context": {
+            "tenant": tenant_slug,
+            "flow": kind_of_trigger(trigger),
+            "transaction_id": f"test_{uuid.uuid4().hex[:16]}",
+            "action": {"slug": action_slug, "version": version_label},
+            "config": config,
+            "risk": {"score": score},
+        },
+    }

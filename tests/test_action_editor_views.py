@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from actions_app.models import Action
+from actions_app.starters import STARTERS
+from audit_app.services import Actor
+from tests.test_versioning import BAD, GOOD, create
+
+NEW = "/t/acme/actions/new/"
+
+
+def editor_post(**overrides: Any) -> dict[str, Any]:
+    data = {
+        "name": "Block risky",
+        "slug": "",
+        "source": GOOD,
+        "compatible_triggers": ["login.post-auth"],
+        "config_schema": json.dumps({"type": "object", "properties": {"threshold": {"type": "integer"}}}),
+        "bump": "patch",
+        "version": "",
+        "base_version": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_the_starter_picker_offers_empty_and_four_patterns(client: Any, personas: Any) -> None:
+    client.force_login(personas.editor)
+    html = client.get(NEW).content.decode()
+    for starter in STARTERS:
+        assert f"?starter={starter.key}" in html
+    assert len(STARTERS) >= 5
+
+
+@pytest.mark.parametrize("starter", [s.key for s in STARTERS])
+def test_every_starter_opens_the_editor_and_compiles(client: Any, personas: Any, starter: str) -> None:
+    client.force_login(personas.editor)
+    response = client.get(NEW, {"starter": starter})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="monaco-container"' in html and 'name="source"' in html
+    chosen = next(s for s in STARTERS if s.key == starter)
+    response = client.post(
+        NEW,
+        editor_post(
+            name=f"From {starter}",
+            source=chosen.source,
+            config_schema=json.dumps(chosen.config_schema),
+            compatible_triggers=chosen.compatible_triggers,
+        ),
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Action.objects.get(tenant=personas.tenant_a, slug=f"from-{starter}").versions.get().version == "0.1.0"
+
+
+def test_viewers_cannot_create_actions(client: Any, personas: Any) -> None:
+    client.force_login(personas.viewer)
+    assert client.get(NEW).status_code == 403
+    assert client.post(NEW, editor_post()).status_code == 403
+    assert not Action.objects.filter(kind="custom").exists()
+
+
+def test_creating_derives_the_slug_and_opens_the_editor(client: Any, personas: Any) -> None:
+    client.force_login(personas.editor)
+    response = client.post(NEW, editor_post())
+    assert response["Location"] == "/t/acme/actions/block-risky/"
+    page = client.get(response["Location"]).content.decode()
+    assert "Saved block-risky 0.1.0 as a draft." in page
+    assert "Version history" in page
+
+
+def test_a_type_error_refuses_the_save_and_keeps_everything_typed(client: Any, personas: Any) -> None:
+    client.force_login(personas.editor)
+    response = client.post(NEW, editor_post(source=BAD, name="Keeps typing", slug="keeps-typing"))
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "Nothing was saved" in html
+    assert 'data-line="2"' in html and "TS2820" in html
+    assert "blok" in html  # the source is still in the textarea
+    assert 'value="Keeps typing"' in html and 'value="keeps-typing"' in html
+    assert "Save anyway" in html
+    assert not Action.objects.filter(slug="keeps-typing").exists()
+    response = client.post(NEW, editor_post(source=BAD, name="Keeps typing", save_anyway="on"))
+    assert response.status_code == 302
+    version = Action.objects.get(slug="keeps-typing").versions.get()
+    assert version.saved_with_errors
+
+
+def test_bad_json_in_the_schema_is_named_with_line_and_column(client: Any, personas: Any) -> None:
+    client.force_login(personas.editor)
+    response = client.post(NEW, editor_post(config_schema='{"type": "object",\n  "properties": }'))
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "Not valid JSON at line 2, column" in html
+    assert "&quot;properties&quot;: }" in html
+
+
+def test_saving_a_new_version_and_the_conflict_page(client: Any, personas: Any) -> None:
+    create(personas)
+    client.force_login(personas.editor)
+    url = "/t/acme/actions/my-action/save/"
+    assert client.post(url, editor_post(source=GOOD + "// a", base_version="0.1.0")).status_code == 302
+    response = client.post(url, editor_post(source=GOOD + "// mine", base_version="0.1.0"))
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "Someone saved 0.1.1 after you opened 0.1.0" in html
+    assert "// a" in html and "// mine" in html
+    unchanged = client.post(url, editor_post(source=GOOD + "// a", base_version="0.1.1"), follow=True)
+    assert "No changes since 0.1.1" in unchanged.content.decode()
+
+
+def test_viewers_see_the_editor_read_only_and_cannot_save(client: Any, personas: Any) -> None:
+    create(personas)
+    client.force_login(personas.viewer)
+    html = client.get("/t/acme/actions/my-action/").content.decode()
+    assert 'data-read-only="true"' in html and "Save new version" not in html
+    response = client.post("/t/acme/actions/my-action/save/", editor_post(source=GOOD + "// v"))
+    assert response.status_code == 403
+
+
+def test_publish_needs_admin_and_shows_in_history(client: Any, personas: Any) -> None:
+    create(personas)
+    client.force_login(personas.editor)
+    assert client.post("/t/acme/actions/my-action/versions/0.1.0/publish/").status_code == 403
+    client.force_login(personas.admin)
+    response = client.post("/t/acme/actions/my-action/versions/0.1.0/publish/", follow=True)
+    assert "Published my-action 0.1.0" in response.content.decode()
+    assert Action.objects.get(slug="my-action").versions.get().status == "published"
+
+
+def test_restore_as_new_version_and_diff(client: Any, personas: Any) -> None:
+    from actions_app.versioning import save_action_version
+    from tests.test_versioning import draft
+
+    action = create(personas).action
+    save_action_version(action, draft(GOOD + "// second"), author=None, actor=Actor.system("tests"))
+    client.force_login(personas.editor)
+    client.post("/t/acme/actions/my-action/versions/0.1.0/restore/")
+    latest = action.versions.order_by("-major", "-minor", "-patch").first()
+    assert latest is not None and latest.version == "0.1.2" and latest.source == GOOD
+    html = client.get("/t/acme/actions/my-action/diff/", {"from": "0.1.0", "to": "0.1.1"}).content.decode()
+    assert "// second" in html and "diff-add" in html
+    assert client.get("/t/acme/actions/my-action/diff/", {"from": "9.9.9", "to": "0.1.1"}).status_code == 404
+
+
+def test_schema_preview_shows_the_form_or_the_problems(client: Any, personas: Any) -> None:
+    client.force_login(personas.editor)
+    url = "/t/acme/actions/schema-preview/"
+    schema = {"type": "object", "properties": {"threshold": {"type": "integer", "title": "Risk threshold"}}}
+    html = client.post(url, {"config_schema": json.dumps(schema)}).content.decode()
+    assert "Risk threshold" in html
+    html = client.post(url, {"config_schema": json.dumps({"type": "object", "properties": {"x": {"anyOf": []}}})})
+    assert "anyOf" in html.content.decode()
+    assert "Not valid JSON" in client.post(url, {"config_schema": "{"}).content.decode()
+
+
+def test_sdk_types_follow_the_schema(client: Any, personas: Any) -> None:
+    client.force_login(personas.viewer)
+    schema = {"type": "object", "properties": {"threshold": {"type": "integer"}}, "required": ["threshold"]}
+    dts = client.post("/t/acme/actions/sdk-types/", {"config_schema": json.dumps(schema)}).content.decode()
+    assert "threshold: number" in dts and "interface ActionInput" in dts
