@@ -13,7 +13,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -31,28 +30,9 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
 
-from actions_app.models import Action, ActionKind, ActionVersion, content_checksum  # noqa: E402
-from tenants.permissions import grant_tenant_roles  # noqa: E402
+from tests.factories import bulk_custom_actions  # noqa: E402
 
 REPEATS = 30
-
-
-def add_actions(tenant: Any, count: int, prefix: str) -> None:
-    Action.objects.bulk_create(
-        Action(tenant=tenant, slug=f"{prefix}-{i:05d}", name=f"{prefix} {i:05d}", kind=ActionKind.CUSTOM)
-        for i in range(count)
-    )
-    actions = list(Action.objects.filter(tenant=tenant, slug__startswith=f"{prefix}-"))
-    ActionVersion.objects.bulk_create(
-        ActionVersion(
-            action=a,
-            **ActionVersion.semver_fields("0.1.0"),
-            compatible_triggers=["login.post-auth"],
-            checksum=content_checksum("", {}, ["login.post-auth"]),
-        )
-        for a in actions
-    )
-    grant_tenant_roles(tenant, actions)
 
 
 def measure(client: Client, params: dict[str, str]) -> tuple[float, int]:
@@ -91,9 +71,9 @@ def main() -> None:
         "filter": {"kind": "custom", "trigger": "login.post-auth"},
         "sorted, deep page": {"sort": "-attached", "page": "20"},
     }
-    add_actions(tenant, 40, "small")
+    bulk_custom_actions(tenant, 40, "small")
     small = {name: measure(client, params) for name, params in scenarios.items()}
-    add_actions(tenant, 4950, "large")
+    bulk_custom_actions(tenant, 4950, "large")
     large = {name: measure(client, params) for name, params in scenarios.items()}
 
     print(f"Actions list on {connection.vendor}: median of {REPEATS} requests, 50 vs 5,000 actions")

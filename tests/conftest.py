@@ -133,3 +133,16 @@ def page(browser: Any) -> Any:
     page.set_default_timeout(10_000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def console_errors(page: Any) -> list[str]:
+    """Errors the page logs to its console (CSP violations, failed scripts); tests expect none."""
+    errors: list[str] = []
+
+    def keep(message: Any) -> None:
+        if message.type == "error":
+            errors.append(message.text)
+
+    page.on("console", keep)
+    return errors

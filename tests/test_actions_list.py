@@ -7,9 +7,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from actions_app.models import Action, ActionKind, ActionVersion, content_checksum
+from actions_app.models import Action
 from flows_app.models import Binding, Flow, FlowRevision
-from tenants.permissions import grant_tenant_roles
+from tests.factories import bulk_custom_actions
 from tests.test_url_walk import add_custom_action
 
 URL = "/t/acme/actions/"
@@ -107,24 +107,6 @@ def test_htmx_requests_get_only_the_results_region(client: Any, personas: Any) -
     assert names_in(response) == ["domain-allowlist", "domain-blocklist"]
 
 
-def _bulk_custom_actions(tenant: Any, count: int, prefix: str = "bulk") -> None:
-    Action.objects.bulk_create(
-        Action(tenant=tenant, slug=f"{prefix}-{i:05d}", name=f"{prefix.title()} action {i:05d}", kind=ActionKind.CUSTOM)
-        for i in range(count)
-    )
-    actions = list(Action.objects.filter(tenant=tenant, slug__startswith=f"{prefix}-"))
-    ActionVersion.objects.bulk_create(
-        ActionVersion(
-            action=a,
-            **ActionVersion.semver_fields("0.1.0"),
-            compatible_triggers=["login.post-auth"],
-            checksum=content_checksum("", {}, ["login.post-auth"]),
-        )
-        for a in actions
-    )
-    grant_tenant_roles(tenant, actions)
-
-
 def _queries_for(client: Any, params: dict[str, str]) -> int:
     with CaptureQueriesContext(connection) as captured:
         response = client.get(URL, params)
@@ -143,9 +125,9 @@ def _queries_for(client: Any, params: dict[str, str]) -> int:
 )
 def test_the_page_runs_a_constant_number_of_queries(client: Any, personas: Any, params: dict[str, str]) -> None:
     client.force_login(personas.viewer)
-    _bulk_custom_actions(personas.tenant_a, 50)
+    bulk_custom_actions(personas.tenant_a, 50)
     small = _queries_for(client, params)
-    _bulk_custom_actions(personas.tenant_a, 4950, prefix="more")
+    bulk_custom_actions(personas.tenant_a, 4950, prefix="more")
     assert Action.objects.filter(tenant=personas.tenant_a).count() == 5010
     large = _queries_for(client, params)
     assert large == small
@@ -153,7 +135,7 @@ def test_the_page_runs_a_constant_number_of_queries(client: Any, personas: Any, 
 
 
 def test_the_list_of_5000_shows_fifty_per_page(client: Any, personas: Any) -> None:
-    _bulk_custom_actions(personas.tenant_a, 120)
+    bulk_custom_actions(personas.tenant_a, 120)
     client.force_login(personas.viewer)
     response = client.get(URL, {"kind": "custom", "page": "3"})
     assert len(names_in(response)) == 20

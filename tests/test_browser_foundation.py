@@ -20,15 +20,9 @@ def sign_in(page: Any, live_server: Any, username: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_operator_searches_and_checks_a_template_config(page: Any, live_server: Any, personas: Any) -> None:
-    console_errors: list[str] = []
-
-    def keep_errors(message: Any) -> None:
-        if message.type == "error":
-            console_errors.append(message.text)
-
-    page.on("console", keep_errors)
-
+def test_operator_searches_and_checks_a_template_config(
+    page: Any, live_server: Any, personas: Any, console_errors: list[str]
+) -> None:
     sign_in(page, live_server, "a-editor")
     page.wait_for_url(f"{live_server.url}/t/acme/actions/")
     rows = page.locator("#results tbody tr")

@@ -10,19 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from flows_app.triggers import ALL_TRIGGERS
+
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
-ALL_SLOTS = [
-    "login.pre-credential-check",
-    "login.post-auth",
-    "login.pre-token",
-    "login.post-login",
-    "registration.pre-create",
-    "registration.post-create",
-    "password-reset.requested",
-    "password-reset.completed",
-    "token-refresh.pre-issue",
-]
 
 RESERVED_CLAIMS = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "azp", "nonce"]
 
@@ -280,7 +271,7 @@ PLATFORM_TEMPLATES: list[PlatformTemplate] = [
                     ["url", "secret"],
                     "Webhook emit",
                 ),
-                ALL_SLOTS,
+                ALL_TRIGGERS,
             )
         ],
     ),
@@ -314,7 +305,7 @@ PLATFORM_TEMPLATES: list[PlatformTemplate] = [
                     ["webhook_url", "text"],
                     "Slack notify",
                 ),
-                ALL_SLOTS,
+                ALL_TRIGGERS,
             )
         ],
     ),

@@ -63,12 +63,14 @@
   var slugInput = form.querySelector("input[name=slug]");
   if (nameInput && slugInput && nameInput.type !== "hidden") {
     var slugTouched = slugInput.value !== "";
-    slugInput.addEventListener("input", function () { slugTouched = slugInput.value !== ""; });
-    nameInput.addEventListener("input", function () {
+    var deriveSlug = function () {
       if (slugTouched) return;
       slugInput.value = nameInput.value.toLowerCase().normalize("NFKD").replace(/[\u0300-\u036f]/g, "")
         .replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 80);
-    });
+    };
+    slugInput.addEventListener("input", function () { slugTouched = slugInput.value !== ""; });
+    nameInput.addEventListener("input", deriveSlug);
+    deriveSlug();
   }
 
   // Confirmation for destructive or history-changing buttons.
@@ -103,7 +105,7 @@
     defaults.setCompilerOptions({
       target: ts.ScriptTarget.ES2022,
       module: ts.ModuleKind.CommonJS,
-      lib: ["es2022"],
+      lib: ["lib.es2022.d.ts"],
       strict: true,
       noEmit: true,
       moduleDetection: 3,
