@@ -62,45 +62,67 @@ class UnknownEventType(ValueError):
     pass
 
 
-def record(
-    *,
-    tenant: Tenant,
-    event_type: str,
-    actor: Actor,
-    meta: RequestMeta | None = None,
-    action_slug: str = "",
-    action_version: str = "",
-    flow_slug: str = "",
-    flow_revision: int | None = None,
-    trigger: str = "",
-    target: str = "",
-    before: Any = None,
-    after: Any = None,
-    transaction_id: str = "",
-) -> AuditEvent:
-    """Append one audit event. Must run inside the transaction of the change it describes,
-    so the change and its event land together or not at all."""
-    if event_type not in EVENT_TYPES:
-        raise UnknownEventType(event_type)
+@dataclass(frozen=True)
+class EventDraft:
+    """An audit event before it is written; `record_many` writes a batch of them at once."""
+
+    tenant: Tenant
+    event_type: str
+    actor: Actor
+    meta: RequestMeta | None = None
+    action_slug: str = ""
+    action_version: str = ""
+    flow_slug: str = ""
+    flow_revision: int | None = None
+    trigger: str = ""
+    target: str = ""
+    before: Any = None
+    after: Any = None
+    transaction_id: str = ""
+
+    def as_row(self) -> AuditEvent:
+        if self.event_type not in EVENT_TYPES:
+            raise UnknownEventType(self.event_type)
+        meta = self.meta or RequestMeta()
+        return AuditEvent(
+            tenant=self.tenant,
+            type=self.event_type,
+            actor_kind=self.actor.kind,
+            actor_id=self.actor.id,
+            actor_name=self.actor.name,
+            action_slug=self.action_slug,
+            action_version=self.action_version,
+            flow_slug=self.flow_slug,
+            flow_revision=self.flow_revision,
+            trigger=self.trigger,
+            target=self.target,
+            before=self.before,
+            after=self.after,
+            ip=meta.ip,
+            user_agent=meta.user_agent,
+            request_id=meta.request_id,
+            transaction_id=self.transaction_id,
+        )
+
+
+def _require_transaction() -> None:
     if not connection.in_atomic_block:
-        raise transaction.TransactionManagementError("audit.record must run inside transaction.atomic()")
-    meta = meta or RequestMeta()
-    return AuditEvent.objects.create(
-        tenant=tenant,
-        type=event_type,
-        actor_kind=actor.kind,
-        actor_id=actor.id,
-        actor_name=actor.name,
-        action_slug=action_slug,
-        action_version=action_version,
-        flow_slug=flow_slug,
-        flow_revision=flow_revision,
-        trigger=trigger,
-        target=target,
-        before=before,
-        after=after,
-        ip=meta.ip,
-        user_agent=meta.user_agent,
-        request_id=meta.request_id,
-        transaction_id=transaction_id,
-    )
+        raise transaction.TransactionManagementError("audit events must be written inside transaction.atomic()")
+
+
+def record(**fields: Any) -> AuditEvent:
+    """Append one audit event. Must run inside the transaction of the change it describes,
+    so the change and its event land together or not at all. Takes EventDraft's fields."""
+    row = EventDraft(**fields).as_row()
+    _require_transaction()
+    row.save()
+    return row
+
+
+def record_many(drafts: list[EventDraft]) -> list[AuditEvent]:
+    """Append a batch of events in one INSERT (a flow run's executions), inside the caller's transaction."""
+    rows = [draft.as_row() for draft in drafts]
+    if not rows:
+        return []
+    _require_transaction()
+    return AuditEvent.objects.bulk_create(rows)

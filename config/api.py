@@ -7,6 +7,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 
 from actions_app.api import router as actions_router
+from flows_app.api import router as flows_router
 from tenants.api_auth import ApiError, TenantTokenAuth
 
 api = NinjaAPI(
@@ -20,6 +21,7 @@ api = NinjaAPI(
     docs_url=None,
 )
 api.add_router("/actions", actions_router)
+api.add_router("/flows", flows_router)
 
 
 def _error(request: HttpRequest, status: int, code: str, message: str, details: object = None) -> HttpResponse:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -80,6 +81,8 @@ class Binding(models.Model):
     """One action version attached to one slot of a flow revision (contract §1)."""
 
     revision = models.ForeignKey(FlowRevision, on_delete=models.CASCADE, related_name="bindings")
+    # The same attachment across revisions: audit diffs and rate-limit counters follow it.
+    key = models.UUIDField(default=uuid.uuid4)
     trigger = models.CharField(max_length=60, choices=[(t, t) for t in ALL_TRIGGERS])
     position = models.PositiveIntegerField()
     action = models.ForeignKey("actions_app.Action", on_delete=models.PROTECT, related_name="bindings")
@@ -109,3 +112,102 @@ class FlowUserObjectPermission(UserObjectPermissionBase):
 
 class FlowGroupObjectPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey(Flow, on_delete=models.CASCADE)
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "pending"
+    DELIVERED = "delivered", "delivered"
+    FAILED = "failed", "failed (gave up)"
+
+
+class WebhookDelivery(models.Model):
+    """One outbound POST of webhook-emit or slack-notify, kept until delivered or given up.
+
+    The flow run only inserts the row (the outbox); a worker sends it, so sign-ins never wait
+    for a third-party server."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="webhook_deliveries")
+    binding = models.ForeignKey(Binding, null=True, on_delete=models.SET_NULL, related_name="deliveries")
+    action_slug = models.CharField(max_length=80)
+    flow_slug = models.CharField(max_length=80)
+    trigger = models.CharField(max_length=60)
+    transaction_id = models.CharField(max_length=64, blank=True)
+    # The target URL may itself be a secret (Slack's webhook URL): stored encrypted like secrets.
+    encrypted_url = models.TextField()
+    url_display = models.CharField(max_length=300, help_text="Scheme and host only, for the delivery log.")
+    encrypted_signing_secret = models.TextField(blank=True)
+    body = models.JSONField()
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="delivery_due"),
+            models.Index(fields=["binding", "-created_at"], name="delivery_log"),
+        ]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.action_slug} → {self.url_display} ({self.status})"
+
+
+class FlowTransaction(models.Model):
+    """One sign-in / registration / reset attempt: it keeps the revision its first trigger ran."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="transactions")
+    transaction_id = models.CharField(max_length=64)
+    revision = models.ForeignKey(FlowRevision, on_delete=models.PROTECT, related_name="+")
+    state = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["flow", "transaction_id"], name="transaction_unique_per_flow")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.flow.slug}:{self.transaction_id}"
+
+
+class ActionExecution(models.Model):
+    """One action run inside a flow run (contract §6), with its input as seen (secrets masked)."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="executions")
+    revision_number = models.PositiveIntegerField()
+    transaction_id = models.CharField(max_length=64)
+    trigger = models.CharField(max_length=60)
+    binding_key = models.UUIDField()
+    action = models.ForeignKey("actions_app.Action", on_delete=models.CASCADE, related_name="executions")
+    action_version = models.CharField(max_length=40)
+    position = models.PositiveIntegerField()
+    # continue / block / demand_mfa / redirect, or error when the execution failed.
+    outcome = models.CharField(max_length=12)
+    result = models.JSONField(null=True, blank=True)
+    error_code = models.CharField(max_length=30, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    on_error_applied = models.CharField(max_length=10, blank=True)
+    duration_ms = models.FloatField()
+    logs = models.JSONField(default=list)
+    masked_input = models.JSONField(default=dict)
+    occurred_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "-occurred_at"], name="execution_tenant_time"),
+            models.Index(fields=["action", "-occurred_at"], name="execution_action_time"),
+            models.Index(fields=["flow", "-occurred_at"], name="execution_flow_time"),
+            models.Index(fields=["flow", "transaction_id"], name="execution_transaction"),
+        ]
+        ordering = ["-occurred_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.trigger} {self.action_id}@{self.action_version} → {self.outcome}"

@@ -1,11 +1,20 @@
-"""Writes on flows."""
+"""Writes on flows: the system flows of a tenant, and saving slots as a new revision."""
 
 from __future__ import annotations
 
-from django.db import transaction
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
 
-from flows_app.models import Flow, FlowRevision
-from flows_app.triggers import FLOW_KINDS
+from django.db import IntegrityError, transaction
+
+from actions_app.models import Action, ActionKind, ActionVersion, VersionStatus
+from actions_app.schema_forms import validate_config
+from audit_app.services import Actor, EventDraft, RequestMeta, record_many
+from flows_app.bindings import seal_secrets, split_secrets, stored_secrets
+from flows_app.models import Binding, Flow, FlowRevision, OnError
+from flows_app.outbound.ssrf import UnsafeURL, check_url_shape
+from flows_app.triggers import FLOW_KINDS, FLOW_SLOTS
 from tenants.models import Tenant
 from tenants.permissions import grant_tenant_roles
 
@@ -15,6 +24,9 @@ SYSTEM_FLOW_NAMES = {
     "password-reset": "Password reset",
     "token-refresh": "Token refresh",
 }
+MASK = "••••••"
+# Config fields of platform templates that hold an outbound URL: checked against SSRF at save.
+OUTBOUND_URL_FIELDS = {"webhook-emit": "url", "slack-notify": "webhook_url"}
 
 
 def ensure_system_flows(tenant: Tenant) -> list[Flow]:
@@ -34,3 +46,304 @@ def ensure_system_flows(tenant: Tenant) -> list[Flow]:
                 created.append(flow)
         grant_tenant_roles(tenant, created)
     return created
+
+
+@dataclass
+class BindingSpec:
+    """One binding as an editor or the API describes it. A secret left out keeps the stored one."""
+
+    action: str
+    version: str
+    config: dict[str, Any] = field(default_factory=dict)
+    enabled: bool = True
+    on_error: str = OnError.BLOCK
+    timeout_ms: int = 1000
+    key: uuid.UUID | None = None
+
+
+class InvalidBindings(ValueError):
+    """Errors keyed by "<trigger>.<index>.<field>" so the editor can show each next to its input."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class StaleRevision(Exception):
+    """The flow was saved by someone else after the editor loaded `expected`."""
+
+    def __init__(self, current: FlowRevision, expected: int) -> None:
+        super().__init__(f"The flow is at revision {current.number}; you edited revision {expected}.")
+        self.current = current
+        self.expected = expected
+
+
+@dataclass
+class _Resolved:
+    spec: BindingSpec
+    action: Action
+    version: ActionVersion
+    plain: dict[str, Any]
+    secrets: dict[str, Any]
+    key: uuid.UUID
+    previous: Binding | None
+
+
+def _match_previous(specs: list[BindingSpec], old: list[Binding]) -> list[Binding | None]:
+    """Pair each spec with the binding it edits: by key when given, else the same action in order."""
+    by_key = {b.key: b for b in old}
+    unused = [b for b in old if b.key not in {s.key for s in specs if s.key}]
+    matched: list[Binding | None] = []
+    for spec in specs:
+        if spec.key is not None:
+            matched.append(by_key.get(spec.key))
+            continue
+        candidate = next((b for b in unused if b.action.slug == spec.action), None)
+        if candidate is not None:
+            unused.remove(candidate)
+        matched.append(candidate)
+    return matched
+
+
+def _resolve(
+    flow: Flow, trigger: str, specs: list[BindingSpec], old: list[Binding], errors: dict[str, list[str]]
+) -> list[_Resolved]:
+    actions = {a.slug: a for a in Action.objects.filter(tenant=flow.tenant, slug__in={s.action for s in specs})}
+    versions = {
+        (v.action.slug, v.version): v
+        for v in ActionVersion.objects.filter(action__in=actions.values()).select_related("action")
+    }
+    resolved = []
+    for index, (spec, previous) in enumerate(zip(specs, _match_previous(specs, old), strict=True)):
+        where = f"{trigger}.{index}"
+        action = actions.get(spec.action)
+        version = versions.get((spec.action, spec.version))
+        if action is None:
+            errors[f"{where}.action"] = [f"No action {spec.action!r} in this tenant."]
+            continue
+        if version is None:
+            errors[f"{where}.version"] = [f"{spec.action} has no version {spec.version!r}."]
+            continue
+        if version.status != VersionStatus.PUBLISHED:
+            errors[f"{where}.version"] = [f"{spec.action} {spec.version} is not published; publish it first."]
+        if trigger not in version.compatible_triggers:
+            errors[f"{where}.action"] = [
+                f"{spec.action} {spec.version} cannot run in {trigger}; it supports "
+                f"{', '.join(version.compatible_triggers)}."
+            ]
+        if spec.on_error not in OnError.values:
+            errors[f"{where}.on_error"] = ["Choose block or continue."]
+        if not 50 <= spec.timeout_ms <= 5000:
+            errors[f"{where}.timeout_ms"] = ["The timeout must be between 50 and 5000 ms."]
+        plain, secrets = split_secrets(spec.config, version.config_schema)
+        if previous is not None and previous.action_id == action.pk:
+            # A secret left blank keeps the one already stored for this binding.
+            secrets = {**stored_secrets(previous), **secrets}
+        full = _with_secrets(plain, secrets)
+        for path, messages in validate_config(version.config_schema, full).items():
+            errors[f"{where}.config{'.' + path if path else ''}"] = messages
+        url_field = OUTBOUND_URL_FIELDS.get(action.slug) if action.kind == ActionKind.TEMPLATE else None
+        if url_field and isinstance(full.get(url_field), str):
+            try:
+                check_url_shape(full[url_field])
+            except UnsafeURL as unsafe:
+                errors.setdefault(f"{where}.config.{url_field}", []).append(str(unsafe))
+        key = previous.key if previous is not None else (spec.key or uuid.uuid4())
+        resolved.append(_Resolved(spec, action, version, plain, secrets, key, previous))
+    return resolved
+
+
+def _with_secrets(plain: dict[str, Any], secrets: dict[str, Any]) -> dict[str, Any]:
+    full = {**plain}
+    for path, value in secrets.items():
+        parts = path.split(".")
+        current = full
+        for part in parts[:-1]:
+            current = current.setdefault(part, {})
+        current[parts[-1]] = value
+    return full
+
+
+def binding_snapshot(binding: Binding) -> dict[str, Any]:
+    """What audit and diffs show of a binding: secrets only ever as a mask."""
+    config = dict(binding.config)
+    for path in stored_secrets(binding):
+        config[path] = MASK
+    return {
+        "action": binding.action.slug,
+        "version": binding.pinned_version.version,
+        "position": binding.position,
+        "enabled": binding.enabled,
+        "on_error": binding.on_error,
+        "timeout_ms": binding.timeout_ms,
+        "config": config,
+    }
+
+
+def save_flow_slots(
+    flow: Flow,
+    slots: dict[str, list[BindingSpec]],
+    *,
+    expected_revision: int,
+    actor: Actor,
+    user: Any = None,
+    meta: RequestMeta | None = None,
+    comment: str = "",
+) -> FlowRevision:
+    """Save the given slots' bindings as a new revision; other slots are carried over unchanged.
+
+    Refused with StaleRevision when the flow moved past `expected_revision`, and with
+    InvalidBindings (nothing saved) when any binding is wrong."""
+    unknown = [t for t in slots if t not in FLOW_SLOTS[flow.kind]]
+    if unknown:
+        raise InvalidBindings({t: [f"{t} is not a slot of the {flow.kind} flow."] for t in unknown})
+    with transaction.atomic():
+        flow = Flow.objects.select_for_update(of=("self",)).select_related("tenant", "current_revision").get(pk=flow.pk)
+        current = flow.current_revision
+        assert current is not None
+        if current.number != expected_revision:
+            raise StaleRevision(current, expected_revision)
+        old_bindings = list(current.bindings.select_related("action", "pinned_version").order_by("trigger", "position"))
+        errors: dict[str, list[str]] = {}
+        resolved = {
+            trigger: _resolve(flow, trigger, specs, [b for b in old_bindings if b.trigger == trigger], errors)
+            for trigger, specs in slots.items()
+        }
+        if errors:
+            raise InvalidBindings(errors)
+        revision = FlowRevision.objects.create(flow=flow, number=current.number + 1, created_by=user, comment=comment)
+        new_rows = [_copy(b, revision) for b in old_bindings if b.trigger not in slots]
+        for trigger, items in resolved.items():
+            new_rows += [
+                Binding(
+                    revision=revision,
+                    key=item.key,
+                    trigger=trigger,
+                    position=position,
+                    action=item.action,
+                    pinned_version=item.version,
+                    config=item.plain,
+                    encrypted_secrets=seal_secrets(item.secrets),
+                    enabled=item.spec.enabled,
+                    on_error=item.spec.on_error,
+                    timeout_ms=item.spec.timeout_ms,
+                )
+                for position, item in enumerate(items)
+            ]
+        Binding.objects.bulk_create(new_rows)
+        flow.current_revision = revision
+        flow.save(update_fields=["current_revision"])
+        new_by_key = {b.key: b for b in new_rows}
+        record_many(_change_events(flow, revision, slots, old_bindings, new_by_key, resolved, actor, meta))
+    return revision
+
+
+def _copy(binding: Binding, revision: FlowRevision) -> Binding:
+    return Binding(
+        revision=revision,
+        key=binding.key,
+        trigger=binding.trigger,
+        position=binding.position,
+        action=binding.action,
+        pinned_version=binding.pinned_version,
+        config=binding.config,
+        encrypted_secrets=binding.encrypted_secrets,
+        enabled=binding.enabled,
+        on_error=binding.on_error,
+        timeout_ms=binding.timeout_ms,
+    )
+
+
+def _change_events(
+    flow: Flow,
+    revision: FlowRevision,
+    slots: dict[str, list[BindingSpec]],
+    old_bindings: list[Binding],
+    new_by_key: dict[uuid.UUID, Binding],
+    resolved: dict[str, list[_Resolved]],
+    actor: Actor,
+    meta: RequestMeta | None,
+) -> list[EventDraft]:
+    events = []
+
+    def event(event_type: str, binding: Binding, before: Any, after: Any) -> EventDraft:
+        return EventDraft(
+            tenant=flow.tenant,
+            event_type=event_type,
+            actor=actor,
+            meta=meta,
+            action_slug=binding.action.slug,
+            action_version=binding.pinned_version.version,
+            flow_slug=flow.slug,
+            flow_revision=revision.number,
+            trigger=binding.trigger,
+            before=before,
+            after=after,
+        )
+
+    for trigger in slots:
+        old_here = {b.key: b for b in old_bindings if b.trigger == trigger}
+        kept_keys = {item.key for item in resolved[trigger]}
+        for key, old in old_here.items():
+            if key not in kept_keys:
+                events.append(event("flow.action_detached", old, binding_snapshot(old), None))
+        for item in resolved[trigger]:
+            new = new_by_key[item.key]
+            after = binding_snapshot(new)
+            if item.key not in old_here:
+                events.append(event("flow.action_attached", new, None, after))
+                continue
+            before = binding_snapshot(old_here[item.key])
+            if stored_secrets(old_here[item.key]) != item.secrets:
+                after = {**after, "secrets_changed": True}
+            if before != after:
+                events.append(event("flow.action_updated", new, before, after))
+    return events
+
+
+# Path words of the flows URLs: a flow with one of these slugs could not be reached.
+RESERVED_FLOW_SLUGS = {"new"}
+
+
+class FlowSlugTaken(ValueError):
+    """Another flow of the tenant already has this slug."""
+
+    def __init__(self, slug: str) -> None:
+        super().__init__(f"A flow with the slug “{slug}” already exists in this tenant.")
+        self.slug = slug
+
+
+def create_flow(tenant: Tenant, *, name: str, slug: str, kind: str, user: Any = None) -> Flow:
+    """A new flow of `kind` with an empty revision 1, granted to the tenant's role groups.
+
+    Refused with FlowSlugTaken when the slug is in use. Nothing is audited: creating a flow is
+    not one of the contract's audit event types (§7), and the event list is fixed."""
+    if kind not in FLOW_KINDS:
+        raise ValueError(f"Unknown flow kind {kind!r}.")
+    if slug in RESERVED_FLOW_SLUGS:
+        raise FlowSlugTaken(slug)
+    try:
+        with transaction.atomic():
+            if Flow.objects.filter(tenant=tenant, slug=slug).exists():
+                raise FlowSlugTaken(slug)
+            flow = Flow.objects.create(tenant=tenant, slug=slug, name=name, kind=kind)
+            revision = FlowRevision.objects.create(flow=flow, number=1, created_by=user, comment="Created")
+            flow.current_revision = revision
+            flow.save(update_fields=["current_revision"])
+            grant_tenant_roles(tenant, [flow])
+    except IntegrityError as error:
+        # Someone created the same slug between our check and our insert.
+        raise FlowSlugTaken(slug) from error
+    return flow
+
+
+def set_flow_enabled(flow: Flow, enabled: bool) -> Flow:
+    """Turn a flow on or off. A disabled flow runs no actions (the engine checks `flow.enabled`);
+    its transactions still get an outcome (continue), so sign-ins go on without the actions.
+
+    Nothing is audited: enabling or disabling a flow is not one of the contract's audit event
+    types (§7), and the event list is fixed."""
+    with transaction.atomic():
+        Flow.objects.filter(pk=flow.pk).update(enabled=enabled)
+    flow.enabled = enabled
+    return flow

@@ -1,0 +1,282 @@
+"""The web process's side of the runtime: a pool of sandbox worker processes.
+
+Workers are started with subprocess (fork+exec of a fresh interpreter running worker.py), not
+multiprocessing. fork+exec happens in C with no Python code between the two, so it is safe from a
+threaded web server; a plain fork of a threaded process can deadlock on locks that another thread
+held, and a fork would also hand V8 state to the child. The pipes give a clean signal when a
+worker dies (EOF), need no pickling, and `kill` ends exactly one process.
+
+Each worker runs one execution at a time. The pool keeps the idle workers behind a condition
+variable, so any number of web threads can call in; a call prefers an idle worker that already
+has its isolate key warm and otherwise takes the idle worker with the fewest warm keys. A worker
+that dies mid-execution fails that execution only (worker_crashed) and is replaced at once; a
+worker that has not answered by the time limit plus a grace period is killed and replaced, and
+that execution reports a timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from actions_app.runtime.protocol import (
+    ChannelClosed,
+    ChannelCorrupt,
+    ChannelTimeout,
+    read_frame_until,
+    write_frame_until,
+)
+from actions_app.runtime.worker import WARM_ISOLATES_PER_WORKER
+
+WORKERS_ENV = "ACTIONS_RUNTIME_WORKERS"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Beyond an execution's own limit: setting up a new context, the pipe round trip and, after a
+# timeout, tearing the context down. A worker silent for longer than this is stuck in native code.
+GRACE_SECONDS = 1.0
+STARTUP_SECONDS = 30.0
+STOP_SECONDS = 1.0
+
+
+class WorkerCrashed(Exception):
+    """The worker died (or never started) while serving a request."""
+
+
+class WorkerHung(Exception):
+    """The worker did not answer before the request's deadline; it has been killed."""
+
+
+def default_worker_count() -> int:
+    configured = os.environ.get(WORKERS_ENV, "").strip()
+    if configured:
+        try:
+            count = int(configured)
+        except ValueError:
+            raise ValueError(f"{WORKERS_ENV} must be a whole number, got {configured!r}") from None
+        if count < 1:
+            raise ValueError(f"{WORKERS_ENV} must be at least 1, got {count}")
+        return count
+    return min(2, os.cpu_count() or 1)
+
+
+def _worker_environment() -> dict[str, str]:
+    # A worker needs nothing from the web process's environment (secret keys, database URLs).
+    # Action code cannot read the environment anyway; what is not there cannot leak.
+    return {"PATH": os.defpath, "LANG": "C.UTF-8", "PYTHONPATH": str(PROJECT_ROOT)}
+
+
+def _describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "it stopped answering"
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit status {returncode}"
+
+
+class WorkerProcess:
+    """One sandbox worker process and what the pool knows about it."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-s", "-c", "from actions_app.runtime.worker import main; main()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=PROJECT_ROOT,
+            env=_worker_environment(),
+            bufsize=0,
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self._request_fd = self.process.stdin.fileno()
+        self._reply_fd = self.process.stdout.fileno()
+        os.set_blocking(self._request_fd, False)
+        os.set_blocking(self._reply_fd, False)
+        self.pid = self.process.pid
+        self.ready = False
+        # Mirrors the worker's own LRU of warm isolates (same capacity, same order of use), from
+        # what each reply says was kept and evicted.
+        self.warm_keys: OrderedDict[str, None] = OrderedDict()
+
+    def is_alive(self) -> bool:
+        return self.process.poll() is None
+
+    def wait_until_ready(self) -> None:
+        if self.ready:
+            return
+        try:
+            read_frame_until(self._reply_fd, time.monotonic() + STARTUP_SECONDS)
+        except (ChannelClosed, ChannelCorrupt, ChannelTimeout) as error:
+            self.kill()
+            raise WorkerCrashed(f"The sandbox worker did not start ({_describe_exit(self.process.poll())}).") from error
+        self.ready = True
+
+    def request(self, frame: bytes, *, deadline: float) -> dict[str, Any]:
+        """Send one encoded request and wait for its reply until `deadline`."""
+        try:
+            write_frame_until(self._request_fd, frame, deadline)
+            return read_frame_until(self._reply_fd, deadline)
+        except ChannelTimeout as error:
+            self.kill()
+            raise WorkerHung from error
+        except (ChannelClosed, ChannelCorrupt) as error:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=STOP_SECONDS)
+            how = _describe_exit(self.process.poll())
+            self.kill()
+            raise WorkerCrashed(
+                f"The sandbox worker stopped unexpectedly ({how}); "
+                "this execution was abandoned and the worker replaced."
+            ) from error
+
+    def note_reply(self, isolate_key: str, reply: dict[str, Any]) -> None:
+        for evicted_key in reply.get("evicted", []):
+            self.warm_keys.pop(evicted_key, None)
+        if reply.get("warm"):
+            self.warm_keys[isolate_key] = None
+            self.warm_keys.move_to_end(isolate_key)
+            while len(self.warm_keys) > WARM_ISOLATES_PER_WORKER:
+                self.warm_keys.popitem(last=False)
+        else:
+            self.warm_keys.pop(isolate_key, None)
+
+    def _close_pipes(self) -> None:
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+
+    def send_kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self._close_pipes()
+
+    def stop(self) -> None:
+        """Ask the worker to exit (EOF on its stdin), then make sure it has."""
+        self._close_pipes()
+        try:
+            self.process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def abandon(self) -> None:
+        """Forget a worker inherited through fork(): close our copies of its pipes, leave it running."""
+        self._close_pipes()
+
+
+class WorkerPool:
+    """A fixed number of workers, handed out one request at a time."""
+
+    def __init__(self, size: int) -> None:
+        self.owner_pid = os.getpid()
+        self._condition = threading.Condition()
+        self._closed = False
+        self._workers: list[WorkerProcess] = [WorkerProcess() for _ in range(size)]
+        self._idle: list[WorkerProcess] = list(self._workers)
+
+    def _checkout(self, isolate_key: str) -> WorkerProcess:
+        with self._condition:
+            while not self._idle and not self._closed:
+                self._condition.wait()
+            if self._closed:
+                raise WorkerCrashed("The action runtime is shutting down.")
+            chosen = next((worker for worker in self._idle if isolate_key in worker.warm_keys), None)
+            if chosen is None:
+                chosen = min(self._idle, key=lambda worker: len(worker.warm_keys))
+            self._idle.remove(chosen)
+        if not chosen.is_alive():
+            # Died while idle (e.g. the OOM killer): nothing was running on it, so quietly
+            # replace it rather than fail the request.
+            chosen.kill()
+            replacement = self._replace(chosen)
+            if replacement is None:
+                raise WorkerCrashed("The action runtime is shutting down.")
+            if replacement is chosen:
+                self._checkin(chosen)
+                raise WorkerCrashed("No sandbox worker could be started; try again shortly.")
+            chosen = replacement
+        return chosen
+
+    def _replace(self, dead: WorkerProcess) -> WorkerProcess | None:
+        """Start a worker in place of `dead` (already killed); None once the pool is closed.
+
+        If no process can be started right now (fork failed), `dead` itself is returned to keep
+        its slot: whoever checks it out next finds it dead and tries again.
+        """
+        with self._condition:
+            if self._closed:
+                self._workers = [worker for worker in self._workers if worker is not dead]
+                return None
+        try:
+            replacement = WorkerProcess()
+        except OSError:
+            return dead
+        with self._condition:
+            self._workers = [replacement if worker is dead else worker for worker in self._workers]
+        return replacement
+
+    def _checkin(self, worker: WorkerProcess | None) -> None:
+        if worker is None:
+            return
+        with self._condition:
+            if not self._closed:
+                self._idle.append(worker)
+                self._condition.notify()
+                return
+        worker.stop()
+
+    def run(self, isolate_key: str, frame: bytes, *, time_limit_seconds: float) -> dict[str, Any]:
+        """Run one encoded execute request on a worker; raises WorkerCrashed or WorkerHung."""
+        worker = self._checkout(isolate_key)
+        try:
+            worker.wait_until_ready()
+            reply = worker.request(frame, deadline=time.monotonic() + time_limit_seconds + GRACE_SECONDS)
+        except (WorkerCrashed, WorkerHung):
+            self._checkin(self._replace(worker))
+            raise
+        except BaseException:
+            # Anything else (KeyboardInterrupt in the middle of a request) leaves the pipe in an
+            # unknown state: do not hand this worker to anyone else.
+            worker.kill()
+            self._checkin(self._replace(worker))
+            raise
+        worker.note_reply(isolate_key, reply)
+        self._checkin(worker)
+        return reply
+
+    def worker_pids(self) -> list[int]:
+        with self._condition:
+            return [worker.pid for worker in self._workers]
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed = True
+            workers = list(self._workers)
+            idle = list(self._idle)
+            self._idle.clear()
+            self._condition.notify_all()
+        for worker in idle:
+            worker.stop()
+        for worker in workers:
+            if worker not in idle:
+                # Busy: only signal it. The thread waiting on it owns its pipes, sees them close,
+                # reports worker_crashed and cleans up; closing them here could hand that thread
+                # a reused file descriptor.
+                worker.send_kill()
+
+    def abandon(self) -> None:
+        for worker in self._workers:
+            worker.abandon()

@@ -1,0 +1,133 @@
+"""Messages between the web process and a sandbox worker: length-prefixed JSON over a pipe.
+
+A frame is a 4-byte big-endian length followed by that many bytes of UTF-8 JSON (one object).
+The worker reads and writes with plain blocking calls. The web process uses non-blocking pipe
+ends and select() with a deadline, so a worker that stops reading or answering can never block
+the thread that is waiting for it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import select
+import struct
+import time
+from typing import Any
+
+FRAME_HEADER = struct.Struct(">I")
+# Requests carry the compiled module, replies at most 64 KiB of result plus 8 KiB of logs; a
+# larger frame means something is wrong at the other end.
+MAX_FRAME_BYTES = 32 * 1024 * 1024
+
+
+class ChannelClosed(Exception):
+    """The other end closed the pipe (for a worker: it exited or was killed)."""
+
+
+class ChannelTimeout(Exception):
+    """The deadline passed before a whole frame could be read or written."""
+
+
+class ChannelCorrupt(Exception):
+    """The other end sent something that is not a frame."""
+
+
+def encode_frame(message: dict[str, Any]) -> bytes:
+    body = json.dumps(message, separators=(",", ":")).encode("utf-8")
+    if len(body) > MAX_FRAME_BYTES:
+        raise ValueError(f"message of {len(body)} bytes exceeds the {MAX_FRAME_BYTES}-byte frame limit")
+    return FRAME_HEADER.pack(len(body)) + body
+
+
+def _decode_body(body: bytes) -> dict[str, Any]:
+    try:
+        message = json.loads(body)
+    except ValueError as error:
+        raise ChannelCorrupt(f"frame is not JSON: {error}") from error
+    if not isinstance(message, dict):
+        raise ChannelCorrupt("frame is not a JSON object")
+    return message
+
+
+def _body_length(header: bytes) -> int:
+    (length,) = FRAME_HEADER.unpack(header)
+    if length > MAX_FRAME_BYTES:
+        raise ChannelCorrupt(f"frame of {length} bytes exceeds the limit")
+    return int(length)
+
+
+# ---- blocking side (the worker) ----------------------------------------------------------------
+
+
+def _read_exactly(fd: int, count: int) -> bytes:
+    chunks = bytearray()
+    while len(chunks) < count:
+        chunk = os.read(fd, count - len(chunks))
+        if not chunk:
+            raise ChannelClosed("pipe closed")
+        chunks += chunk
+    return bytes(chunks)
+
+
+def read_frame(fd: int) -> dict[str, Any]:
+    """Block until one whole frame arrives on `fd`."""
+    length = _body_length(_read_exactly(fd, FRAME_HEADER.size))
+    return _decode_body(_read_exactly(fd, length))
+
+
+def write_frame(fd: int, message: dict[str, Any]) -> None:
+    """Block until `message` is written to `fd`."""
+    view = memoryview(encode_frame(message))
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+# ---- deadline side (the web process; fds must be non-blocking) ---------------------------------
+
+
+def _wait(fd: int, *, for_write: bool, deadline: float) -> None:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise ChannelTimeout("deadline passed")
+    # poll() rather than select(): a busy web process can hold file descriptors above FD_SETSIZE.
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT if for_write else select.POLLIN)
+    if not poller.poll(max(1, math.ceil(remaining * 1000))):
+        raise ChannelTimeout("deadline passed")
+
+
+def _read_exactly_until(fd: int, count: int, deadline: float) -> bytes:
+    chunks = bytearray()
+    while len(chunks) < count:
+        try:
+            chunk = os.read(fd, count - len(chunks))
+        except BlockingIOError:
+            _wait(fd, for_write=False, deadline=deadline)
+            continue
+        if not chunk:
+            raise ChannelClosed("pipe closed")
+        chunks += chunk
+    return bytes(chunks)
+
+
+def read_frame_until(fd: int, deadline: float) -> dict[str, Any]:
+    """Read one frame from non-blocking `fd`, giving up at `deadline` (a time.monotonic() value)."""
+    length = _body_length(_read_exactly_until(fd, FRAME_HEADER.size, deadline))
+    return _decode_body(_read_exactly_until(fd, length, deadline))
+
+
+def write_frame_until(fd: int, frame: bytes, deadline: float) -> None:
+    """Write an encoded frame to non-blocking `fd`, giving up at `deadline`."""
+    view = memoryview(frame)
+    while view:
+        try:
+            written = os.write(fd, view)
+        except BlockingIOError:
+            _wait(fd, for_write=True, deadline=deadline)
+            continue
+        except (BrokenPipeError, ConnectionResetError) as error:
+            raise ChannelClosed("pipe closed") from error
+        view = view[written:]

@@ -1,0 +1,190 @@
+"""The sandbox worker process, started by pool.py (`python -c "...worker import main; main()"`).
+
+It reads execute requests from stdin and answers on stdout, one at a time, in the frames of
+protocol.py. Before V8 starts it limits its own data segment (RLIMIT_DATA), which is what stops
+ArrayBuffer bombs: V8's per-isolate memory limit counts the JS heap only, not ArrayBuffer backing
+stores. RLIMIT_AS is not usable because V8 reserves far more address space than it ever touches.
+
+Measured with mini-racer 0.14.1 (V8 14.4): the first context takes the data segment from ~30 MB to
+~555 MB (V8's process-wide reservations), and every further context adds ~1.6 MB plus its
+thread's stack (8 MiB by default, 2 MiB here). So the warm cache is bounded by count and, as a
+second line, by the data segment: when it passes DATA_SOFT_LIMIT_BYTES the coldest isolates go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import resource
+import signal
+import sys
+import time
+from collections import OrderedDict
+from typing import Any
+
+from py_mini_racer import init_mini_racer
+
+from actions_app.runtime.isolate import Outcome, WarmIsolate
+from actions_app.runtime.protocol import ChannelClosed, read_frame, write_frame
+
+DATA_LIMIT_BYTES = 1024 * 1024 * 1024
+DATA_SOFT_LIMIT_BYTES = 800 * 1024 * 1024
+THREAD_STACK_BYTES = 2 * 1024 * 1024
+WARM_ISOLATES_PER_WORKER = 32
+# Flags for the whole V8 instance: eval(), new Function() and friends throw EvalError.
+V8_FLAGS = ("--single-threaded", "--disallow-code-generation-from-strings")
+# The exit status a worker uses when the test hook asks it to die mid-request.
+TEST_CRASH_EXIT_STATUS = 70
+
+
+def data_segment_bytes() -> int:
+    """The process's VmData (what RLIMIT_DATA limits), or 0 where /proc is unavailable."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmData:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _set_default_thread_stack(size: int) -> None:
+    # mini-racer runs each isolate on its own std::thread, which gets glibc's default stack size
+    # (RLIMIT_STACK, usually 8 MiB) and counts against RLIMIT_DATA. V8 itself uses < 1 MiB of it.
+    try:
+        libc = ctypes.CDLL(None)
+        attributes = ctypes.create_string_buffer(128)  # larger than glibc's pthread_attr_t
+        if libc.pthread_attr_init(attributes) == 0:
+            libc.pthread_attr_setstacksize(attributes, ctypes.c_size_t(size))
+            libc.pthread_setattr_default_np(attributes)
+            libc.pthread_attr_destroy(attributes)
+    except (OSError, AttributeError):
+        pass  # not glibc: the eviction by data size still bounds the cache
+
+
+def limit_process() -> None:
+    """Resource limits that must be in place before V8 allocates anything."""
+    resource.setrlimit(resource.RLIMIT_DATA, (DATA_LIMIT_BYTES, DATA_LIMIT_BYTES))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crashing worker leaves no core file behind
+    _set_default_thread_stack(THREAD_STACK_BYTES)
+
+
+class IsolateCache:
+    """Warm isolates of this worker, least recently used first, never shared between keys.
+
+    It also keeps one spare: a context with the sandbox set up but no action code, built between
+    requests, so a cold execution pays for loading its module only (setting up a context and
+    freezing its built-ins takes several milliseconds).
+    """
+
+    def __init__(self, event_loop: asyncio.AbstractEventLoop, capacity: int = WARM_ISOLATES_PER_WORKER) -> None:
+        self._event_loop = event_loop
+        self._capacity = capacity
+        self._isolates: OrderedDict[str, WarmIsolate] = OrderedDict()
+        self._spare: WarmIsolate | None = None
+        self._unreported_evictions: list[str] = []
+
+    async def prepare_spare(self) -> None:
+        if self._spare is None:
+            self._spare = await WarmIsolate.create(self._event_loop)
+
+    async def _checkout(self, isolate_key: str, compiled_js: str) -> WarmIsolate:
+        isolate = self._isolates.pop(isolate_key, None)
+        if isolate is not None and isolate.compiled_js != compiled_js:
+            # A key names one version's code; different code under the same key is the caller's
+            # mistake, and must not run in a context the other code has touched.
+            isolate.close()
+            isolate = None
+        if isolate is None:
+            isolate, self._spare = self._spare, None
+            if isolate is None:
+                isolate = await WarmIsolate.create(self._event_loop)
+            isolate.adopt(isolate_key, compiled_js)
+        return isolate
+
+    def tidy(self) -> None:
+        """Between requests: evict the coldest isolates beyond the count, or while memory is tight."""
+        while self._isolates and (len(self._isolates) > self._capacity or data_segment_bytes() > DATA_SOFT_LIMIT_BYTES):
+            isolate_key, isolate = self._isolates.popitem(last=False)
+            isolate.close()
+            self._unreported_evictions.append(isolate_key)
+
+    async def execute(self, request: dict[str, Any]) -> dict[str, Any]:
+        isolate_key = str(request["isolate_key"])
+        isolate = await self._checkout(isolate_key, str(request["compiled_js"]))
+        outcome: Outcome = await isolate.execute(
+            request["action_input"],
+            timeout_ms=int(request["timeout_ms"]),
+            memory_limit_mb=int(request["memory_limit_mb"]),
+        )
+        if outcome.context_healthy:
+            self._isolates[isolate_key] = isolate
+        else:
+            # Closing terminates whatever the action left running; do it before answering so a
+            # teardown that never returns is charged to this execution, not the next one.
+            isolate.close()
+        # Evictions happen after the reply (tidy), so they are reported with the next one.
+        evicted, self._unreported_evictions = self._unreported_evictions, []
+        return {
+            "result_json": outcome.result_json,
+            "error": None
+            if outcome.error_code is None
+            else {"code": outcome.error_code, "message": outcome.error_message},
+            "logs": outcome.logs,
+            "duration_ms": outcome.duration_ms,
+            "warm": outcome.context_healthy,
+            "evicted": evicted,
+        }
+
+
+def _apply_test_fault(fault: object) -> None:
+    # Test hooks, reachable only from the web process through the pipe: they stand in for a
+    # worker that crashes (segfault, OOM kill) or hangs in native code during an execution.
+    if fault == "exit":
+        os._exit(TEST_CRASH_EXIT_STATUS)
+    if fault == "hang":
+        time.sleep(3600)
+
+
+def serve(request_fd: int, reply_fd: int) -> None:
+    # The loop runs on this thread only while an execution is in progress; between requests the
+    # worker blocks in read_frame and no JavaScript runs.
+    event_loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(event_loop)
+    cache = IsolateCache(event_loop)
+    # The first spare also pays V8's start-up, and fails here, visibly, if the sandbox cannot be
+    # set up at all.
+    event_loop.run_until_complete(cache.prepare_spare())
+    write_frame(reply_fd, {"ready": True, "pid": os.getpid()})
+    while True:
+        try:
+            request = read_frame(request_fd)
+        except ChannelClosed:
+            return  # the web process closed our stdin: it is done with us
+        _apply_test_fault(request.get("test_fault"))
+        write_frame(reply_fd, event_loop.run_until_complete(cache.execute(request)))
+        # Housekeeping while the web process reads the reply, not while it waits for one.
+        cache.tidy()
+        event_loop.run_until_complete(cache.prepare_spare())
+
+
+def main() -> None:
+    # Ctrl-C in a dev server's terminal reaches the whole process group; the web process decides
+    # when workers stop (by closing their stdin).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Replies go to a private copy of stdout; fd 1 is pointed at stderr so a stray print (or V8
+    # writing a fatal error) cannot corrupt the frames.
+    reply_fd = os.dup(sys.stdout.fileno())
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    limit_process()
+    init_mini_racer(flags=V8_FLAGS)
+    # The web process may go away (or shut the pool down) mid-conversation: nothing to report to.
+    with contextlib.suppress(BrokenPipeError, ChannelClosed):
+        serve(sys.stdin.fileno(), reply_fd)
+
+
+if __name__ == "__main__":
+    main()

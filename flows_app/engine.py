@@ -1,0 +1,290 @@
+"""The run engine (contract §6): run one trigger slot of a flow for one transaction.
+
+Bindings of the slot run in position order. `continue` merges its state and claims and passes
+on; `block` and `redirect` end the slot; `demand_mfa` is remembered and the chain goes on. An
+execution that fails follows its binding's on_error. Every execution is stored and audited, in
+one batch, in the same database transaction as the outbox messages the run produced.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from actions_app.models import ActionKind
+from actions_app.runtime import ExecutionError, execute_action, validate_action_result
+from actions_app.schema_forms import mask_secrets
+from audit_app.services import Actor, EventDraft, RequestMeta, record_many
+from flows_app.bindings import binding_config
+from flows_app.models import ActionExecution, Binding, Flow, FlowRevision, FlowTransaction, OnError
+from flows_app.outbound.outbox import enqueue_delivery
+from flows_app.template_behaviours import TemplateCall, TemplateOutcome, run_platform_template
+from flows_app.triggers import FLOW_SLOTS
+
+OUTCOME_RANK = {"continue": 0, "demand_mfa": 1, "redirect": 2, "block": 3}
+
+
+class RunRefused(ValueError):
+    """The run request itself is wrong (trigger not in this flow, bad input)."""
+
+
+@dataclass
+class RunRequest:
+    trigger: str
+    user: dict[str, Any]
+    request: dict[str, Any]
+    risk_score: float = 0
+    transaction_id: str | None = None
+
+
+@dataclass
+class ExecutionReport:
+    action: str
+    version: str
+    trigger: str
+    outcome: str
+    duration_ms: float
+    error: dict[str, str] | None = None
+    logs: list[dict[str, str]] = field(default_factory=list)
+    on_error_applied: str = ""
+
+
+@dataclass
+class RunResult:
+    transaction_id: str
+    flow_revision: int
+    outcome: dict[str, Any]
+    executions: list[ExecutionReport]
+
+
+def transaction_ttl() -> timedelta:
+    return timedelta(seconds=getattr(settings, "FLOW_TRANSACTION_TTL_SECONDS", 3600))
+
+
+def _transaction_for(flow: Flow, transaction_id: str) -> FlowTransaction:
+    """The transaction's record, created on its first trigger with the flow's current revision.
+
+    A transaction past its expiry starts over on the current revision: an attempt that old is a
+    new attempt as far as the operator's changes are concerned."""
+    now = timezone.now()
+    existing = FlowTransaction.objects.select_related("revision").filter(flow=flow, transaction_id=transaction_id)
+    found = existing.first()
+    if found is not None and found.expires_at > now:
+        return found
+    assert flow.current_revision is not None
+    if found is not None:
+        found.revision, found.state, found.created_at = flow.current_revision, {}, now
+        found.expires_at = now + transaction_ttl()
+        found.save(update_fields=["revision", "state", "created_at", "expires_at"])
+        return found
+    try:
+        with transaction.atomic():
+            return FlowTransaction.objects.create(
+                tenant=flow.tenant,
+                flow=flow,
+                transaction_id=transaction_id,
+                revision=flow.current_revision,
+                expires_at=now + transaction_ttl(),
+            )
+    except IntegrityError:
+        # Two triggers of a new transaction raced; the first one's revision wins.
+        return existing.get()
+
+
+def _action_input(
+    flow: Flow, run: RunRequest, binding: Binding, transaction_id: str, state: dict[str, Any], config: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "trigger": run.trigger,
+        "user": run.user,
+        "request": run.request,
+        "state": dict(state),
+        "context": {
+            "tenant": flow.tenant.slug,
+            "flow": flow.slug,
+            "transaction_id": transaction_id,
+            "action": {"slug": binding.action.slug, "version": binding.pinned_version.version},
+            "config": config,
+            "risk": {"score": run.risk_score},
+        },
+    }
+
+
+@dataclass
+class _Executed:
+    result: dict[str, Any] | None
+    error: ExecutionError | None
+    logs: list[dict[str, str]]
+    duration_ms: float
+    outbound: list[Any] = field(default_factory=list)
+
+
+def _execute(binding: Binding, action_input: dict[str, Any], counter_scope: str) -> _Executed:
+    version = binding.pinned_version
+    if binding.action.kind == ActionKind.TEMPLATE:
+        started = time.perf_counter()
+        try:
+            outcome: TemplateOutcome = run_platform_template(
+                binding.action.slug,
+                TemplateCall(version.version, action_input["context"]["config"], action_input, counter_scope),
+            )
+        except Exception as error:  # a template bug must fail this execution only, like custom code
+            elapsed = (time.perf_counter() - started) * 1000
+            return _Executed(None, ExecutionError("exception", f"Template failed: {error}"), [], elapsed)
+        elapsed = (time.perf_counter() - started) * 1000
+        result, problem = validate_action_result(outcome.result, action_input["trigger"])
+        return _Executed(result, problem, outcome.logs, elapsed, outcome.outbound)
+    executed = execute_action(
+        isolate_key=f"{binding.action.tenant_id}:{version.pk}:{version.checksum}",
+        compiled_js=version.compiled_js,
+        action_input=action_input,
+        timeout_ms=binding.timeout_ms,
+    )
+    return _Executed(executed.result, executed.error, executed.logs, executed.duration_ms)
+
+
+def run_flow(flow: Flow, run: RunRequest, *, actor: Actor, meta: RequestMeta | None = None) -> RunResult:
+    """Run `run.trigger` of `flow` for one transaction and record everything it did."""
+    if run.trigger not in FLOW_SLOTS[flow.kind]:
+        raise RunRefused(f"{run.trigger!r} is not a slot of the {flow.kind} flow: {', '.join(FLOW_SLOTS[flow.kind])}.")
+    transaction_id = run.transaction_id or uuid.uuid4().hex
+    flow_tx = _transaction_for(flow, transaction_id)
+    revision: FlowRevision = flow_tx.revision
+    bindings = (
+        list(
+            Binding.objects.filter(revision=revision, trigger=run.trigger, enabled=True)
+            .select_related("action", "pinned_version")
+            .order_by("position")
+        )
+        if flow.enabled
+        else []
+    )
+    state: dict[str, Any] = dict(flow_tx.state)
+    claims: dict[str, Any] = {}
+    final: dict[str, Any] = {"kind": "continue"}
+    reports: list[ExecutionReport] = []
+    rows: list[ActionExecution] = []
+    outbound: list[tuple[Binding, Any]] = []
+    for binding in bindings:
+        config = binding_config(binding)
+        action_input = _action_input(flow, run, binding, transaction_id, state, config)
+        executed = _execute(binding, action_input, f"{flow.tenant_id}:{binding.key}")
+        outcome_kind = executed.result["kind"] if executed.result else "error"
+        applied = ""
+        effective = executed.result
+        if executed.error is not None:
+            applied = binding.on_error
+            effective = (
+                {"kind": "block", "reason": f"{binding.action.slug} failed: {executed.error.message}"}
+                if binding.on_error == OnError.BLOCK
+                else None
+            )
+        else:
+            outbound += [(binding, message) for message in executed.outbound]
+        reports.append(
+            ExecutionReport(
+                action=binding.action.slug,
+                version=binding.pinned_version.version,
+                trigger=run.trigger,
+                outcome=outcome_kind,
+                duration_ms=round(executed.duration_ms, 3),
+                error={"code": executed.error.code, "message": executed.error.message} if executed.error else None,
+                logs=executed.logs,
+                on_error_applied=applied,
+            )
+        )
+        masked = {**action_input, "context": {**action_input["context"], "config": mask_secrets(config, binding.pinned_version.config_schema)}}
+        rows.append(_execution_row(flow, revision, run, transaction_id, binding, executed, outcome_kind, applied, masked))
+        if effective is None:
+            continue
+        kind = effective["kind"]
+        if kind == "continue":
+            state.update(effective.get("state") or {})
+            claims.update(effective.get("claims") or {})
+        elif kind == "demand_mfa":
+            if OUTCOME_RANK[final["kind"]] < OUTCOME_RANK["demand_mfa"]:
+                final = dict(effective)
+        else:  # block or redirect end the slot
+            final = dict(effective)
+            break
+    final = {**final, "claims": claims, "state": state}
+    with transaction.atomic():
+        ActionExecution.objects.bulk_create(rows)
+        record_many([_execution_event(flow, revision, row, actor, meta) for row in rows])
+        for binding, message in outbound:
+            enqueue_delivery(
+                tenant=flow.tenant,
+                binding=binding,
+                action_slug=binding.action.slug,
+                flow_slug=flow.slug,
+                trigger=run.trigger,
+                transaction_id=transaction_id,
+                url=message.url,
+                signing_secret=message.signing_secret,
+                body=message.body,
+            )
+        if state != flow_tx.state:
+            FlowTransaction.objects.filter(pk=flow_tx.pk).update(state=state)
+    return RunResult(transaction_id, revision.number, final, reports)
+
+
+def _execution_row(
+    flow: Flow,
+    revision: FlowRevision,
+    run: RunRequest,
+    transaction_id: str,
+    binding: Binding,
+    executed: _Executed,
+    outcome_kind: str,
+    applied: str,
+    masked_input: dict[str, Any],
+) -> ActionExecution:
+    return ActionExecution(
+        tenant=flow.tenant,
+        flow=flow,
+        revision_number=revision.number,
+        transaction_id=transaction_id,
+        trigger=run.trigger,
+        binding_key=binding.key,
+        action=binding.action,
+        action_version=binding.pinned_version.version,
+        position=binding.position,
+        outcome=outcome_kind,
+        result=executed.result,
+        error_code=executed.error.code if executed.error else "",
+        error_message=(executed.error.message if executed.error else "")[:500],
+        on_error_applied=applied,
+        duration_ms=executed.duration_ms,
+        logs=executed.logs,
+        masked_input=masked_input,
+    )
+
+
+def _execution_event(
+    flow: Flow, revision: FlowRevision, row: ActionExecution, actor: Actor, meta: RequestMeta | None
+) -> EventDraft:
+    return EventDraft(
+        tenant=flow.tenant,
+        event_type="flow.action_executed",
+        actor=actor,
+        meta=meta,
+        action_slug=row.action.slug,
+        action_version=row.action_version,
+        flow_slug=flow.slug,
+        flow_revision=revision.number,
+        trigger=row.trigger,
+        transaction_id=row.transaction_id,
+        after={
+            "outcome": row.outcome,
+            "duration_ms": round(row.duration_ms, 3),
+            "error": {"code": row.error_code, "message": row.error_message} if row.error_code else None,
+            "on_error_applied": row.on_error_applied or None,
+        },
+    )

@@ -1,0 +1,57 @@
+"""Send queued webhook deliveries (webhook-emit, slack-notify): the production worker process."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from flows_app.outbound.outbox import deliver_due
+from flows_app.outbound.worker import DEFAULT_BATCH_SIZE, run_delivery_loop
+
+
+class Command(BaseCommand):
+    help = (
+        "Deliver due webhook deliveries, retrying failures with back-off. Runs until SIGTERM/SIGINT "
+        "(finishing the delivery in progress), or with --once until nothing is due. Several may run at once."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--once", action="store_true", help="Deliver what is due now, then exit.")
+        parser.add_argument("--interval", type=float, default=1.0, help="Seconds between rounds when idle.")
+        parser.add_argument("--limit", type=int, default=DEFAULT_BATCH_SIZE, help="Deliveries claimed per round.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        interval_s: float = options["interval"]
+        limit: int = options["limit"]
+        if interval_s <= 0 or limit < 1:
+            raise CommandError("--interval must be positive and --limit at least 1.")
+        if options["once"]:
+            total = 0
+            while True:
+                sent = deliver_due(limit=limit)
+                total += sent
+                # A failed attempt is scheduled in the future, so rounds stop once the backlog is through.
+                if sent < limit:
+                    break
+            self.stdout.write(f"Sent {total} deliveries.")
+            return
+
+        stop = threading.Event()
+
+        def request_stop(signal_number: int, frame: FrameType | None) -> None:
+            name = signal.Signals(signal_number).name
+            self.stderr.write(f"{name}: stopping after the current delivery round.")
+            stop.set()
+
+        previous = {number: signal.signal(number, request_stop) for number in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self.stdout.write(f"Outbox worker running (every {interval_s:g} s, up to {limit} per round).")
+            run_delivery_loop(stop, interval_s=interval_s, limit=limit)
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+        self.stdout.write("Outbox worker stopped.")

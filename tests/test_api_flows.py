@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from audit_app.models import AuditEvent
+from tests.flow_helpers import custom_action
+from tests.test_api_actions import bearer
+
+BLOCK_RISK = {"action": "block-by-risk-score", "version": "1.0.0", "config": {"threshold": 50}}
+
+
+def put_slot(client: Any, token: str, body: dict[str, Any], if_match: str | None = "1", trigger: str = "login.post-auth") -> Any:
+    headers = bearer(token)
+    if if_match is not None:
+        headers["If-Match"] = if_match
+    return client.put(
+        f"/api/v1/flows/login/slots/{trigger}", data=json.dumps(body), content_type="application/json", headers=headers
+    )
+
+
+def run_login(client: Any, token: str, **overrides: Any) -> Any:
+    body = {
+        "trigger": "login.post-auth",
+        "user": {"id": "u1", "email": "jane@example.com", "email_verified": True, "groups": []},
+        "request": {"ip": "203.0.113.9", "user_agent": "curl", "hostname": "login.example.com"},
+        "context": {"risk": {"score": 80}},
+        **overrides,
+    }
+    return client.post("/api/v1/flows/login/run", data=json.dumps(body), content_type="application/json", headers=bearer(token))
+
+
+def test_get_flows_and_one_flow(client: Any, personas: Any, api_token: Any) -> None:
+    token = api_token("flows:read")
+    items = client.get("/api/v1/flows", headers=bearer(token)).json()["items"]
+    assert sorted(f["slug"] for f in items) == ["login", "password-reset", "registration", "token-refresh"]
+    response = client.get("/api/v1/flows/login", headers=bearer(token))
+    flow = response.json()
+    assert flow["revision"] == 1 and response["ETag"] == '"1"'
+    assert list(flow["slots"]) == [
+        "login.pre-credential-check",
+        "login.post-auth",
+        "login.pre-token",
+        "login.post-login",
+    ]
+
+
+def test_put_a_slot_then_run_it(client: Any, personas: Any, api_token: Any) -> None:
+    token = api_token("flows:read", "flows:write", "runtime:execute")
+    response = put_slot(client, token, {"bindings": [BLOCK_RISK]})
+    assert response.status_code == 200, response.content
+    assert response.json()["revision"] == 2
+    assert response.json()["slots"]["login.post-auth"][0]["action"] == "block-by-risk-score"
+    result = run_login(client, token).json()
+    assert result["flow_revision"] == 2
+    assert result["outcome"]["kind"] == "block"
+    assert result["executions"][0]["action"] == "block-by-risk-score"
+    assert result["executions"][0]["outcome"] == "block"
+    events = AuditEvent.objects.filter(type="flow.action_attached")
+    assert [(e.actor_kind, e.flow_revision, e.trigger) for e in events] == [("token", 2, "login.post-auth")]
+
+
+def test_a_stale_if_match_answers_412(client: Any, personas: Any, api_token: Any) -> None:
+    token = api_token("flows:read", "flows:write")
+    put_slot(client, token, {"bindings": [BLOCK_RISK]})
+    response = put_slot(client, token, {"bindings": []}, if_match="1")
+    assert response.status_code == 412
+    assert response.json()["error"]["details"] == {"current_revision": 2}
+    assert put_slot(client, token, {"bindings": []}, if_match=None).status_code == 428
+
+
+def test_422_for_incompatible_trigger_unpublished_version_or_invalid_config(
+    client: Any, personas: Any, api_token: Any
+) -> None:
+    token = api_token("flows:read", "flows:write")
+    wrong_slot = put_slot(client, token, {"bindings": [BLOCK_RISK]}, trigger="login.pre-token")
+    assert wrong_slot.status_code == 422
+    assert "cannot run in login.pre-token" in wrong_slot.json()["error"]["details"][0]["message"]
+    assert put_slot(client, token, {"bindings": []}, trigger="registration.pre-create").status_code == 422
+    draft = custom_action(personas.tenant_a, "drafty", 'return { kind: "continue" };', ["login.post-auth"])
+    draft.versions.update(status="draft")
+    unpublished = put_slot(client, token, {"bindings": [{"action": "drafty", "version": "0.1.0"}]})
+    assert unpublished.status_code == 422 and "not published" in unpublished.content.decode()
+    bad_config = put_slot(client, token, {"bindings": [{**BLOCK_RISK, "config": {"threshold": "high"}}]})
+    assert bad_config.status_code == 422
+    assert bad_config.json()["error"]["details"][0]["field"] == "login.post-auth.0.config.threshold"
+
+
+def test_newer_version_available_is_reported(client: Any, personas: Any, api_token: Any) -> None:
+    token = api_token("flows:read", "flows:write")
+    binding = {"action": "rate-limit-by-ip", "version": "1.0.0", "config": {"limit": 5, "window_seconds": 60}}
+    put_slot(client, token, {"bindings": [binding]}, trigger="login.pre-credential-check")
+    flow = client.get("/api/v1/flows/login", headers=bearer(token)).json()
+    assert flow["slots"]["login.pre-credential-check"][0]["newer_version_available"] == "1.1.0"
+
+
+def test_transactions_keep_their_revision_over_the_api(client: Any, personas: Any, api_token: Any) -> None:
+    token = api_token("flows:read", "flows:write", "runtime:execute")
+    first = run_login(client, token, trigger="login.pre-credential-check").json()
+    put_slot(client, token, {"bindings": [BLOCK_RISK]})
+    same = run_login(client, token, transaction_id=first["transaction_id"]).json()
+    assert same["flow_revision"] == 1 and same["outcome"]["kind"] == "continue"
+    fresh = run_login(client, token).json()
+    assert fresh["flow_revision"] == 2 and fresh["outcome"]["kind"] == "block"
+
+
+def test_scopes_and_tenants(client: Any, personas: Any, api_token: Any) -> None:
+    reader = api_token("flows:read")
+    assert put_slot(client, reader, {"bindings": []}).status_code == 403
+    assert run_login(client, reader).status_code == 403
+    theirs = api_token("flows:read", "flows:write", "runtime:execute", tenant=personas.tenant_b)
+    # flow slugs are the same in every tenant; each token reaches only its own
+    put_slot(client, theirs, {"bindings": [BLOCK_RISK]})
+    mine = api_token("flows:read")
+    assert client.get("/api/v1/flows/login", headers=bearer(mine)).json()["revision"] == 1
+    assert client.get("/api/v1/flows/no-such-flow", headers=bearer(mine)).status_code == 404
+
+
+def test_run_validates_its_body(client: Any, personas: Any, api_token: Any) -> None:
+    token = api_token("runtime:execute")
+    response = run_login(client, token, user={"email": "x@example.com"})
+    assert response.status_code == 422
+    assert run_login(client, token, trigger="registration.pre-create").status_code == 422
+    assert run_login(client, token, context={"risk": {"score": 500}}).status_code == 422

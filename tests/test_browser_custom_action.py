@@ -1,0 +1,79 @@
+"""In Debian chromium: create an action from a starter, watch a type error appear in Monaco, fix it,
+save, run the test harness, publish, and see the version in the history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from actions_app.models import Action
+from tests.test_browser_foundation import sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def monaco_errors(page: Any) -> list[str]:
+    return page.evaluate(
+        "monaco.editor.getModelMarkers({}).filter(m => m.severity === monaco.MarkerSeverity.Error).map(m => m.message)"
+    )
+
+
+def test_operator_writes_tests_and_publishes_a_custom_action(
+    page: Any, live_server: Any, personas: Any, console_errors: list[str]
+) -> None:
+    sign_in(page, live_server, "a-admin")
+    page.goto(f"{live_server.url}/t/acme/actions/")
+    page.get_by_role("link", name="New action").click()
+    page.get_by_role("link", name="Start from block by risk score").click()
+    page.wait_for_selector("#monaco-container[data-ready=true]")
+    assert page.get_by_label("Slug").input_value() == "block-by-risk-score"
+    page.get_by_label("Name").fill("Risk gate")
+    expect(page.get_by_label("Slug")).to_have_value("risk-gate")
+
+    # A typo in the result kind: Monaco marks it as a type error without a round trip.
+    page.evaluate(
+        "window.actionEditor.getModel().setValue(window.actionEditor.getModel().getValue()"
+        ".replace('kind: \"block\"', 'kind: \"blok\"'))"
+    )
+    page.wait_for_function("() => monaco.editor.getModelMarkers({}).some(m => m.severity === 8)")
+    assert any("blok" in message for message in monaco_errors(page))
+
+    # Saving now is refused by the server with the same error, and nothing typed is lost.
+    page.keyboard.press("Control+s")
+    page.wait_for_selector("#editor-errors")
+    assert "TS2820" in page.locator("#diagnostics").inner_text()
+    page.wait_for_selector("#monaco-container[data-ready=true]")
+    assert "blok" in page.evaluate("window.actionEditor.getValue()")
+    assert page.get_by_label("Name").input_value() == "Risk gate"
+    assert not Action.objects.filter(slug="risk-gate").exists()
+
+    page.evaluate(
+        "window.actionEditor.getModel().setValue(window.actionEditor.getModel().getValue()"
+        ".replace('kind: \"blok\"', 'kind: \"block\"'))"
+    )
+    page.wait_for_function("() => !monaco.editor.getModelMarkers({}).some(m => m.severity === 8)")
+    page.get_by_role("button", name="Save action").click()
+    page.wait_for_url("**/t/acme/actions/risk-gate/")
+    expect(page.get_by_text("Saved risk-gate 0.1.0 as a draft.")).to_be_visible()
+
+    # Test harness: a high risk score blocks.
+    page.wait_for_selector("#monaco-container[data-ready=true]")
+    harness_input = page.get_by_label("Input (JSON)")
+    harness_input.fill(harness_input.input_value().replace('"score": 20', '"score": 97'))
+    page.get_by_role("button", name="Run").click()
+    result = page.locator("#harness-result")
+    expect(result).to_contain_text("block")
+    expect(result).to_contain_text("Risk score 97 is above 85")
+
+    # Publish 0.1.0 and see it in the history.
+    history = page.locator("#history")
+    history.get_by_role("button", name="Publish").click()
+    expect(page.get_by_text("Published risk-gate 0.1.0")).to_be_visible()
+    row = page.locator("#history tbody tr").first
+    expect(row).to_contain_text("0.1.0")
+    expect(row).to_contain_text("published")
+    assert Action.objects.get(slug="risk-gate").versions.get().status == "published"
+    # The refused save answered 422 on purpose; anything else logged would be a real problem.
+    assert [e for e in console_errors if "status of 422" not in e] == []
