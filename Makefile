@@ -33,7 +33,7 @@ run: install
 	@echo "  Sign in as alice (acme owner), eddie (acme editor), victor (acme viewer)"
 	@echo "  or gina (globex owner); the password for all of them is demo-pass-123."
 	@echo ""
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	OUTBOX_IN_PROCESS=1 $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: install-dev
 	./tests/ensure_chromium.sh

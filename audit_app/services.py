@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
 from django.http import HttpRequest
+from django.utils import timezone
 
 from audit_app.models import EVENT_TYPES, AuditEvent
 
@@ -79,12 +81,15 @@ class EventDraft:
     before: Any = None
     after: Any = None
     transaction_id: str = ""
+    # Only for importing history (demo data): when the change really happened.
+    occurred_at: datetime | None = None
 
     def as_row(self) -> AuditEvent:
         if self.event_type not in EVENT_TYPES:
             raise UnknownEventType(self.event_type)
         meta = self.meta or RequestMeta()
         return AuditEvent(
+            occurred_at=self.occurred_at or timezone.now(),
             tenant=self.tenant,
             type=self.event_type,
             actor_kind=self.actor.kind,

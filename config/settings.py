@@ -203,3 +203,20 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
+
+# --- Actions runtime, flows and outbound webhooks -------------------------------------------
+# (ACTIONS_RUNTIME_WORKERS, read by actions_app/runtime: V8 worker processes per app process.)
+# A sign-in transaction keeps its flow revision this long after its first trigger.
+FLOW_TRANSACTION_TTL_SECONDS = int(os.environ.get("FLOW_TRANSACTION_TTL_SECONDS", "3600"))
+# Fernet keys (comma-separated; the first encrypts, all decrypt) for binding secrets. Without
+# them a key is derived from DJANGO_SECRET_KEY: set them in production so rotating the Django
+# key does not make stored secrets unreadable.
+SECRETS_ENCRYPTION_KEYS = env_list("SECRETS_ENCRYPTION_KEYS", "")
+# Webhook delivery: networks that may be reached although private (on-prem receivers). Empty
+# means loopback, private, link-local, CGNAT and metadata addresses are all refused.
+WEBHOOK_ALLOWED_PRIVATE_NETWORKS = env_list("WEBHOOK_ALLOWED_PRIVATE_NETWORKS", "")
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "5"))
+WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "6"))
+# `make run` drains the webhook outbox in a thread of the dev server; production runs
+# `manage.py run_outbox_worker` as its own process instead.
+OUTBOX_IN_PROCESS = env_flag("OUTBOX_IN_PROCESS", False)

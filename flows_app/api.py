@@ -77,7 +77,7 @@ class RunRisk(Schema):
 
 
 class RunContext(Schema):
-    risk: RunRisk = Field(default_factory=RunRisk)
+    risk: RunRisk = RunRisk(score=0)
 
 
 class RunIn(Schema):
@@ -85,7 +85,7 @@ class RunIn(Schema):
     transaction_id: str | None = Field(None, max_length=64)
     user: RunUser
     request: RunHttpRequest
-    context: RunContext = Field(default_factory=RunContext)
+    context: RunContext = RunContext()
 
 
 class ExecutionOut(Schema):
@@ -207,12 +207,14 @@ def put_slot(request: HttpRequest, slug: str, trigger: str, body: SlotIn, respon
         raise ApiError(
             412,
             "stale_revision",
-            f"The flow is at revision {stale.current.number}, not {stale.expected}; GET it and apply your change again.",
+            f"The flow is at revision {stale.current.number}, not {stale.expected}; "
+            "GET it and apply your change again.",
             {"current_revision": stale.current.number},
         ) from stale
     except InvalidBindings as invalid:
         details = [{"field": path, "message": m} for path, messages in invalid.errors.items() for m in messages]
-        raise ApiError(422, "invalid_bindings", "One or more bindings are invalid; nothing was saved.", details) from invalid
+        message = "One or more bindings are invalid; nothing was saved."
+        raise ApiError(422, "invalid_bindings", message, details) from invalid
     document = flow_document(_flow_or_404(token, slug))
     response["ETag"] = f'"{document["revision"]}"'
     return document
@@ -242,7 +244,13 @@ def run(request: HttpRequest, slug: str, body: RunIn) -> dict[str, Any]:
         "flow_revision": result.flow_revision,
         "outcome": result.outcome,
         "executions": [
-            {"action": e.action, "version": e.version, "outcome": e.outcome, "duration_ms": e.duration_ms, "error": e.error}
+            {
+                "action": e.action,
+                "version": e.version,
+                "outcome": e.outcome,
+                "duration_ms": e.duration_ms,
+                "error": e.error,
+            }
             for e in result.executions
         ],
     }

@@ -1,6 +1,17 @@
+import os
+
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class FlowsAppConfig(AppConfig):
     name = "flows_app"
     verbose_name = "Flows"
+
+    def ready(self) -> None:
+        # Only in the dev server's serving process (RUN_MAIN), not in its file watcher, nor in
+        # management commands and tests.
+        if settings.OUTBOX_IN_PROCESS and os.environ.get("RUN_MAIN") == "true":
+            from flows_app.outbound.worker import start_in_process_worker
+
+            start_in_process_worker()

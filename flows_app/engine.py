@@ -200,8 +200,11 @@ def run_flow(flow: Flow, run: RunRequest, *, actor: Actor, meta: RequestMeta | N
                 on_error_applied=applied,
             )
         )
-        masked = {**action_input, "context": {**action_input["context"], "config": mask_secrets(config, binding.pinned_version.config_schema)}}
-        rows.append(_execution_row(flow, revision, run, transaction_id, binding, executed, outcome_kind, applied, masked))
+        masked_config = mask_secrets(config, binding.pinned_version.config_schema)
+        masked = {**action_input, "context": {**action_input["context"], "config": masked_config}}
+        rows.append(
+            _execution_row(flow, revision, run, transaction_id, binding, executed, outcome_kind, applied, masked)
+        )
         if effective is None:
             continue
         kind = effective["kind"]

@@ -169,9 +169,7 @@ class FlowTransaction(models.Model):
     expires_at = models.DateTimeField()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["flow", "transaction_id"], name="transaction_unique_per_flow")
-        ]
+        constraints = [models.UniqueConstraint(fields=["flow", "transaction_id"], name="transaction_unique_per_flow")]
 
     def __str__(self) -> str:
         return f"{self.flow.slug}:{self.transaction_id}"

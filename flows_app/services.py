@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from actions_app.models import Action, ActionKind, ActionVersion, VersionStatus
 from actions_app.schema_forms import validate_config
@@ -189,8 +192,10 @@ def save_flow_slots(
     user: Any = None,
     meta: RequestMeta | None = None,
     comment: str = "",
+    occurred_at: datetime | None = None,
 ) -> FlowRevision:
     """Save the given slots' bindings as a new revision; other slots are carried over unchanged.
+    (`occurred_at` backdates the revision and its events when importing history.)
 
     Refused with StaleRevision when the flow moved past `expected_revision`, and with
     InvalidBindings (nothing saved) when any binding is wrong."""
@@ -211,7 +216,13 @@ def save_flow_slots(
         }
         if errors:
             raise InvalidBindings(errors)
-        revision = FlowRevision.objects.create(flow=flow, number=current.number + 1, created_by=user, comment=comment)
+        revision = FlowRevision.objects.create(
+            flow=flow,
+            number=current.number + 1,
+            created_by=user,
+            comment=comment,
+            created_at=occurred_at or timezone.now(),
+        )
         new_rows = [_copy(b, revision) for b in old_bindings if b.trigger not in slots]
         for trigger, items in resolved.items():
             new_rows += [
@@ -234,7 +245,8 @@ def save_flow_slots(
         flow.current_revision = revision
         flow.save(update_fields=["current_revision"])
         new_by_key = {b.key: b for b in new_rows}
-        record_many(_change_events(flow, revision, slots, old_bindings, new_by_key, resolved, actor, meta))
+        events = _change_events(flow, revision, slots, old_bindings, new_by_key, resolved, actor, meta)
+        record_many([dataclasses.replace(e, occurred_at=occurred_at) for e in events])
     return revision
 
 

@@ -163,3 +163,60 @@ def test_sdk_types_follow_the_schema(client: Any, personas: Any) -> None:
     schema = {"type": "object", "properties": {"threshold": {"type": "integer"}}, "required": ["threshold"]}
     dts = client.post("/t/acme/actions/sdk-types/", {"config_schema": json.dumps(schema)}).content.decode()
     assert "threshold: number" in dts and "interface ActionInput" in dts
+
+
+def test_the_harness_runs_the_unsaved_draft_with_config_and_logs(client: Any, personas: Any) -> None:
+    client.force_login(personas.editor)
+    source = """export async function execute(input: ActionInput): Promise<ActionResult> {
+  console.log("score", input.context.risk.score, "threshold", input.context.config.threshold);
+  if (input.context.risk.score > (input.context.config.threshold as number)) {
+    return { kind: "block", reason: "too risky" };
+  }
+  return { kind: "continue" };
+}
+"""
+    sample = client.get("/t/acme/actions/sample-input/", {"trigger": "login.post-auth"}).json()
+    sample["context"]["risk"]["score"] = 80
+    data = editor_post(source=source, harness_input=json.dumps(sample), harness_target="draft")
+    data["test-config-threshold"] = "50"
+    response = client.post("/t/acme/actions/new/test/", data, headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<section id="harness"')
+    assert "too risky" in html and "score 80 threshold 50" in html
+    # bad JSON input is named, nothing runs
+    data["harness_input"] = '{"trigger": "login.post-auth",'
+    html = client.post("/t/acme/actions/new/test/", data, headers={"HX-Request": "true"}).content.decode()
+    assert "Not valid JSON at line 1" in html and "too risky" not in html
+
+
+def test_the_api_runs_a_saved_version(client: Any, personas: Any, api_token: Any) -> None:
+    from tests.test_api_actions import bearer
+
+    create(personas)
+    token = api_token("runtime:execute")
+    body = {
+        "input": {
+            "trigger": "login.post-auth",
+            "user": {"id": "u", "email": "a@example.com", "groups": []},
+            "request": {"ip": "203.0.113.1"},
+        },
+        "config": {"threshold": 5},
+    }
+    response = client.post(
+        "/api/v1/actions/my-action/versions/0.1.0/test",
+        data=json.dumps(body),
+        content_type="application/json",
+        headers=bearer(token),
+    )
+    assert response.status_code == 200, response.content
+    outcome = response.json()
+    assert outcome["result"] == {"kind": "continue"} and outcome["error"] is None
+    assert outcome["duration_ms"] > 0
+    bad = client.post(
+        "/api/v1/actions/my-action/versions/0.1.0/test",
+        data=json.dumps({**body, "config": {"threshold": "x"}}),
+        content_type="application/json",
+        headers=bearer(token),
+    )
+    assert bad.status_code == 422

@@ -10,7 +10,9 @@ from tests.test_api_actions import bearer
 BLOCK_RISK = {"action": "block-by-risk-score", "version": "1.0.0", "config": {"threshold": 50}}
 
 
-def put_slot(client: Any, token: str, body: dict[str, Any], if_match: str | None = "1", trigger: str = "login.post-auth") -> Any:
+def put_slot(
+    client: Any, token: str, body: dict[str, Any], if_match: str | None = "1", trigger: str = "login.post-auth"
+) -> Any:
     headers = bearer(token)
     if if_match is not None:
         headers["If-Match"] = if_match
@@ -27,7 +29,9 @@ def run_login(client: Any, token: str, **overrides: Any) -> Any:
         "context": {"risk": {"score": 80}},
         **overrides,
     }
-    return client.post("/api/v1/flows/login/run", data=json.dumps(body), content_type="application/json", headers=bearer(token))
+    return client.post(
+        "/api/v1/flows/login/run", data=json.dumps(body), content_type="application/json", headers=bearer(token)
+    )
 
 
 def test_get_flows_and_one_flow(client: Any, personas: Any, api_token: Any) -> None:

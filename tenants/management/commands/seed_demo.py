@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from audit_app.services import Actor
+from flows_app.demo_history import seed_demo_history
 from tenants.models import Membership, Tenant
 from tenants.roles import Role
 from tenants.services import add_member, create_tenant
@@ -45,5 +46,8 @@ class Command(BaseCommand):
                 tenant = tenants[tenant_slug]
                 if not Membership.objects.filter(tenant=tenant, user=user).exists():
                     add_member(tenant, user, role, actor=actor)
+            users = {u.username: u for u in user_model.objects.filter(username__in=["alice", "eddie"])}
+            if seed_demo_history(tenants["acme"], editor=users["eddie"], admin=users["alice"]):
+                self.stdout.write("Added acme's custom actions, login bindings and three days of sign-ins.")
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"Sign in as alice / eddie / victor (acme) or gina (globex), password {DEMO_PASSWORD}")
