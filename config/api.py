@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from django.http import Http404, HttpRequest, HttpResponse
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, ValidationError
 
 from actions_app.api import router as actions_router
 from flows_app.api import router as flows_router
 from tenants.api_auth import ApiError, TenantTokenAuth
+from tenants.models import ApiToken
 
 api = NinjaAPI(
     title="Actions console management API",
@@ -20,6 +21,20 @@ api = NinjaAPI(
     # The interactive docs page loads its assets from a CDN; the JSON document is enough.
     docs_url=None,
 )
+
+
+class WhoAmI(Schema):
+    tenant: str
+    token: str
+    scopes: list[str]
+
+
+@api.get("/whoami", response=WhoAmI, summary="The token's tenant and scopes (any valid token)")
+def whoami(request: HttpRequest) -> dict[str, object]:
+    token: ApiToken = request.auth  # type: ignore[attr-defined]
+    return {"tenant": token.tenant.slug, "token": token.name, "scopes": token.scopes}
+
+
 api.add_router("/actions", actions_router)
 api.add_router("/flows", flows_router)
 

@@ -1,10 +1,16 @@
 from django.urls import path
 
-from flows_app import views
+from flows_app import editor_views, revision_views, views
 
 app_name = "flows"
 
 urlpatterns = [
     path("", views.flow_list, name="list"),
-    path("<slug:flow_slug>/", views.flow_detail, name="detail"),
+    # before "<slug:flow_slug>/": "new" is a reserved flow slug
+    path("new/", views.flow_new, name="new"),
+    path("<slug:flow_slug>/enabled/", views.flow_set_enabled, name="set_enabled"),
+    path("<slug:flow_slug>/revisions/", revision_views.revision_list, name="revisions"),
+    path("<slug:flow_slug>/revisions/diff/", revision_views.revision_diff, name="revision_diff"),
+    path("<slug:flow_slug>/try/", editor_views.flow_try, name="try"),
+    path("<slug:flow_slug>/", editor_views.flow_editor, name="detail"),
 ]

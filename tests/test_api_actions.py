@@ -99,3 +99,9 @@ def test_token_creation_and_revocation_are_audited(personas: Any, api_token: Any
     assert events[0].after["scopes"] == ["actions:read", "flows:read"]
     assert secret not in str(events[0].after)
     assert events[1].actor_name == "a-admin"
+
+
+def test_whoami_tells_the_tokens_tenant_and_scopes(client: Any, personas: Any, api_token: Any) -> None:
+    response = client.get("/api/v1/whoami", headers=bearer(api_token("flows:read", "actions:read")))
+    assert response.json() == {"tenant": "acme", "token": "test token", "scopes": ["actions:read", "flows:read"]}
+    assert client.get("/api/v1/whoami").status_code == 401

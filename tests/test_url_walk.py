@@ -65,6 +65,8 @@ POST_ONLY = {
     "t/<slug:tenant_slug>/actions/<slug:action_slug>/test/": "editor",
     "t/<slug:tenant_slug>/actions/<slug:action_slug>/versions/<str:version_label>/publish/": "admin",
     "t/<slug:tenant_slug>/actions/<slug:action_slug>/versions/<str:version_label>/restore/": "editor",
+    "t/<slug:tenant_slug>/flows/<slug:flow_slug>/enabled/": "editor",
+    "t/<slug:tenant_slug>/flows/<slug:flow_slug>/try/": "editor",
 }
 ROLE_ORDER = ["viewer", "editor", "admin", "owner"]
 
@@ -121,7 +123,7 @@ def test_it_lets_every_member_read_every_page(client: Any, both_tenants_have_obj
     for route in [r for r in page_routes() if r.startswith("t/")]:
         response = client.get(fill(route, "acme"), follow=True)
         expected = 405 if route in POST_ONLY else 200
-        if route == "t/<slug:tenant_slug>/actions/new/" and role == "viewer":
+        if route in ("t/<slug:tenant_slug>/actions/new/", "t/<slug:tenant_slug>/flows/new/") and role == "viewer":
             expected = 403  # visible tenant, but viewers may not create
         assert response.status_code == expected, f"{role} GET {route}"
         # and never the other tenant's pages

@@ -1,0 +1,180 @@
+"""Throughput of POST /api/v1/flows/{slug}/run beside a trivial authenticated JSON endpoint.
+
+Starts gunicorn on 127.0.0.1 against a throw-away database (SQLite, or PostgreSQL when
+DATABASE_URL is set), then drives three endpoints in turn with the same client threads:
+  baseline  GET /api/v1/whoami (token check + JSON)
+  templates POST /api/v1/flows/login/run, login.post-auth with five template bindings
+  custom    POST /api/v1/flows/login-custom/run, login.post-auth with one custom action
+Goal: each run endpoint keeps at least half the baseline's throughput.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+SECONDS = float(os.environ.get("BENCH_SECONDS", "6"))
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "4"))
+WORKERS = os.environ.get("BENCH_WORKERS", "2")
+
+SETUP = """
+import django, os, sys
+sys.path.insert(0, {root!r})
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from audit_app.services import Actor
+from actions_app.versioning import VersionDraft, create_custom_action, publish_version
+from flows_app.models import Flow
+from flows_app.services import BindingSpec, save_flow_slots, create_flow
+from tenants.models import API_SCOPES
+from tenants.services import create_api_token, create_tenant
+system = Actor.system("bench")
+tenant = create_tenant(slug="bench", name="Bench")
+_, token = create_api_token(tenant, name="bench", scopes=API_SCOPES, actor=system)
+save_flow_slots(Flow.objects.get(tenant=tenant, slug="login"), {{"login.post-auth": [
+    BindingSpec("block-by-risk-score", "1.0.0", {{"threshold": 90}}),
+    BindingSpec("demand-mfa-by-risk-score", "1.0.0", {{"threshold": 95}}),
+    BindingSpec("redirect-by-group", "1.0.0", {{"rules": [{{"group": "vip", "url": "https://vip.example.com/"}}]}}),
+    BindingSpec("block-by-risk-score", "1.0.0", {{"threshold": 99}}),
+    BindingSpec("webhook-emit", "1.0.0",
+                {{"url": "https://hooks.example.com/in", "secret": "bench-secret-0123456789"}}),
+]}}, expected_revision=1, actor=system)
+source = '''export async function execute(input: ActionInput): Promise<ActionResult> {{
+  if (input.context.risk.score > 90) return {{ kind: "block", reason: "risky" }};
+  return {{ kind: "continue", state: {{ checked: true }} }};
+}}'''
+version = create_custom_action(tenant, name="Bench custom", slug="bench-custom",
+    draft=VersionDraft(source, {{"type": "object", "properties": {{}}}}, ["login.post-auth"]),
+    author=None, actor=system).version
+publish_version(version, actor=system)
+flow = create_flow(tenant, name="Login custom", slug="login-custom", kind="login")
+save_flow_slots(flow, {{"login.post-auth": [BindingSpec("bench-custom", "0.1.0", {{}})]}},
+    expected_revision=1, actor=system)
+print(token)
+"""
+
+RUN_BODY = {
+    "trigger": "login.post-auth",
+    "user": {"id": "u1", "email": "jane@example.com", "email_verified": True, "groups": ["staff"]},
+    "request": {"ip": "203.0.113.9", "user_agent": "bench", "hostname": "login.example.com"},
+    "context": {"risk": {"score": 12}},
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def drive(base: str, token: str, method: str, path: str, body: dict[str, Any] | None) -> tuple[float, list[float]]:
+    stop_at = time.perf_counter() + SECONDS
+    latencies: list[float] = []
+    failures: list[int] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
+            while time.perf_counter() < stop_at:
+                started = time.perf_counter()
+                response = http.request(method, path, content=json.dumps(body) if body else None)
+                elapsed = (time.perf_counter() - started) * 1000
+                with lock:
+                    latencies.append(elapsed)
+                    if response.status_code != 200:
+                        failures.append(response.status_code)
+
+    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise SystemExit(f"{path}: {len(failures)} non-200 answers, e.g. {failures[:3]}")
+    return len(latencies) / (time.perf_counter() - began), latencies
+
+
+def main() -> None:
+    scratch = tempfile.TemporaryDirectory()
+    env = {**os.environ, "DJANGO_ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "ERROR"}
+    env.setdefault("DATABASE_URL", f"sqlite:///{scratch.name}/bench.sqlite3")
+    if env["DATABASE_URL"].startswith("postgres"):
+        # A fresh database next to the configured one, so the bench never touches real data.
+        base, _, _ = env["DATABASE_URL"].rpartition("/")
+        name = f"actions_bench_{os.getpid()}"
+        subprocess.run(["psql", env["DATABASE_URL"], "-qc", f"CREATE DATABASE {name}"], check=True)
+        env["DATABASE_URL"] = f"{base}/{name}"
+    setup = subprocess.run(
+        [sys.executable, "-c", SETUP.format(root=str(ROOT))], env=env, capture_output=True, text=True, check=False
+    )
+    if setup.returncode != 0:
+        raise SystemExit(setup.stderr)
+    token = setup.stdout.strip().splitlines()[-1]
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "-w",
+            WORKERS,
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "error",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"{base}/api/v1/openapi.json", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        # Warm every worker: imports, V8 isolates, connections.
+        for _ in range(20):
+            httpx.post(
+                f"{base}/api/v1/flows/login-custom/run", json=RUN_BODY, headers={"Authorization": f"Bearer {token}"}
+            )
+        scenarios = [
+            ("baseline: GET /whoami", "GET", "/api/v1/whoami", None),
+            ("run, 5 template bindings", "POST", "/api/v1/flows/login/run", RUN_BODY),
+            ("run, 1 custom action", "POST", "/api/v1/flows/login-custom/run", RUN_BODY),
+        ]
+        results = {label: drive(base, token, method, path, body) for label, method, path, body in scenarios}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    database = env["DATABASE_URL"].split(":", 1)[0]
+    print(f"Run endpoint throughput on {database}, gunicorn -w {WORKERS}, {CLIENTS} client threads, {SECONDS:g} s each")
+    print(f"{'scenario':<28} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'vs baseline':>12}")
+    baseline = results[scenarios[0][0]][0]
+    for label, (rate, latencies) in results.items():
+        ordered = sorted(latencies)
+        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+        print(f"{label:<28} {rate:8.1f} {statistics.median(ordered):8.2f} {p99:8.2f} {rate / baseline:11.2f}x")
+    print("goal: each run endpoint at least 0.50x the baseline")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,557 @@
+"""The flow editor's unsaved state: read from a revision or from the posted form, edited by the
+editor's buttons, and turned into `BindingSpec`s for `save_flow_slots`.
+
+Posted shape (one <form> for the whole flow, so every button round-trips everything typed):
+
+- `expected_revision`: the revision the operator is editing (optimistic concurrency).
+- `order-<trigger>`: the binding ids of that slot, comma separated, in position order. Only ids
+  listed here are part of the flow; reordering (drag and drop or Move up/down) rewrites this one
+  field and never renames an input.
+- per binding id `<uid>` (the binding's stable `key` as hex; a fresh one for a new binding):
+  `b-<uid>-action`, `b-<uid>-version` (the version select), `b-<uid>-shown` (the version whose
+  config form is on the page), `b-<uid>-enabled`, `b-<uid>-on_error`, `b-<uid>-timeout_ms`, and
+  the config form's fields under the prefix `b-<uid>-config`.
+- `op`: the button pressed: `save`, `add:<trigger>` (with `add-<trigger>` = action slug),
+  `remove:<uid>`, `up:<uid>`, `down:<uid>`, `upgrade:<uid>`, `show:<uid>`. A config form's own
+  Add row / Remove row buttons carry no `op`; the config form notices them itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from actions_app.models import Action, ActionVersion, VersionStatus
+from actions_app.schema_forms import ConfigForm, UnsupportedSchema, build_config_form
+from actions_app.schema_forms.field_tree import walk
+from actions_app.schema_forms.fields import CollectContext, LineListField, TextField
+from actions_app.schema_forms.posted import defaults_for
+from actions_app.schema_forms.validation import label_for
+from flows_app.bindings import stored_secrets
+from flows_app.models import Binding, Flow, FlowRevision, OnError
+from flows_app.services import BindingSpec
+from flows_app.triggers import ALLOWED_RESULTS, FLOW_SLOTS
+from tenants.access import TenantAccess, visible
+
+_UID = re.compile(r"^[0-9a-f]{32}$")
+BINDING_FIELDS = ("action", "version", "enabled", "on_error", "timeout_ms")
+FIELD_LABELS = {
+    "action": "Action",
+    "version": "Version",
+    "enabled": "Enabled",
+    "on_error": "On error",
+    "timeout_ms": "Timeout (ms)",
+    "config": "Config",
+}
+TIMEOUT_MESSAGE = "Enter a whole number of milliseconds from 50 to 5000."
+
+
+def _semver(version: ActionVersion) -> tuple[int, int, int]:
+    return (version.major, version.minor, version.patch)
+
+
+@dataclass(frozen=True)
+class Offer:
+    action: Action
+    newest: ActionVersion
+
+
+@dataclass
+class Catalogue:
+    """The actions the operator may attach, and the published versions of every action in view."""
+
+    actions: dict[str, Action]
+    offerable: set[str]
+    published: dict[int, list[ActionVersion]]
+
+    @classmethod
+    def load(cls, access: TenantAccess, flow: Flow) -> Catalogue:
+        visible_actions = list(visible(access, "view_action", Action.objects.all()).order_by("name"))
+        # Actions already attached stay editable even when the operator cannot open them.
+        bound = Action.objects.filter(tenant=flow.tenant, bindings__revision=flow.current_revision).distinct()
+        actions = {a.slug: a for a in visible_actions}
+        for action in bound:
+            actions.setdefault(action.slug, action)
+        published: dict[int, list[ActionVersion]] = {a.pk: [] for a in actions.values()}
+        versions = (
+            ActionVersion.objects.filter(action__in=list(actions.values()), status=VersionStatus.PUBLISHED)
+            .defer("source", "compiled_js")
+            .order_by("-major", "-minor", "-patch")
+        )
+        for version in versions:
+            published[version.action_id].append(version)
+        return cls(actions, {a.slug for a in visible_actions}, published)
+
+    def versions_for(self, action: Action, trigger: str) -> list[ActionVersion]:
+        """Published versions of `action` that may run in `trigger`, newest first."""
+        return [v for v in self.published.get(action.pk, []) if trigger in v.compatible_triggers]
+
+    def offered(self, trigger: str) -> list[Offer]:
+        """What "Add an action" lists for a slot: visible actions with a published version for it."""
+        offers = []
+        for slug, action in sorted(self.actions.items(), key=lambda item: item[1].name.lower()):
+            versions = self.versions_for(action, trigger) if slug in self.offerable else []
+            if versions:
+                offers.append(Offer(action, versions[0]))
+        return offers
+
+    def version(self, action: Action, label: str) -> ActionVersion | None:
+        return next((v for v in self.published.get(action.pk, []) if v.version == label), None)
+
+
+@dataclass(eq=False)
+class EditorBinding:
+    """One binding as the editor shows it; `version` is the version whose config form is shown."""
+
+    uid: str
+    trigger: str
+    action: Action
+    version: ActionVersion
+    choices: list[ActionVersion]
+    config_form: ConfigForm | None
+    stored_secrets: dict[str, Any]
+    enabled: bool = True
+    on_error: str = OnError.BLOCK
+    timeout_raw: str = "1000"
+    is_new: bool = False
+    selected: ActionVersion | None = None  # the version select's value, when it differs from `version`
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def prefix(self) -> str:
+        return f"b-{self.uid}"
+
+    @property
+    def config_prefix(self) -> str:
+        return f"{self.prefix}-config"
+
+    @property
+    def newest(self) -> ActionVersion | None:
+        return self.choices[0] if self.choices else None
+
+    @property
+    def newer_version(self) -> str | None:
+        """The latest published version this slot can run, when it is newer than the chosen one."""
+        newest = self.newest
+        return newest.version if newest is not None and _semver(newest) > _semver(self.version) else None
+
+    @property
+    def on_error_choices(self) -> list[tuple[str, str]]:
+        return [(value, str(label)) for value, label in OnError.choices]
+
+    def add_error(self, name: str, message: str) -> None:
+        self.errors.setdefault(name, []).append(message)
+
+    def timeout_ms(self) -> int | None:
+        text = self.timeout_raw.strip()
+        if not text.isdigit() or not 50 <= int(text) <= 5000:
+            return None
+        return int(text)
+
+
+@dataclass(eq=False)
+class EditorSlot:
+    trigger: str
+    bindings: list[EditorBinding]
+    offered: list[Offer] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def allowed_results(self) -> list[str]:
+        return ALLOWED_RESULTS[self.trigger]
+
+    @property
+    def order_value(self) -> str:
+        return ",".join(b.uid for b in self.bindings)
+
+
+@dataclass(frozen=True)
+class SummaryLine:
+    where: str
+    message: str
+    anchor: str
+
+
+@dataclass(eq=False)
+class EditorState:
+    flow: Flow
+    expected_revision: int
+    slots: list[EditorSlot]
+    notices: list[str] = field(default_factory=list)
+    general_errors: list[str] = field(default_factory=list)
+
+    @property
+    def bindings(self) -> list[EditorBinding]:
+        return [b for slot in self.slots for b in slot.bindings]
+
+    def find(self, uid: str) -> tuple[EditorSlot, int] | None:
+        for slot in self.slots:
+            for index, binding in enumerate(slot.bindings):
+                if binding.uid == uid:
+                    return slot, index
+        return None
+
+    @property
+    def row_change_requested(self) -> bool:
+        return any(b.config_form is not None and b.config_form.row_change_requested for b in self.bindings)
+
+    def summary(self) -> list[SummaryLine]:
+        """Every error on the page, each linking to the field that shows it."""
+        lines = [SummaryLine("Flow", message, "flow-editor") for message in self.general_errors]
+        for slot in self.slots:
+            lines += [SummaryLine(slot.trigger, message, f"slot-{slot.trigger}") for message in slot.errors]
+            for position, binding in enumerate(slot.bindings, start=1):
+                where = f"{slot.trigger} › #{position} {binding.action.name}"
+                for name, messages in binding.errors.items():
+                    anchor = f"{binding.prefix}-{name}" if name in BINDING_FIELDS else f"binding-{binding.uid}"
+                    label = FIELD_LABELS.get(name, "")
+                    lines += [SummaryLine(f"{where} › {label}" if label else where, m, anchor) for m in messages]
+                form = binding.config_form
+                if form is not None:
+                    lines += [
+                        SummaryLine(f"{where} › {item.label}", item.message, item.anchor_id) for item in form.summary
+                    ]
+                    lines += [SummaryLine(where, m, f"binding-{binding.uid}") for m in form.form_errors]
+        return lines
+
+    def specs(self) -> dict[str, list[BindingSpec]]:
+        """The state as `save_flow_slots` takes it; only call after `check_before_save()` is True."""
+        slots: dict[str, list[BindingSpec]] = {}
+        for slot in self.slots:
+            slots[slot.trigger] = []
+            for binding in slot.bindings:
+                assert binding.config_form is not None
+                slots[slot.trigger].append(
+                    BindingSpec(
+                        action=binding.action.slug,
+                        version=binding.version.version,
+                        config=binding.config_form.cleaned_config,
+                        enabled=binding.enabled,
+                        on_error=binding.on_error,
+                        timeout_ms=binding.timeout_ms() or 0,
+                        key=uuid.UUID(binding.uid),
+                    )
+                )
+        return slots
+
+    def check_before_save(self) -> bool:
+        """Validate what the page can check itself (config forms, numbers); errors go next to fields."""
+        ok = not self.general_errors
+        for binding in self.bindings:
+            if binding.selected is not None:
+                chosen = binding.selected.version
+                switch_version(binding, binding.selected)
+                binding.add_error("version", f"You chose {chosen}; check its config below and save again.")
+                ok = False
+                continue
+            if binding.timeout_ms() is None:
+                binding.add_error("timeout_ms", TIMEOUT_MESSAGE)
+                ok = False
+            if binding.on_error not in OnError.values:
+                binding.add_error("on_error", "Choose block or continue.")
+                ok = False
+            if binding.config_form is None or not binding.config_form.is_valid():
+                ok = False
+        return ok
+
+    def attach_service_errors(self, errors: Mapping[str, list[str]]) -> None:
+        """Put InvalidBindings' "<trigger>.<index>.<field>" errors next to the fields they are about."""
+        slots = {slot.trigger: slot for slot in self.slots}
+        for key, messages in errors.items():
+            trigger = next((t for t in slots if key == t or key.startswith(f"{t}.")), None)
+            if trigger is None:
+                self.general_errors.extend(messages)
+                continue
+            index_text, _, name = key[len(trigger) + 1 :].partition(".")
+            slot = slots[trigger]
+            if not index_text.isdigit() or int(index_text) >= len(slot.bindings):
+                slot.errors.extend(messages)
+                continue
+            binding = slot.bindings[int(index_text)]
+            if name == "config" or name.startswith("config."):
+                _attach_config_errors(binding, name.removeprefix("config").lstrip("."), messages)
+            else:
+                for message in messages:
+                    binding.add_error(name if name in BINDING_FIELDS else "action", message)
+
+
+def _attach_config_errors(binding: EditorBinding, path: str, messages: list[str]) -> None:
+    form = binding.config_form
+    nodes = {node.path: node for node in walk(form.root)} if form is not None else {}
+    shown_at = path
+    while shown_at and shown_at not in nodes:
+        shown_at = shown_at.rpartition(".")[0]
+    if not shown_at:
+        for message in messages:
+            binding.add_error("config", message)
+        return
+    node = nodes[shown_at]
+    node.errors.extend(m for m in messages if m not in node.errors)
+
+
+# ---- building the state -------------------------------------------------------------------------
+
+
+def _config_form(
+    version: ActionVersion,
+    prefix: str,
+    secrets: dict[str, Any],
+    *,
+    data: Mapping[str, Any] | None = None,
+    initial: dict[str, Any] | None = None,
+) -> ConfigForm | None:
+    try:
+        return build_config_form(
+            version.config_schema, data=data, initial=initial, prefix=prefix, stored_secrets=secrets
+        )
+    except UnsupportedSchema:
+        return None
+
+
+def _unsupported(binding: EditorBinding) -> None:
+    if binding.config_form is None:
+        binding.add_error("config", f"{binding.version.version}'s config schema cannot be shown as a form.")
+
+
+def state_from_revision(flow: Flow, revision: FlowRevision, catalogue: Catalogue) -> EditorState:
+    """The editor opened on a saved revision."""
+    rows = list(revision.bindings.select_related("action", "pinned_version").order_by("trigger", "position"))
+    slots = []
+    for trigger in FLOW_SLOTS[flow.kind]:
+        bindings = []
+        for row in (b for b in rows if b.trigger == trigger):
+            secrets = stored_secrets(row)
+            binding = EditorBinding(
+                uid=row.key.hex,
+                trigger=trigger,
+                action=row.action,
+                version=row.pinned_version,
+                choices=_choices(catalogue, row.action, trigger, row.pinned_version),
+                config_form=_config_form(row.pinned_version, f"b-{row.key.hex}-config", secrets, initial=row.config),
+                stored_secrets=secrets,
+                enabled=row.enabled,
+                on_error=row.on_error,
+                timeout_raw=str(row.timeout_ms),
+            )
+            _unsupported(binding)
+            bindings.append(binding)
+        slots.append(EditorSlot(trigger, bindings, catalogue.offered(trigger)))
+    return EditorState(flow, revision.number, slots)
+
+
+def _choices(catalogue: Catalogue, action: Action, trigger: str, pinned: ActionVersion) -> list[ActionVersion]:
+    choices = catalogue.versions_for(action, trigger)
+    if all(v.pk != pinned.pk for v in choices):
+        choices = sorted([*choices, pinned], key=_semver, reverse=True)
+    return choices
+
+
+def state_from_post(post: Mapping[str, Any], flow: Flow, catalogue: Catalogue) -> EditorState:
+    """The operator's unsaved state, exactly as posted; config forms are bound to what was typed."""
+    assert flow.current_revision is not None
+    current = {b.key.hex: b for b in flow.current_revision.bindings.select_related("action", "pinned_version").all()}
+    expected_text = str(post.get("expected_revision", "")).strip()
+    expected = int(expected_text) if expected_text.isdigit() else flow.current_revision.number
+    state = EditorState(flow, expected, [])
+    seen: set[str] = set()
+    for trigger in FLOW_SLOTS[flow.kind]:
+        slot = EditorSlot(trigger, [], catalogue.offered(trigger))
+        for uid in str(post.get(f"order-{trigger}", "")).split(","):
+            uid = uid.strip()
+            if not _UID.match(uid) or uid in seen:
+                continue
+            seen.add(uid)
+            saved = current.get(uid)
+            if saved is not None and saved.trigger != trigger:
+                continue  # a binding never changes slot; an id from another slot is not this one
+            binding = _binding_from_post(post, uid, trigger, catalogue, saved, state)
+            if binding is not None:
+                slot.bindings.append(binding)
+        state.slots.append(slot)
+    return state
+
+
+def _binding_from_post(
+    post: Mapping[str, Any],
+    uid: str,
+    trigger: str,
+    catalogue: Catalogue,
+    saved: Binding | None,
+    state: EditorState,
+) -> EditorBinding | None:
+    prefix = f"b-{uid}"
+    slug = str(post.get(f"{prefix}-action", ""))
+    action = catalogue.actions.get(slug)
+    if saved is None and slug not in catalogue.offerable:
+        action = None  # a new binding needs an action the operator may see
+    if action is None:
+        state.notices.append(f"The action {slug!r} is no longer available, so it was left out of the flow.")
+        return None
+    shown = catalogue.version(action, str(post.get(f"{prefix}-shown", "")))
+    if shown is None and saved is not None and saved.action_id == action.pk:
+        shown = saved.pinned_version
+    choices = catalogue.versions_for(action, trigger)
+    if shown is None:
+        if not choices:
+            state.notices.append(f"{action.name} has no published version for {trigger}, so it was left out.")
+            return None
+        shown = choices[0]
+    selected = catalogue.version(action, str(post.get(f"{prefix}-version", "")))
+    # Secrets are kept only for the binding that holds them: same key, same action.
+    secrets = stored_secrets(saved) if saved is not None and saved.action_id == action.pk else {}
+    binding = EditorBinding(
+        uid=uid,
+        trigger=trigger,
+        action=action,
+        version=shown,
+        choices=_choices(catalogue, action, trigger, shown),
+        config_form=_config_form(shown, f"{prefix}-config", secrets, data=post),
+        stored_secrets=secrets,
+        enabled=bool(post.get(f"{prefix}-enabled")),
+        on_error=str(post.get(f"{prefix}-on_error", OnError.BLOCK)),
+        timeout_raw=str(post.get(f"{prefix}-timeout_ms", "")),
+        is_new=saved is None,
+        selected=selected if selected is not None and selected.pk != shown.pk else None,
+    )
+    _unsupported(binding)
+    return binding
+
+
+# ---- the editor's buttons ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EditorOp:
+    name: str  # save, add, remove, up, down, upgrade, show, or "" to show the state again
+    target: str = ""
+
+    @classmethod
+    def parse(cls, raw: str) -> EditorOp:
+        name, _, target = raw.partition(":")
+        if name in {"save", "add", "remove", "up", "down", "upgrade", "show"}:
+            return cls(name, target)
+        return cls("")
+
+
+def apply_op(state: EditorState, op: EditorOp, post: Mapping[str, Any], catalogue: Catalogue) -> None:
+    """Apply an editor button other than Save, then show every config form again unvalidated."""
+    if op.name == "add":
+        _add(state, op.target, str(post.get(f"add-{op.target}", "")), catalogue)
+    found = state.find(op.target) if op.name in {"remove", "up", "down", "upgrade"} else None
+    if found is not None:
+        slot, index = found
+        binding = slot.bindings[index]
+        if op.name == "remove":
+            del slot.bindings[index]
+            state.notices.append(f"Removed {binding.action.name} from {slot.trigger}; save the flow to apply it.")
+        elif op.name in {"up", "down"}:
+            other = index - 1 if op.name == "up" else index + 1
+            if 0 <= other < len(slot.bindings):
+                slot.bindings[index], slot.bindings[other] = slot.bindings[other], slot.bindings[index]
+        elif op.name == "upgrade" and binding.newer_version is not None:
+            binding.selected = binding.newest
+    for binding in state.bindings:
+        form = binding.config_form
+        if binding.selected is not None:
+            switch_version(binding, binding.selected)
+        elif form is not None and form.is_bound and not form.row_change_requested:
+            binding.config_form = _carried_form(form, binding.version, binding.config_prefix, binding.stored_secrets)
+
+
+def _add(state: EditorState, trigger: str, slug: str, catalogue: Catalogue) -> None:
+    slot = next((s for s in state.slots if s.trigger == trigger), None)
+    if slot is None:
+        return
+    offer = next((o for o in slot.offered if o.action.slug == slug), None)
+    if offer is None:
+        slot.errors.append("Choose an action to add to this slot.")
+        return
+    action, version = offer.action, offer.newest
+    uid = uuid.uuid4().hex
+    binding = EditorBinding(
+        uid=uid,
+        trigger=trigger,
+        action=action,
+        version=version,
+        choices=catalogue.versions_for(action, trigger),
+        config_form=_config_form(version, f"b-{uid}-config", {}),
+        stored_secrets={},
+        is_new=True,
+    )
+    _unsupported(binding)
+    slot.bindings.append(binding)
+    state.notices.append(f"Added {action.name} {version.version} to {trigger}; fill in its config and save the flow.")
+
+
+def switch_version(binding: EditorBinding, target: ActionVersion) -> None:
+    """Show `target`'s config form, carrying over what the old one held and saying what did not fit."""
+    old_form = binding.config_form
+    old = binding.version
+    binding.version, binding.selected = target, None
+    if old_form is None:
+        binding.config_form = _config_form(target, binding.config_prefix, binding.stored_secrets)
+        _unsupported(binding)
+        return
+    binding.config_form = _carried_form(old_form, target, binding.config_prefix, binding.stored_secrets)
+    _unsupported(binding)
+    verb = "Upgraded" if _semver(target) > _semver(old) else "Switched"
+    binding.notes.append(
+        f"{verb} from {old.version} to {target.version} (not saved yet). The config below was carried over "
+        "and is checked against the new version when you save."
+    )
+    old_props = old_form.schema.get("properties", {})
+    new_props = target.config_schema.get("properties", {})
+    added = [label_for(name, schema) for name, schema in new_props.items() if name not in old_props]
+    if added:
+        binding.notes.append(f"New in {target.version}: " + ", ".join(f"“{label}”" for label in added) + ".")
+    for name, value in _collect(old_form).items():
+        if name not in new_props:
+            label = label_for(name, old_props.get(name))
+            shown = "a stored secret" if old_props.get(name, {}).get("writeOnly") else _short(value)
+            binding.notes.append(
+                f"“{label}” ({shown}) is not a setting of {target.version}; it will not be kept when you save."
+            )
+
+
+def _collect(form: ConfigForm) -> dict[str, Any]:
+    """What a form holds as a config (bound or not), leaving out text that cannot be read."""
+    config = form.root.collect(CollectContext(stored_secrets=form.stored_secrets))
+    return config if isinstance(config, dict) else {}
+
+
+def _carried_form(
+    old_form: ConfigForm, target: ActionVersion, prefix: str, secrets: dict[str, Any]
+) -> ConfigForm | None:
+    """`old_form`'s values as an unvalidated form of `target`'s schema: nothing typed is lost."""
+    context = CollectContext(stored_secrets=old_form.stored_secrets)
+    collected = old_form.root.collect(context)
+    config = collected if isinstance(collected, dict) else {}
+    old_props = old_form.schema.get("properties", {})
+    defaults = defaults_for(target.config_schema) or {}
+    # Settings the old version did not have start at their defaults, as they would on a new binding.
+    initial = {**{k: v for k, v in defaults.items() if k not in old_props}, **config}
+    for path in list(initial):
+        if old_props.get(path, {}).get("writeOnly"):
+            initial.pop(path)  # never put back into the page; a stored one is kept by the save
+    new_form = _config_form(target, prefix, secrets, initial=initial)
+    if new_form is None:
+        return None
+    # Text that could not be read as its type (e.g. "ten" for a number) is shown again as typed.
+    old_nodes = {node.path: node for node in walk(old_form.root)}
+    for node in walk(new_form.root):
+        before = old_nodes.get(node.path)
+        if node.path not in context.errors or type(before) is not type(node):
+            continue
+        if isinstance(node, TextField | LineListField) and isinstance(before, TextField | LineListField):
+            node.raw = before.raw
+    return new_form
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "…"

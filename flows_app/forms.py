@@ -1,0 +1,68 @@
+"""The form of the flows list's "New flow" page. It checks shapes; uniqueness is the service's rule."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from django import forms
+from django.http import QueryDict
+from django.utils.text import slugify
+
+from flows_app.models import Flow
+from flows_app.services import RESERVED_FLOW_SLUGS
+from flows_app.triggers import FLOW_KINDS, FLOW_SLOTS
+
+KIND_CHOICES = [(kind, f"{kind} — slots: {', '.join(FLOW_SLOTS[kind])}") for kind in FLOW_KINDS]
+SLUG_MESSAGE = "Use 2–80 lowercase letters, digits and hyphens, starting and ending with a letter or digit."
+
+
+def derive_flow_slug(name: str) -> str:
+    """`[a-z0-9-]` from a name: "Login (staging)" → "login-staging"."""
+    return re.sub(r"[^a-z0-9]+", "-", slugify(name)).strip("-")[:80].strip("-")
+
+
+def _with_value(data: Mapping[str, Any], key: str, value: str) -> Mapping[str, Any]:
+    if isinstance(data, QueryDict):
+        changed = data.copy()
+        changed[key] = value
+        return changed
+    return {**data, key: value}
+
+
+class NewFlowForm(forms.Form):
+    """A new flow: its name, slug (derived from the name when left blank) and kind."""
+
+    name = forms.CharField(max_length=120, help_text="Shown in the flows list, e.g. “Login (staging)”.")
+    slug = forms.CharField(
+        max_length=80,
+        required=False,
+        help_text="Used in URLs and the API; fixed once created. Lowercase letters, digits, hyphens. "
+        "Leave empty to derive it from the name (“Login (staging)” → login-staging).",
+    )
+    kind = forms.ChoiceField(
+        choices=KIND_CHOICES,
+        widget=forms.RadioSelect,
+        help_text="The kind of event the flow runs for; it decides the trigger slots.",
+    )
+
+    def clean_slug(self) -> str:
+        slug: str = self.cleaned_data.get("slug", "").strip()
+        if not slug:
+            slug = derive_flow_slug(self.data.get("name", ""))
+            if not slug:
+                raise forms.ValidationError("Type a slug, or a name with letters or digits to derive it from.")
+            # Shown back in the field if the form comes back with errors, so the operator sees
+            # (and can edit) the slug that was derived.
+            self.data = _with_value(self.data, "slug", slug)
+        try:
+            Flow._meta.get_field("slug").run_validators(slug)
+        except forms.ValidationError as error:
+            raise forms.ValidationError(SLUG_MESSAGE) from error
+        if slug in RESERVED_FLOW_SLUGS:
+            raise forms.ValidationError(f"“{slug}” is reserved by the console; choose another slug.")
+        return slug
+
+    def flow_fields(self) -> dict[str, Any]:
+        return {key: self.cleaned_data[key] for key in ("name", "slug", "kind")}

@@ -1,0 +1,184 @@
+"""A flow's revision history, and the difference between any two revisions, slot by slot."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from flows_app.bindings import stored_secrets
+from flows_app.models import Binding, Flow
+from flows_app.services import binding_snapshot
+from flows_app.triggers import FLOW_SLOTS
+from tenants.access import TenantAccess, get_visible_or_404, tenant_view
+
+PAGE_SIZE = 50
+# The binding settings a diff compares, in the order it shows them; config keys follow.
+COMPARED = [
+    ("action", "Action"),
+    ("version", "Version"),
+    ("enabled", "Enabled"),
+    ("on_error", "On error"),
+    ("timeout_ms", "Timeout"),
+    ("position", "Position"),
+]
+
+
+@dataclass
+class FieldChange:
+    label: str
+    before: str
+    after: str
+
+
+@dataclass
+class BindingChange:
+    """One binding (followed across revisions by its `key`) and what happened to it."""
+
+    status: str  # attached / detached / updated / unchanged
+    action: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    changes: list[FieldChange] = field(default_factory=list)
+
+    @property
+    def shown(self) -> dict[str, Any]:
+        return self.after if self.after is not None else self.before or {}
+
+
+@dataclass
+class SlotDiff:
+    trigger: str
+    changed: list[BindingChange]
+    unchanged: list[BindingChange]
+
+
+def _shown(name: str, value: Any) -> str:
+    if name == "enabled":
+        return "enabled" if value else "disabled"
+    if name == "timeout_ms":
+        return f"{value} ms"
+    if name == "position":
+        return str(value + 1)
+    if isinstance(value, str) and name in ("action", "version", "on_error"):
+        return value
+    return "(not set)" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _field_changes(before: Binding, after: Binding) -> list[FieldChange]:
+    old, new = binding_snapshot(before), binding_snapshot(after)
+    changes = [
+        FieldChange(label, _shown(name, old[name]), _shown(name, new[name]))
+        for name, label in COMPARED
+        if old[name] != new[name]
+    ]
+    for key in sorted(set(old["config"]) | set(new["config"])):
+        was, now = old["config"].get(key), new["config"].get(key)
+        if was != now:
+            changes.append(FieldChange(f"config.{key}", _shown("config", was), _shown("config", now)))
+    if stored_secrets(before) != stored_secrets(after):
+        # Secrets are masked on both sides, so say that they changed without showing them.
+        changes.append(FieldChange("secret values", "••••••", "•••••• (changed)"))
+    return changes
+
+
+def diff_revisions(kind: str, left: list[Binding], right: list[Binding]) -> list[SlotDiff]:
+    """Per slot of the flow kind, the bindings of `right` compared with `left`, matched by key."""
+    slots = []
+    for trigger in FLOW_SLOTS[kind]:
+        old = {b.key: b for b in left if b.trigger == trigger}
+        new = {b.key: b for b in right if b.trigger == trigger}
+        entries: list[tuple[int, BindingChange]] = []
+        for key, binding in new.items():
+            after = binding_snapshot(binding)
+            if key not in old:
+                entries.append((binding.position, BindingChange("attached", binding.action.slug, None, after)))
+                continue
+            changes = _field_changes(old[key], binding)
+            status = "updated" if changes else "unchanged"
+            before = binding_snapshot(old[key])
+            entries.append((binding.position, BindingChange(status, binding.action.slug, before, after, changes)))
+        for key, binding in old.items():
+            if key not in new:
+                detached = BindingChange("detached", binding.action.slug, binding_snapshot(binding), None)
+                entries.append((binding.position, detached))
+        ordered = [change for _, change in sorted(entries, key=lambda entry: entry[0])]
+        slots.append(
+            SlotDiff(
+                trigger,
+                changed=[c for c in ordered if c.status != "unchanged"],
+                unchanged=[c for c in ordered if c.status == "unchanged"],
+            )
+        )
+    return slots
+
+
+def _flow_or_404(access: TenantAccess, flow_slug: str) -> Flow:
+    return get_visible_or_404(access, "view_flow", Flow.objects.select_related("current_revision"), slug=flow_slug)
+
+
+@tenant_view
+def revision_list(request: HttpRequest, access: TenantAccess, flow_slug: str) -> HttpResponse:
+    flow = _flow_or_404(access, flow_slug)
+    revisions = (
+        flow.revisions.select_related("created_by").annotate(binding_count=Count("bindings")).order_by("-number")
+    )
+    page = Paginator(revisions, PAGE_SIZE).get_page(request.GET.get("page"))
+    current = flow.current_revision.number if flow.current_revision else 1
+    context = {
+        "access": access,
+        "tenant": access.tenant,
+        "flow": flow,
+        "page": page,
+        "default_to": current,
+        "default_from": max(current - 1, 1),
+        "page_params": {},
+    }
+    return render(request, "flows_app/revisions.html", context)
+
+
+def _revision_number(value: str | None, default: int) -> int:
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise Http404("No such revision") from None
+
+
+@tenant_view
+def revision_diff(request: HttpRequest, access: TenantAccess, flow_slug: str) -> HttpResponse:
+    flow = _flow_or_404(access, flow_slug)
+    current = flow.current_revision.number if flow.current_revision else 1
+    right_number = _revision_number(request.GET.get("to"), current)
+    left_number = _revision_number(request.GET.get("from"), max(right_number - 1, 1))
+    found = {
+        r.number: r for r in flow.revisions.filter(number__in={left_number, right_number}).select_related("created_by")
+    }
+    if left_number not in found or right_number not in found:
+        raise Http404("No such revision")
+    bindings = list(
+        Binding.objects.filter(revision__in=found.values()).select_related("action", "pinned_version", "revision")
+    )
+    left, right = found[left_number], found[right_number]
+    slots = diff_revisions(
+        flow.kind,
+        [b for b in bindings if b.revision_id == left.pk],
+        [b for b in bindings if b.revision_id == right.pk],
+    )
+    context = {
+        "access": access,
+        "tenant": access.tenant,
+        "flow": flow,
+        "left": left,
+        "right": right,
+        "numbers": list(flow.revisions.order_by("-number").values_list("number", flat=True)),
+        "slots": slots,
+        "change_count": sum(len(slot.changed) for slot in slots),
+    }
+    return render(request, "flows_app/revision_diff.html", context)

@@ -1,0 +1,121 @@
+// The flow editor's enhancements. The page works without this file: every button posts the whole
+// editor and the server renders it again. With it: drag and drop reordering inside a slot,
+// Enter in "Try it" runs instead of saving, and a warning before leaving unsaved changes.
+(function () {
+  "use strict";
+
+  var form = document.getElementById("flow-editor-form");
+  if (!form) return;
+  var dirty = false;
+  var leaving = false;
+
+  function markDirty() {
+    dirty = true;
+  }
+
+  // With htmx the version select swaps the config form on change; "Show" is the no-JS way.
+  function hideShowButtons() {
+    if (!window.htmx) return;
+    document.querySelectorAll("[data-show-button]").forEach(function (button) {
+      button.hidden = true;
+    });
+  }
+  hideShowButtons();
+  document.body.addEventListener("htmx:afterSettle", hideShowButtons);
+
+  // --- Reorder within a slot by drag and drop; the order lives in the slot's hidden field. ---
+  var dragged = null;
+
+  function syncOrder(list) {
+    var slot = list.closest("[data-slot]");
+    var field = slot && slot.querySelector("input[data-order-field]");
+    var items = Array.prototype.slice.call(list.children).filter(function (el) {
+      return el.matches("li.binding");
+    });
+    if (field) {
+      field.value = items.map(function (li) { return li.dataset.uid; }).join(",");
+    }
+    items.forEach(function (li, index) {
+      var position = li.querySelector("[data-position]");
+      if (position) position.textContent = "#" + (index + 1);
+      var up = li.querySelector("[data-move=up]");
+      var down = li.querySelector("[data-move=down]");
+      if (up) up.disabled = index === 0;
+      if (down) down.disabled = index === items.length - 1;
+    });
+  }
+
+  form.addEventListener("dragstart", function (event) {
+    var handle = event.target.closest && event.target.closest("[data-drag-handle]");
+    if (!handle) return;
+    dragged = handle.closest("li.binding");
+    event.dataTransfer.effectAllowed = "move";
+    event.dataTransfer.setData("text/plain", dragged.dataset.uid);
+    event.dataTransfer.setDragImage(dragged, 16, 16);
+    dragged.classList.add("is-dragging");
+  });
+
+  form.addEventListener("dragover", function (event) {
+    if (!dragged) return;
+    var over = event.target.closest && event.target.closest("li.binding");
+    // Only within the slot it belongs to: a binding never changes slot.
+    if (!over || over.parentElement !== dragged.parentElement) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "move";
+    if (over === dragged) return;
+    // Take the other binding's place once the pointer passes its middle, in the direction of
+    // travel, so a binding does not flip back and forth while the pointer rests on it.
+    var siblings = Array.prototype.slice.call(over.parentElement.children);
+    var movingUp = siblings.indexOf(dragged) > siblings.indexOf(over);
+    var box = over.getBoundingClientRect();
+    var middle = box.top + box.height / 2;
+    if (movingUp && event.clientY < middle) over.parentElement.insertBefore(dragged, over);
+    if (!movingUp && event.clientY > middle) over.parentElement.insertBefore(dragged, over.nextSibling);
+  });
+
+  form.addEventListener("drop", function (event) {
+    if (dragged) event.preventDefault();
+  });
+
+  form.addEventListener("dragend", function () {
+    if (!dragged) return;
+    var list = dragged.parentElement;
+    dragged.classList.remove("is-dragging");
+    dragged = null;
+    syncOrder(list);
+    markDirty();
+  });
+
+  // --- Enter in a "Try it" box runs the flow rather than saving it. ---
+  form.addEventListener("keydown", function (event) {
+    if (event.key !== "Enter" || !(event.target instanceof HTMLInputElement)) return;
+    if (!event.target.closest("#try-panel")) return;
+    var run = document.getElementById("try-button");
+    if (run) {
+      event.preventDefault();
+      run.click();
+    }
+  });
+
+  // --- Unsaved changes: ask before leaving the page. ---
+  function trackChange(event) {
+    if (event.target.closest && event.target.closest("#try-panel")) return;
+    markDirty();
+  }
+  form.addEventListener("input", trackChange);
+  form.addEventListener("change", trackChange);
+  form.addEventListener("submit", function () {
+    // Without htmx every editor button reloads the page with the whole state posted: nothing is lost.
+    if (!window.htmx) leaving = true;
+  });
+  document.body.addEventListener("htmx:beforeOnLoad", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr && xhr.getResponseHeader("HX-Redirect")) leaving = true;
+  });
+  window.addEventListener("beforeunload", function (event) {
+    if (dirty && !leaving) {
+      event.preventDefault();
+      event.returnValue = "";
+    }
+  });
+})();
