@@ -112,7 +112,7 @@ def drive(base: str, token: str, method: str, path: str, body: dict[str, Any] | 
 
 def main() -> None:
     scratch = tempfile.TemporaryDirectory()
-    env = {**os.environ, "DJANGO_ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "ERROR"}
+    env = {**os.environ, "DJANGO_ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "ERROR", "DJANGO_DEBUG": "0"}
     env.setdefault("DATABASE_URL", f"sqlite:///{scratch.name}/bench.sqlite3")
     if env["DATABASE_URL"].startswith("postgres"):
         # A fresh database next to the configured one, so the bench never touches real data.

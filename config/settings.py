@@ -99,8 +99,13 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # SQLite waits instead of failing at once when two requests write together.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+    # SQLite waits instead of failing at once when two requests write together; WAL lets
+    # readers go on while one request writes, and NORMAL sync is safe with WAL (no corruption,
+    # at worst the last commits before a power cut are lost — fine for the embedded set-up).
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

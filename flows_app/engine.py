@@ -20,11 +20,10 @@ from django.utils import timezone
 
 from actions_app.models import ActionKind
 from actions_app.runtime import ExecutionError, execute_action, validate_action_result
-from actions_app.schema_forms import mask_secrets
 from audit_app.services import Actor, EventDraft, RequestMeta, record_many
-from flows_app.bindings import binding_config
 from flows_app.models import ActionExecution, Binding, Flow, FlowRevision, FlowTransaction, OnError
 from flows_app.outbound.outbox import enqueue_delivery
+from flows_app.prepared import prepared_bindings
 from flows_app.template_behaviours import TemplateCall, TemplateOutcome, run_platform_template
 from flows_app.triggers import FLOW_SLOTS
 
@@ -68,34 +67,41 @@ def transaction_ttl() -> timedelta:
     return timedelta(seconds=getattr(settings, "FLOW_TRANSACTION_TTL_SECONDS", 3600))
 
 
-def _transaction_for(flow: Flow, transaction_id: str) -> FlowTransaction:
-    """The transaction's record, created on its first trigger with the flow's current revision.
+def _transaction_for(flow: Flow, transaction_id: str, *, known_new: bool) -> tuple[FlowTransaction, bool]:
+    """The transaction's record and whether it must be (re)written at the end of the run.
 
-    A transaction past its expiry starts over on the current revision: an attempt that old is a
-    new attempt as far as the operator's changes are concerned."""
+    A new transaction takes the flow's current revision; it is inserted together with the run's
+    executions, in one commit. A transaction past its expiry starts over on the current revision:
+    an attempt that old is a new attempt as far as the operator's changes are concerned."""
     now = timezone.now()
-    existing = FlowTransaction.objects.select_related("revision").filter(flow=flow, transaction_id=transaction_id)
-    found = existing.first()
+    found = (
+        None
+        if known_new
+        else FlowTransaction.objects.select_related("revision").filter(flow=flow, transaction_id=transaction_id).first()
+    )
     if found is not None and found.expires_at > now:
-        return found
+        return found, False
     assert flow.current_revision is not None
-    if found is not None:
-        found.revision, found.state, found.created_at = flow.current_revision, {}, now
-        found.expires_at = now + transaction_ttl()
-        found.save(update_fields=["revision", "state", "created_at", "expires_at"])
-        return found
-    try:
-        with transaction.atomic():
-            return FlowTransaction.objects.create(
-                tenant=flow.tenant,
-                flow=flow,
-                transaction_id=transaction_id,
-                revision=flow.current_revision,
-                expires_at=now + transaction_ttl(),
-            )
-    except IntegrityError:
-        # Two triggers of a new transaction raced; the first one's revision wins.
-        return existing.get()
+    fresh = found or FlowTransaction(tenant=flow.tenant, flow=flow, transaction_id=transaction_id)
+    fresh.revision, fresh.state, fresh.created_at = flow.current_revision, {}, now
+    fresh.expires_at = now + transaction_ttl()
+    return fresh, True
+
+
+def _store_transaction(flow_tx: FlowTransaction, state: dict[str, Any], rewrite: bool) -> None:
+    if flow_tx.pk is None:
+        flow_tx.state = state
+        try:
+            with transaction.atomic():
+                flow_tx.save()
+        except IntegrityError:
+            # A parallel first trigger of the same transaction recorded it a moment ago, with the
+            # same current revision; its record stands.
+            pass
+    elif rewrite or state != flow_tx.state:
+        FlowTransaction.objects.filter(pk=flow_tx.pk).update(
+            state=state, revision=flow_tx.revision, created_at=flow_tx.created_at, expires_at=flow_tx.expires_at
+        )
 
 
 def _action_input(
@@ -155,25 +161,17 @@ def run_flow(flow: Flow, run: RunRequest, *, actor: Actor, meta: RequestMeta | N
     if run.trigger not in FLOW_SLOTS[flow.kind]:
         raise RunRefused(f"{run.trigger!r} is not a slot of the {flow.kind} flow: {', '.join(FLOW_SLOTS[flow.kind])}.")
     transaction_id = run.transaction_id or uuid.uuid4().hex
-    flow_tx = _transaction_for(flow, transaction_id)
+    flow_tx, rewrite = _transaction_for(flow, transaction_id, known_new=run.transaction_id is None)
     revision: FlowRevision = flow_tx.revision
-    bindings = (
-        list(
-            Binding.objects.filter(revision=revision, trigger=run.trigger, enabled=True)
-            .select_related("action", "pinned_version")
-            .order_by("position")
-        )
-        if flow.enabled
-        else []
-    )
+    prepared = prepared_bindings(revision, run.trigger) if flow.enabled else []
     state: dict[str, Any] = dict(flow_tx.state)
     claims: dict[str, Any] = {}
     final: dict[str, Any] = {"kind": "continue"}
     reports: list[ExecutionReport] = []
     rows: list[ActionExecution] = []
     outbound: list[tuple[Binding, Any]] = []
-    for binding in bindings:
-        config = binding_config(binding)
+    for item in prepared:
+        binding, config = item.binding, item.config
         action_input = _action_input(flow, run, binding, transaction_id, state, config)
         executed = _execute(binding, action_input, f"{flow.tenant_id}:{binding.key}")
         outcome_kind = executed.result["kind"] if executed.result else "error"
@@ -200,8 +198,7 @@ def run_flow(flow: Flow, run: RunRequest, *, actor: Actor, meta: RequestMeta | N
                 on_error_applied=applied,
             )
         )
-        masked_config = mask_secrets(config, binding.pinned_version.config_schema)
-        masked = {**action_input, "context": {**action_input["context"], "config": masked_config}}
+        masked = {**action_input, "context": {**action_input["context"], "config": item.masked_config}}
         rows.append(
             _execution_row(flow, revision, run, transaction_id, binding, executed, outcome_kind, applied, masked)
         )
@@ -233,8 +230,7 @@ def run_flow(flow: Flow, run: RunRequest, *, actor: Actor, meta: RequestMeta | N
                 signing_secret=message.signing_secret,
                 body=message.body,
             )
-        if state != flow_tx.state:
-            FlowTransaction.objects.filter(pk=flow_tx.pk).update(state=state)
+        _store_transaction(flow_tx, state, rewrite)
     return RunResult(transaction_id, revision.number, final, reports)
 
 

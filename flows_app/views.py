@@ -162,7 +162,7 @@ def flow_new(request: HttpRequest, access: TenantAccess) -> HttpResponse:
             messages.success(request, f"Created {flow.name} ({flow.slug}) at revision 1. Attach actions to its slots.")
             return redirect("flows:detail", tenant_slug=access.tenant.slug, flow_slug=flow.slug)
     context = {"access": access, "tenant": access.tenant, "form": form}
-    return render(request, "flows_app/includes/list_new_flow.html", context)
+    return render(request, "flows_app/flow_new.html", context)
 
 
 @tenant_view
