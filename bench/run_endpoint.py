@@ -114,12 +114,13 @@ def main() -> None:
     scratch = tempfile.TemporaryDirectory()
     env = {**os.environ, "DJANGO_ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "ERROR", "DJANGO_DEBUG": "0"}
     env.setdefault("DATABASE_URL", f"sqlite:///{scratch.name}/bench.sqlite3")
-    if env["DATABASE_URL"].startswith("postgres"):
+    admin_url, scratch_db = env["DATABASE_URL"], ""
+    if admin_url.startswith("postgres"):
         # A fresh database next to the configured one, so the bench never touches real data.
-        base, _, _ = env["DATABASE_URL"].rpartition("/")
-        name = f"actions_bench_{os.getpid()}"
-        subprocess.run(["psql", env["DATABASE_URL"], "-qc", f"CREATE DATABASE {name}"], check=True)
-        env["DATABASE_URL"] = f"{base}/{name}"
+        base, _, _ = admin_url.rpartition("/")
+        scratch_db = f"actions_bench_{os.getpid()}"
+        subprocess.run(["psql", admin_url, "-qc", f"CREATE DATABASE {scratch_db}"], check=True)
+        env["DATABASE_URL"] = f"{base}/{scratch_db}"
     setup = subprocess.run(
         [sys.executable, "-c", SETUP.format(root=str(ROOT))], env=env, capture_output=True, text=True, check=False
     )
@@ -165,6 +166,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+        if scratch_db:
+            subprocess.run(["psql", admin_url, "-qc", f"DROP DATABASE IF EXISTS {scratch_db}"], check=False)
     database = env["DATABASE_URL"].split(":", 1)[0]
     print(f"Run endpoint throughput on {database}, gunicorn -w {WORKERS}, {CLIENTS} client threads, {SECONDS:g} s each")
     print(f"{'scenario':<28} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'vs baseline':>12}")
