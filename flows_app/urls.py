@@ -12,5 +12,6 @@ urlpatterns = [
     path("<slug:flow_slug>/revisions/", revision_views.revision_list, name="revisions"),
     path("<slug:flow_slug>/revisions/diff/", revision_views.revision_diff, name="revision_diff"),
     path("<slug:flow_slug>/try/", editor_views.flow_try, name="try"),
+    path("<slug:flow_slug>/deliveries/<str:binding_key>/", views.delivery_log, name="deliveries"),
     path("<slug:flow_slug>/", editor_views.flow_editor, name="detail"),
 ]

@@ -1,7 +1,9 @@
-"""The flows list (with 24-hour run statistics), creating a flow, and turning a flow on or off."""
+"""The flows list (with 24-hour run statistics), creating a flow, turning a flow on or off, and
+the webhook delivery log of a binding."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,7 +12,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import CharField, Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Concat
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -19,6 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from flows_app.forms import NewFlowForm
 from flows_app.models import ActionExecution, Binding, Flow, FlowQuerySet
+from flows_app.outbound.outbox import deliveries_for_binding
 from flows_app.services import FlowSlugTaken, create_flow, set_flow_enabled
 from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view, visible
 from tenants.http import HtmxHttpRequest
@@ -186,3 +189,29 @@ def flow_set_enabled(request: HttpRequest, access: TenantAccess, flow_slug: str)
         messages.success(request, f"Disabled {flow.name}: its triggers run no actions until you enable it again.")
     params = query.as_params()
     return redirect(f"{list_url}?{urlencode(params)}" if params else list_url)
+
+
+@tenant_view
+def delivery_log(request: HttpRequest, access: TenantAccess, flow_slug: str, binding_key: str) -> HttpResponse:
+    """Webhook deliveries of one attachment (webhook-emit / slack-notify), newest first."""
+    flow = get_visible_or_404(access, "view_flow", Flow.objects.all(), slug=flow_slug)
+    try:
+        key = uuid.UUID(binding_key)
+    except ValueError:
+        raise Http404("No such binding") from None
+    binding = (
+        Binding.objects.filter(revision__flow=flow, key=key)
+        .select_related("action", "revision")
+        .order_by("-revision__number")
+        .first()
+    )
+    if binding is None:
+        raise Http404("No such binding")
+    context = {
+        "access": access,
+        "tenant": access.tenant,
+        "flow": flow,
+        "binding": binding,
+        "deliveries": deliveries_for_binding(binding, limit=100),
+    }
+    return render(request, "flows_app/delivery_log.html", context)

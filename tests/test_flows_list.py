@@ -289,3 +289,22 @@ def test_a_disabled_flow_runs_no_actions(client: Any, personas: Any) -> None:
     assert ActionExecution.objects.count() == executed
     client.post(URL + "login/enabled/", {"enabled": "true"})
     assert run(tenant, POST_AUTH, risk=90).outcome["kind"] == "block"
+
+
+def test_the_delivery_log_lists_a_bindings_deliveries(client: Any, personas: Any) -> None:
+    from flows_app.services import BindingSpec
+    from tests.flow_helpers import attach, run
+
+    hook = {"url": "https://hooks.example.com/in", "secret": "a-signing-secret-123"}
+    flow = attach(personas.tenant_a, "login.post-auth", BindingSpec("webhook-emit", "1.0.0", hook))
+    run(personas.tenant_a, "login.post-auth", transaction_id="tx-log")
+    binding = flow.current_revision.bindings.get()  # type: ignore[union-attr]
+    client.force_login(personas.viewer)
+    html = client.get(f"/t/acme/flows/login/deliveries/{binding.key.hex}/").content.decode()
+    assert "https://hooks.example.com" in html and "tx-log" in html and "pending" in html
+    # Only scheme and host are shown: the path may carry a token (Slack's URLs do).
+    assert "a-signing-secret" not in html and "hooks.example.com/in" not in html
+    editor = client.get("/t/acme/flows/login/").content.decode()
+    assert f"/t/acme/flows/login/deliveries/{binding.key.hex}/" in editor
+    client.force_login(personas.outsider)
+    assert client.get(f"/t/acme/flows/login/deliveries/{binding.key.hex}/").status_code == 404

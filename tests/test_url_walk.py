@@ -6,6 +6,7 @@ add a page without also proving its tenant and permission checks.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -55,7 +56,9 @@ SAMPLE_VALUES = {
     "action_slug": "secret-action",
     "flow_slug": "login",
     "version_label": "0.1.0",
+    "binding_key": "0000000000000000000000000000beef",
 }
+WALK_BINDING_KEY = uuid.UUID("0000000000000000000000000000beef")
 # Routes that only accept POST, and the lowest role allowed to use them.
 POST_ONLY = {
     "t/<slug:tenant_slug>/actions/new/test/": "editor",
@@ -82,8 +85,13 @@ def fill(route: str, tenant_slug: str) -> str:
 
 @pytest.fixture
 def both_tenants_have_objects(personas: Any) -> Any:
-    add_custom_action(personas.tenant_a, "secret-action")
-    add_custom_action(personas.tenant_b, "secret-action")
+    from flows_app.services import BindingSpec
+    from tests.flow_helpers import attach
+
+    hook = {"url": "https://hooks.example.com/in", "secret": "walk-secret-0123456789"}
+    for tenant in (personas.tenant_a, personas.tenant_b):
+        add_custom_action(tenant, "secret-action")
+        attach(tenant, "login.post-auth", BindingSpec("webhook-emit", "1.0.0", hook, key=WALK_BINDING_KEY))
     return personas
 
 
