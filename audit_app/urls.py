@@ -6,4 +6,7 @@ app_name = "audit"
 
 urlpatterns = [
     path("", views.audit_log, name="log"),
+    path("export.csv", views.export_csv, name="export_csv"),
+    path("export.jsonl", views.export_jsonl, name="export_jsonl"),
+    path("<str:event_id>/", views.event_detail, name="detail"),
 ]

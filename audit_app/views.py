@@ -1,29 +1,94 @@
 from __future__ import annotations
 
-from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from collections.abc import Callable, Iterator
+from typing import cast
 
-from audit_app.models import EVENT_TYPES, AuditEvent
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from audit_app.exports import csv_lines, jsonl_lines
+from audit_app.models import EVENT_TYPES, AuditEvent, AuditEventQuerySet
+from audit_app.queries import OUTCOMES, AuditQuery, Cursor, InvalidAuditQuery, event_diff, keyset_page
 from tenants.access import TenantAccess, tenant_view
+from tenants.http import HtmxHttpRequest
 
 PAGE_SIZE = 50
 
 
+def readable_events(access: TenantAccess) -> AuditEventQuerySet:
+    """The tenant's audit events for a member; none for an operator who holds only single-object
+    grants (contract §1: every role reads the whole history, a contractor is not a member)."""
+    if access.membership is None:
+        return AuditEvent.objects.none()
+    return AuditEvent.objects.for_tenant(access.tenant)
+
+
 @tenant_view
-def audit_log(request: HttpRequest, access: TenantAccess) -> HttpResponse:
-    # Every role can read the whole tenant's audit history (contract §1: viewer reads everything);
-    # an operator with only a single-object grant is not a member and sees none of it.
-    events = AuditEvent.objects.for_tenant(access.tenant) if access.membership else AuditEvent.objects.none()
-    event_type = request.GET.get("type", "")
-    if event_type in EVENT_TYPES:
-        events = events.filter(type=event_type)
-    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+@require_GET
+def audit_log(request: HtmxHttpRequest, access: TenantAccess) -> HttpResponse:
+    query = AuditQuery.from_params(request.GET)
+    problems = list(query.problems)
+    try:
+        cursor = Cursor.decode(request.GET["cursor"]) if request.GET.get("cursor") else None
+    except InvalidAuditQuery as invalid:
+        cursor, problems = None, problems + invalid.problems
+    page = keyset_page(query.apply(readable_events(access)), cursor, PAGE_SIZE)
     context = {
         "access": access,
         "tenant": access.tenant,
+        "query": query,
         "page": page,
+        "problems": problems,
+        "newer_qs": query.query_string(page.newer) if page.newer else None,
+        "older_qs": query.query_string(page.older) if page.older else None,
+        "filters_qs": query.query_string(),
         "event_types": EVENT_TYPES,
-        "event_type": event_type if event_type in EVENT_TYPES else "",
+        "outcomes": OUTCOMES,
     }
-    return render(request, "audit_app/audit_log.html", context)
+    template = "audit_app/audit_log.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#results"
+    return render(request, template, context)
+
+
+@tenant_view
+@require_GET
+def event_detail(request: HttpRequest, access: TenantAccess, event_id: str) -> HttpResponse:
+    event = readable_events(access).filter(pk=int(event_id)).first() if event_id.isdigit() else None
+    if event is None:
+        raise Http404("No such audit event")
+    context = {
+        "access": access,
+        "tenant": access.tenant,
+        "event": event,
+        "diff": event_diff(event.before, event.after),
+    }
+    return render(request, "audit_app/event_detail.html", context)
+
+
+def _export(
+    request: HttpRequest, access: TenantAccess, lines: Callable[[AuditEventQuerySet], Iterator[str]], suffix: str
+) -> HttpResponse:
+    query = AuditQuery.from_params(request.GET)
+    if query.problems:
+        # Exporting more than was asked for would be worse than exporting nothing.
+        return HttpResponseBadRequest("; ".join(p["message"] for p in query.problems), content_type="text/plain")
+    events = query.apply(readable_events(access)).order_by("-occurred_at", "-id")
+    content_type = "text/csv; charset=utf-8" if suffix == "csv" else "application/x-ndjson; charset=utf-8"
+    response = StreamingHttpResponse(lines(events), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="audit-{access.tenant.slug}.{suffix}"'
+    # `tenant_view` is typed for HttpResponse; Django serves any HttpResponseBase alike.
+    return cast(HttpResponse, response)
+
+
+@tenant_view
+@require_GET
+def export_csv(request: HttpRequest, access: TenantAccess) -> HttpResponse:
+    return _export(request, access, csv_lines, "csv")
+
+
+@tenant_view
+@require_GET
+def export_jsonl(request: HttpRequest, access: TenantAccess) -> HttpResponse:
+    return _export(request, access, jsonl_lines, "jsonl")

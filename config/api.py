@@ -37,6 +37,7 @@ def whoami(request: HttpRequest) -> dict[str, object]:
 
 api.add_router("/actions", actions_router)
 api.add_router("/flows", flows_router)
+api.add_router("/audit", "audit_app.api.router")
 
 
 def _error(request: HttpRequest, status: int, code: str, message: str, details: object = None) -> HttpResponse:

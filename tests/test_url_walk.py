@@ -51,8 +51,25 @@ def add_custom_action(tenant: Any, slug: str) -> Action:
     return action
 
 
+class _LatestEventIdOf(str):
+    """A sample audit event id that depends on the tenant in the URL: the newest event of that
+    tenant (ids are global, so no one literal id exists in both tenants). Outside the database
+    (route listing only) or for a tenant without events, an id that matches nothing."""
+
+    def format(self, *args: object, **kwargs: object) -> str:
+        from audit_app.models import AuditEvent
+
+        tenant = str(kwargs.get("tenant", ""))
+        try:
+            latest = AuditEvent.objects.filter(tenant__slug=tenant).order_by("-id").first()
+        except RuntimeError:  # pytest-django refuses database access in tests without `db`
+            latest = None
+        return str(latest.pk) if latest else "999999999"
+
+
 SAMPLE_VALUES = {
     "tenant_slug": "{tenant}",
+    "event_id": _LatestEventIdOf("{tenant}"),
     "action_slug": "secret-action",
     "flow_slug": "login",
     "version_label": "0.1.0",

@@ -1,0 +1,419 @@
+"""The audit log page, an event's page and the exports (contract §7)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.db import transaction
+from django.http import StreamingHttpResponse
+
+from audit_app.models import AuditEvent
+from audit_app.queries import Cursor
+from audit_app.services import Actor, EventDraft, RequestMeta, record, record_many
+from tenants.permissions import grant_object_to_operator
+from tests.conftest import make_operator
+from tests.test_url_walk import add_custom_action
+
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+ALICE = Actor("user", "41", "alice")
+DEPLOYER = Actor("token", "k7xq", "deploy bot")
+
+
+def log_url(tenant: str = "acme") -> str:
+    return f"/t/{tenant}/audit/"
+
+
+def add_events(tenant: Any, count: int, start: datetime = T0, **fields: Any) -> list[AuditEvent]:
+    drafts = [
+        EventDraft(
+            tenant=tenant,
+            event_type=fields.get("event_type", "action.version_saved"),
+            actor=fields.get("actor", ALICE),
+            action_slug=fields.get("action_slug", f"act-{i}"),
+            occurred_at=start + timedelta(seconds=i),
+            **{k: v for k, v in fields.items() if k not in ("event_type", "actor", "action_slug")},
+        )
+        for i in range(count)
+    ]
+    with transaction.atomic():
+        return record_many(drafts)
+
+
+@pytest.fixture
+def story(personas: Any) -> dict[str, AuditEvent]:
+    return build_story(personas)
+
+
+def build_story(personas: Any) -> dict[str, AuditEvent]:
+    """A small, varied history in tenant A (plus the personas' own member.added events)."""
+    a = personas.tenant_a
+    meta = RequestMeta(ip="203.0.113.9", user_agent="curl/8", request_id="req-abc123")
+    drafts = {
+        "saved": EventDraft(
+            a,
+            "action.version_saved",
+            ALICE,
+            meta,
+            action_slug="geo-block",
+            action_version="0.2.0",
+            before={"source": "v1"},
+            after={"source": "v2"},
+            occurred_at=T0,
+        ),
+        "updated": EventDraft(
+            a,
+            "flow.action_updated",
+            ALICE,
+            meta,
+            action_slug="geo-block",
+            flow_slug="login",
+            flow_revision=7,
+            trigger="login.post-auth",
+            before={"config": {"countries": ["FR"], "api_key": "••••"}, "enabled": True},
+            after={"config": {"countries": ["FR", "DE"], "api_key": "••••"}, "order": 2},
+            occurred_at=T0 + timedelta(minutes=1),
+        ),
+        "blocked": EventDraft(
+            a,
+            "flow.action_executed",
+            Actor.system("engine"),
+            action_slug="geo-block",
+            action_version="0.2.0",
+            flow_slug="login",
+            flow_revision=7,
+            trigger="login.post-auth",
+            transaction_id="tx-blocked-1",
+            after={"outcome": "block", "duration_ms": 1.5},
+            occurred_at=T0 + timedelta(minutes=2),
+        ),
+        "continued": EventDraft(
+            a,
+            "flow.action_executed",
+            Actor.system("engine"),
+            action_slug="geo-block",
+            action_version="0.2.0",
+            flow_slug="signup",
+            flow_revision=2,
+            trigger="registration.pre-create",
+            transaction_id="tx-ok-2",
+            after={"outcome": "continue", "duration_ms": 0.9},
+            occurred_at=T0 + timedelta(minutes=3),
+        ),
+        "token": EventDraft(
+            a,
+            "api_token.created",
+            DEPLOYER,
+            target="=HYPERLINK(evil)",
+            after={"scopes": ["audit:read"]},
+            occurred_at=T0 + timedelta(minutes=4),
+        ),
+    }
+    with transaction.atomic():
+        rows = record_many(list(drafts.values()))
+    return dict(zip(drafts, rows, strict=True))
+
+
+def shown_ids(response: Any) -> list[int]:
+    events = response.context["page"].events
+    return [e.pk for e in events]
+
+
+def story_ids(story: dict[str, AuditEvent], *names: str) -> list[int]:
+    return [story[n].pk for n in names]
+
+
+def test_it_lists_newest_first_for_a_viewer(client: Any, personas: Any, story: Any) -> None:
+    client.force_login(personas.viewer)
+    response = client.get(log_url())
+    assert response.status_code == 200
+    ids = shown_ids(response)
+    # The personas' member.added events happened "now", after the story.
+    assert ids[-5:] == story_ids(story, "token", "continued", "blocked", "updated", "saved")
+    times = [e.occurred_at for e in response.context["page"].events]
+    assert times == sorted(times, reverse=True)
+    assert b"geo-block" in response.content
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"type": "flow.action_executed"}, ["continued", "blocked"]),
+        ({"type": ["flow.action_executed", "api_token.created"]}, ["token", "continued", "blocked"]),
+        ({"action": "geo-block", "type": "flow.action_updated"}, ["updated"]),
+        ({"flow": "login"}, ["blocked", "updated"]),
+        ({"actor": "deploy"}, ["token"]),
+        ({"actor": "k7xq"}, ["token"]),
+        ({"actor": "41"}, ["updated", "saved"]),  # exact id, not "contains"
+        ({"outcome": "block"}, ["blocked"]),
+        ({"outcome": "continue"}, ["continued"]),
+        ({"since": "2025-03-01T12:01", "until": "2025-03-01T12:03"}, ["continued", "blocked", "updated"]),
+        ({"until": "2025-03-01T12:00:00"}, ["saved"]),
+        ({"q": "tx-blocked"}, ["blocked"]),
+        ({"q": "REQ-ABC"}, ["updated", "saved"]),
+        ({"q": "signup"}, ["continued"]),
+        ({"q": "hyperlink"}, ["token"]),
+        ({"q": "engine"}, ["continued", "blocked"]),
+    ],
+)
+def test_it_filters(client: Any, personas: Any, story: Any, params: dict[str, Any], expected: list[str]) -> None:
+    client.force_login(personas.viewer)
+    response = client.get(log_url(), params)
+    assert response.status_code == 200
+    assert shown_ids(response) == story_ids(story, *expected)
+
+
+def test_actor_name_contains_is_case_insensitive(client: Any, personas: Any, story: Any) -> None:
+    client.force_login(personas.viewer)
+    response = client.get(log_url(), {"actor": "ALIC", "since": "2025-01-01T00:00"})
+    assert shown_ids(response)[-2:] == story_ids(story, "updated", "saved")
+
+
+def test_a_bad_datetime_is_shown_next_to_the_filters_and_left_out(client: Any, personas: Any, story: Any) -> None:
+    client.force_login(personas.viewer)
+    response = client.get(log_url(), {"since": "yesterday", "type": "flow.action_executed"})
+    assert response.status_code == 200
+    assert b"Enter a date and time" in response.content
+    assert b'value="yesterday"' in response.content
+    assert shown_ids(response) == story_ids(story, "continued", "blocked")
+
+
+def test_a_bad_cursor_starts_from_the_newest(client: Any, personas: Any, story: Any) -> None:
+    client.force_login(personas.viewer)
+    response = client.get(log_url(), {"cursor": "not-a-cursor!", "type": "api_token.created"})
+    assert response.status_code == 200
+    assert b"This cursor is not valid" in response.content
+    assert shown_ids(response) == story_ids(story, "token")
+
+
+def test_htmx_gets_only_the_results(client: Any, personas: Any, story: Any) -> None:
+    client.force_login(personas.viewer)
+    response = client.get(log_url(), {"type": "flow.action_executed"}, headers={"HX-Request": "true"})
+    body = response.content.decode()
+    assert body.lstrip().startswith('<section id="results"')
+    assert "<form" not in body
+    assert "tx-blocked-1" not in body  # not shown in the list, but the rows are
+    assert f"/t/acme/audit/{story['blocked'].pk}/" in body
+
+
+def test_the_form_and_links_work_without_javascript(client: Any, personas: Any, story: Any) -> None:
+    client.force_login(personas.viewer)
+    body = client.get(log_url()).content.decode()
+    assert 'method="get" action="/t/acme/audit/"' in body
+    assert 'name="type" multiple' in body
+    assert 'href="/t/acme/audit/export.csv"' in body
+
+
+def _page_link(response: Any, rel: str) -> str | None:
+    page = response.context["page"]
+    cursor = page.older if rel == "older" else page.newer
+    if cursor is None:
+        return None
+    qs = response.context[f"{rel}_qs"]
+    assert f'href="?{qs}"'.replace("&", "&amp;") in response.content.decode()
+    return f"?{qs}"
+
+
+def test_keyset_pages_walk_the_whole_log_and_back(client: Any, personas: Any) -> None:
+    events = add_events(personas.tenant_a, 120, event_type="flow.action_executed", after={"outcome": "continue"})
+    newest_first = [e.pk for e in reversed(events)]
+    client.force_login(personas.viewer)
+    params = "?type=flow.action_executed"
+    first = client.get(log_url() + params)
+    assert shown_ids(first) == newest_first[:50]
+    assert _page_link(first, "newer") is None
+    second = client.get(log_url() + _page_link(first, "older"))  # type: ignore[operator]
+    assert shown_ids(second) == newest_first[50:100]
+    third = client.get(log_url() + _page_link(second, "older"))  # type: ignore[operator]
+    assert shown_ids(third) == newest_first[100:]
+    assert _page_link(third, "older") is None
+    back = client.get(log_url() + _page_link(third, "newer"))  # type: ignore[operator]
+    assert shown_ids(back) == newest_first[50:100]
+    # the filter travels with the cursor
+    assert "type=flow.action_executed" in _page_link(back, "newer")  # type: ignore[operator]
+
+
+def test_a_new_event_never_shifts_the_next_page(client: Any, personas: Any) -> None:
+    events = add_events(personas.tenant_a, 60, event_type="action.created")
+    client.force_login(personas.viewer)
+    first = client.get(log_url(), {"type": "action.created"})
+    older = _page_link(first, "older")
+    before = shown_ids(client.get(log_url() + older))  # type: ignore[operator]
+    with transaction.atomic():
+        record(tenant=personas.tenant_a, event_type="action.created", actor=ALICE, action_slug="brand-new")
+    after = shown_ids(client.get(log_url() + older))  # type: ignore[operator]
+    assert after == before == [e.pk for e in reversed(events)][50:]
+
+
+def test_events_with_the_same_time_are_paged_by_id(client: Any, personas: Any) -> None:
+    drafts = [EventDraft(personas.tenant_a, "action.created", ALICE, occurred_at=T0) for _ in range(55)]
+    with transaction.atomic():
+        rows = record_many(drafts)
+    client.force_login(personas.viewer)
+    first = client.get(log_url(), {"type": "action.created"})
+    second = client.get(log_url() + _page_link(first, "older"))  # type: ignore[operator]
+    assert shown_ids(first) + shown_ids(second) == sorted((r.pk for r in rows), reverse=True)
+
+
+def test_the_log_page_costs_the_same_queries_with_thousands_of_events(
+    client: Any, personas: Any, django_assert_max_num_queries: Any
+) -> None:
+    add_events(personas.tenant_a, 3000)
+    client.force_login(personas.viewer)
+    first = client.get(log_url())
+    link = _page_link(first, "older")
+    with django_assert_max_num_queries(6):
+        client.get(log_url() + link)  # type: ignore[operator]
+    with django_assert_max_num_queries(6):
+        client.get(log_url(), {"q": "act-2", "actor": "alice"})
+
+
+def test_an_outsider_gets_404(client: Any, personas: Any, story: Any) -> None:
+    client.force_login(personas.outsider)
+    assert client.get(log_url()).status_code == 404
+    assert client.get(f"/t/acme/audit/{story['saved'].pk}/").status_code == 404
+
+
+def test_a_single_object_grant_contractor_reads_no_audit_history(client: Any, personas: Any, story: Any) -> None:
+    contractor = make_operator("contractor")
+    grant_object_to_operator(contractor, "view_action", add_custom_action(personas.tenant_a, "granted"))
+    client.force_login(contractor)
+    response = client.get(log_url())
+    assert response.status_code == 200
+    assert shown_ids(response) == []
+    assert b"geo-block" not in response.content
+    assert client.get(f"/t/acme/audit/{story['saved'].pk}/").status_code == 404
+    export = client.get("/t/acme/audit/export.jsonl")
+    assert export.getvalue() == b""
+
+
+# --- one event --------------------------------------------------------------------------------
+
+
+def test_the_event_page_says_who_when_where_and_what(client: Any, personas: Any, story: Any) -> None:
+    client.force_login(personas.viewer)
+    response = client.get(f"/t/acme/audit/{story['updated'].pk}/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    for text in (
+        "alice",
+        "<code>41</code>",
+        "203.0.113.9",
+        "curl/8",
+        "req-abc123",
+        "login.post-auth",
+        "2025-03-01 12:01:00",
+    ):
+        assert text in body, text
+    assert 'href="/t/acme/actions/geo-block/"' in body
+    assert 'href="/t/acme/flows/login/revisions/"' in body
+    assert "revision 7" in body
+    rows = {row["key"]: row for row in response.context["diff"]}
+    assert rows["config"]["change"] == "changed"
+    assert rows["enabled"]["change"] == "removed"
+    assert rows["order"]["change"] == "added"
+    assert "••••" in body  # shown as the writer masked it
+
+
+def test_the_event_page_links_the_action_version_and_transaction(client: Any, personas: Any, story: Any) -> None:
+    client.force_login(personas.viewer)
+    body = client.get(f"/t/acme/audit/{story['blocked'].pk}/").content.decode()
+    assert 'href="/t/acme/actions/geo-block/versions/0.2.0/"' in body
+    assert 'href="/t/acme/audit/?q=tx-blocked-1"' in body
+    assert "block" in body
+
+
+def test_another_tenants_event_is_404(client: Any, personas: Any) -> None:
+    theirs = add_events(personas.tenant_b, 1)[0]
+    client.force_login(personas.owner)
+    assert client.get(f"/t/acme/audit/{theirs.pk}/").status_code == 404
+    assert client.get("/t/acme/audit/not-a-number/").status_code == 404
+    assert client.get("/t/acme/audit/99999999/").status_code == 404
+
+
+# --- exports ----------------------------------------------------------------------------------
+
+
+def _streamed(response: Any) -> str:
+    assert isinstance(response, StreamingHttpResponse)
+    assert response.streaming
+    return bytes(response.getvalue()).decode()
+
+
+def test_the_csv_export_streams_the_filtered_events(client: Any, personas: Any, story: Any) -> None:
+    client.force_login(personas.viewer)
+    response = client.get("/t/acme/audit/export.csv", {"type": ["flow.action_executed", "api_token.created"]})
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    assert 'filename="audit-acme.csv"' in response["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(_streamed(response))))
+    assert [int(r["id"]) for r in rows] == story_ids(story, "token", "continued", "blocked")
+    blocked = rows[2]
+    assert blocked["occurred_at"] == "2025-03-01T12:02:00Z"
+    assert blocked["transaction_id"] == "tx-blocked-1"
+    assert json.loads(blocked["after"]) == {"duration_ms": 1.5, "outcome": "block"}
+    # a cell a spreadsheet would run as a formula is quoted
+    assert rows[0]["target"] == "'=HYPERLINK(evil)"
+
+
+def test_the_jsonl_export_has_the_api_shape(client: Any, personas: Any, story: Any) -> None:
+    client.force_login(personas.viewer)
+    response = client.get("/t/acme/audit/export.jsonl", {"outcome": "block"})
+    lines = _streamed(response).splitlines()
+    assert len(lines) == 1
+    item = json.loads(lines[0])
+    assert item["id"] == story["blocked"].pk
+    assert item["subject"] == {
+        "action": "geo-block",
+        "version": "0.2.0",
+        "flow": "login",
+        "revision": 7,
+        "trigger": "login.post-auth",
+        "target": None,
+    }
+    assert item["actor"] == {"kind": "system", "id": "", "name": "engine"}
+
+
+def test_exports_read_the_database_in_chunks(client: Any, personas: Any, monkeypatch: Any) -> None:
+    from audit_app.models import AuditEventQuerySet
+
+    seen: list[int] = []
+    original = AuditEventQuerySet.iterator
+
+    def spy(self: Any, chunk_size: int | None = None) -> Any:
+        seen.append(chunk_size or 0)
+        return original(self, chunk_size=chunk_size)
+
+    monkeypatch.setattr(AuditEventQuerySet, "iterator", spy)
+    add_events(personas.tenant_a, 2500)
+    client.force_login(personas.viewer)
+    response = client.get("/t/acme/audit/export.csv", {"type": "action.version_saved"})
+    assert seen == []  # nothing read before the body is consumed
+    assert len(_streamed(response).splitlines()) == 2501
+    assert seen == [2000]
+
+
+def test_exports_refuse_a_filter_they_cannot_read(client: Any, personas: Any) -> None:
+    client.force_login(personas.viewer)
+    assert client.get("/t/acme/audit/export.csv", {"since": "soon"}).status_code == 400
+
+
+def test_cursors_are_opaque_round_trips() -> None:
+    cursor = Cursor(T0 + timedelta(microseconds=7), 42)
+    assert Cursor.decode(cursor.encode()) == cursor
+
+
+def test_newer_from_a_one_row_last_page_links_back_older(client: Any, personas: Any) -> None:
+    events = add_events(personas.tenant_a, 51, event_type="action.created")
+    client.force_login(personas.viewer)
+    first = client.get(log_url(), {"type": "action.created"})
+    last = client.get(log_url() + _page_link(first, "older"))  # type: ignore[operator]
+    assert shown_ids(last) == [events[0].pk]
+    back = client.get(log_url() + _page_link(last, "newer"))  # type: ignore[operator]
+    assert shown_ids(back) == [e.pk for e in reversed(events)][:50]
+    assert _page_link(back, "older") is not None
+    assert _page_link(back, "newer") is None
