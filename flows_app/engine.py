@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from actions_app.models import ActionKind
@@ -216,6 +216,7 @@ def run_flow(flow: Flow, run: RunRequest, *, actor: Actor, meta: RequestMeta | N
             break
     final = {**final, "claims": claims, "state": state}
     with transaction.atomic():
+        _relax_commit_durability()
         ActionExecution.objects.bulk_create(rows)
         record_many([_execution_event(flow, revision, row, actor, meta) for row in rows])
         for binding, message in outbound:
@@ -232,6 +233,18 @@ def run_flow(flow: Flow, run: RunRequest, *, actor: Actor, meta: RequestMeta | N
             )
         _store_transaction(flow_tx, state, rewrite)
     return RunResult(transaction_id, revision.number, final, reports)
+
+
+def _relax_commit_durability() -> None:
+    """On PostgreSQL, let this run's records commit without waiting for the WAL flush.
+
+    A sign-in must not wait on a disk flush to log what it did: the records still commit
+    atomically and in order, and a database crash can lose at most the last few hundred
+    milliseconds of execution records (never a configuration change, which commits durably).
+    RUN_RECORDS_DURABLE = True restores the full wait."""
+    if connection.vendor == "postgresql" and not getattr(settings, "RUN_RECORDS_DURABLE", False):
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _execution_row(
