@@ -29,6 +29,7 @@ from actions_app.versioning import (
     save_action_version,
 )
 from audit_app.services import Actor, RequestMeta
+from flows_app.models import ActionExecution
 from flows_app.triggers import ALL_TRIGGERS
 from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view
 from tenants.http import HtmxHttpRequest
@@ -164,7 +165,23 @@ def action_editor(request: HttpRequest, access: TenantAccess, action: Action) ->
     """GET of a custom action's page: the editor opened on the latest version."""
     latest = action.versions.order_by("-major", "-minor", "-patch").first()
     form = ActionEditorForm(initial=_initial_from_version(latest) if latest else {}, editing_existing=True)
-    return render(request, "actions_app/action_editor.html", editor_context(access, form, action=action, latest=latest))
+    context = editor_context(access, form, action=action, latest=latest)
+    replayed = _replayed_execution(access, action, request.GET.get("replay", ""))
+    if replayed is not None:
+        # The recorded input keeps its masked secrets: a replay never reveals them.
+        context.update(
+            replayed=replayed,
+            harness_input=json.dumps(replayed.masked_input, indent=2, ensure_ascii=False),
+            harness_trigger=replayed.trigger,
+        )
+    return render(request, "actions_app/action_editor.html", context)
+
+
+def _replayed_execution(access: TenantAccess, action: Action, execution_id: str) -> ActionExecution | None:
+    """The execution of this action named by `?replay=`, or None (unknown ids are ignored)."""
+    if not execution_id.isdigit():
+        return None
+    return ActionExecution.objects.filter(tenant=access.tenant, action=action, pk=int(execution_id)).first()
 
 
 @tenant_view

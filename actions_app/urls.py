@@ -1,6 +1,6 @@
 from django.urls import path
 
-from actions_app import editor_views, version_views, views
+from actions_app import editor_views, runs_views, version_views, views
 
 app_name = "actions"
 
@@ -13,6 +13,8 @@ urlpatterns = [
     path("sdk-types/", editor_views.sdk_types, name="sdk_types"),
     path("sample-input/", editor_views.sample_input_for, name="sample_input"),
     path("<slug:action_slug>/", views.action_detail, name="detail"),
+    path("<slug:action_slug>/runs/", runs_views.action_runs, name="runs"),
+    path("<slug:action_slug>/runs/<int:execution_id>/", runs_views.execution_detail, name="execution"),
     path("<slug:action_slug>/save/", editor_views.action_save, name="save"),
     path("<slug:action_slug>/test/", editor_views.action_test, name="test"),
     path("<slug:action_slug>/diff/", version_views.version_diff, name="diff"),

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_http_methods
 
 from actions_app.catalogue import CatalogueQuery, latest_versions_for, search_catalogue
 from actions_app.editor_views import action_editor
+from actions_app.health import health_for
 from actions_app.models import Action, ActionKind, ActionVersion
 from actions_app.schema_forms import UnsupportedSchema, build_config_form
 from flows_app.models import Binding, Flow
@@ -23,12 +24,13 @@ def action_list(request: HtmxHttpRequest, access: TenantAccess) -> HttpResponse:
     actions = search_catalogue(visible(access, "view_action", Action.objects.all()), query)
     page = Paginator(actions, PAGE_SIZE).get_page(request.GET.get("page"))
     latest = latest_versions_for(list(page.object_list))
+    health = health_for(action.pk for action in page.object_list)
     context = {
         "access": access,
         "tenant": access.tenant,
         "query": query,
         "page": page,
-        "rows": [(action, latest.get(action.pk)) for action in page.object_list],
+        "rows": [(action, latest.get(action.pk), health[action.pk]) for action in page.object_list],
         "kinds": ActionKind.values,
         "triggers": ALL_TRIGGERS,
         "can_create": access.can("create_action"),

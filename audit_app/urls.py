@@ -1,6 +1,6 @@
 from django.urls import path
 
-from audit_app import views
+from audit_app import timeline_views, views
 
 app_name = "audit"
 
@@ -8,5 +8,6 @@ urlpatterns = [
     path("", views.audit_log, name="log"),
     path("export.csv", views.export_csv, name="export_csv"),
     path("export.jsonl", views.export_jsonl, name="export_jsonl"),
+    path("timeline/", timeline_views.timeline, name="timeline"),
     path("<str:event_id>/", views.event_detail, name="detail"),
 ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from flows_app import editor_views, revision_views, views
+from flows_app import editor_views, revision_views, runs_views, views
 
 app_name = "flows"
 
@@ -11,6 +11,12 @@ urlpatterns = [
     path("<slug:flow_slug>/enabled/", views.flow_set_enabled, name="set_enabled"),
     path("<slug:flow_slug>/revisions/", revision_views.revision_list, name="revisions"),
     path("<slug:flow_slug>/revisions/diff/", revision_views.revision_diff, name="revision_diff"),
+    path("<slug:flow_slug>/runs/", runs_views.flow_runs, name="runs"),
+    path(
+        "<slug:flow_slug>/transactions/<str:transaction_id>/",
+        runs_views.transaction_trace,
+        name="transaction",
+    ),
     path("<slug:flow_slug>/try/", editor_views.flow_try, name="try"),
     path("<slug:flow_slug>/deliveries/<str:binding_key>/", views.delivery_log, name="deliveries"),
     path("<slug:flow_slug>/", editor_views.flow_editor, name="detail"),

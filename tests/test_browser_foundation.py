@@ -37,7 +37,7 @@ def test_operator_searches_and_checks_a_template_config(
     page.reload()
     expect(rows).to_have_count(2)
 
-    page.get_by_role("link", name="Rate limit by IP").click()
+    page.get_by_role("link", name="Rate limit by IP", exact=True).click()
     page.wait_for_url("**/t/acme/actions/rate-limit-by-ip/")
     limit = page.get_by_label("Requests allowed per window")
     limit.fill("0")

@@ -67,6 +67,21 @@ class _LatestEventIdOf(str):
         return str(latest.pk) if latest else "999999999"
 
 
+class _LatestExecutionIdOf(str):
+    """Like `_LatestEventIdOf`, for the newest action execution of the tenant in the URL."""
+
+    def format(self, *args: object, **kwargs: object) -> str:
+        from flows_app.models import ActionExecution
+
+        tenant = str(kwargs.get("tenant", ""))
+        try:
+            latest = ActionExecution.objects.filter(tenant__slug=tenant).order_by("-id").first()
+        except RuntimeError:
+            latest = None
+        return str(latest.pk) if latest else "999999999"
+
+
+WALK_TRANSACTION_ID = "walk-transaction"
 SAMPLE_VALUES = {
     "tenant_slug": "{tenant}",
     "event_id": _LatestEventIdOf("{tenant}"),
@@ -74,6 +89,8 @@ SAMPLE_VALUES = {
     "flow_slug": "login",
     "version_label": "0.1.0",
     "binding_key": "0000000000000000000000000000beef",
+    "execution_id": _LatestExecutionIdOf("{tenant}"),
+    "transaction_id": WALK_TRANSACTION_ID,
 }
 WALK_BINDING_KEY = uuid.UUID("0000000000000000000000000000beef")
 # Routes that only accept POST, and the lowest role allowed to use them.
@@ -94,7 +111,7 @@ ROLE_ORDER = ["viewer", "editor", "admin", "owner"]
 def fill(route: str, tenant_slug: str) -> str:
     url = "/" + route
     for name, value in SAMPLE_VALUES.items():
-        for converter in ("slug", "str"):
+        for converter in ("slug", "str", "int"):
             url = url.replace(f"<{converter}:{name}>", value.format(tenant=tenant_slug))
     assert "<" not in url, f"{route}: add a sample value for its parameters to SAMPLE_VALUES"
     return url
@@ -102,13 +119,27 @@ def fill(route: str, tenant_slug: str) -> str:
 
 @pytest.fixture
 def both_tenants_have_objects(personas: Any) -> Any:
+    from flows_app.models import ActionExecution
     from flows_app.services import BindingSpec
     from tests.flow_helpers import attach
 
     hook = {"url": "https://hooks.example.com/in", "secret": "walk-secret-0123456789"}
     for tenant in (personas.tenant_a, personas.tenant_b):
-        add_custom_action(tenant, "secret-action")
-        attach(tenant, "login.post-auth", BindingSpec("webhook-emit", "1.0.0", hook, key=WALK_BINDING_KEY))
+        action = add_custom_action(tenant, "secret-action")
+        flow = attach(tenant, "login.post-auth", BindingSpec("webhook-emit", "1.0.0", hook, key=WALK_BINDING_KEY))
+        ActionExecution.objects.create(
+            tenant=tenant,
+            flow=flow,
+            revision_number=1,
+            transaction_id=WALK_TRANSACTION_ID,
+            trigger="login.post-auth",
+            binding_key=WALK_BINDING_KEY,
+            action=action,
+            action_version="0.1.0",
+            position=0,
+            outcome="continue",
+            duration_ms=1.0,
+        )
     return personas
 
 

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from audit_app.timeline import BUCKET_MINUTES, MARKER_STYLES, OUTCOMES, TimelineWindow, build_timeline
+from flows_app.models import Flow
+from tenants.access import TenantAccess, tenant_view
+
+
+@tenant_view
+@require_GET
+def timeline(request: HttpRequest, access: TenantAccess) -> HttpResponse:
+    window = TimelineWindow.from_params(request.GET, now=timezone.now())
+    # Like the audit log: only members read the history (a single-object grant is not enough).
+    readable_tenant = access.tenant if access.membership is not None else None
+    flows = Flow.objects.filter(tenant=access.tenant).order_by("slug").values_list("slug", flat=True)
+    context = {
+        "access": access,
+        "tenant": access.tenant,
+        "window": window,
+        "timeline": build_timeline(readable_tenant, window),
+        "outcomes": OUTCOMES,
+        "marker_styles": MARKER_STYLES,
+        "bucket_choices": BUCKET_MINUTES,
+        "flows": list(flows) if readable_tenant else [],
+    }
+    return render(request, "audit_app/timeline.html", context)

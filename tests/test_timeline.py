@@ -1,0 +1,251 @@
+"""The audit timeline: runs per bucket by outcome, change markers, filters and access."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.db import transaction
+from django.http import QueryDict
+
+from audit_app.services import Actor, EventDraft, record_many
+from audit_app.timeline import TimelineWindow, count_runs
+from flows_app.models import ActionExecution, Flow
+from tests.test_url_walk import add_custom_action
+
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+EDDIE = Actor("user", "7", "eddie")
+
+
+def timeline_url(tenant: str = "acme", **params: str) -> str:
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    return f"/t/{tenant}/audit/timeline/" + (f"?{query}" if query else "")
+
+
+def window_params(**extra: str) -> dict[str, str]:
+    return {"since": "2025-03-01T12:00", "until": "2025-03-01T13:00", **extra}
+
+
+def add_runs(tenant: Any, flow: Flow, at: datetime, outcome: str, count: int = 1) -> None:
+    action = add_custom_action(tenant, f"gate-{uuid.uuid4().hex[:8]}")
+    ActionExecution.objects.bulk_create(
+        ActionExecution(
+            tenant=tenant,
+            flow=flow,
+            revision_number=1,
+            transaction_id=uuid.uuid4().hex,
+            trigger="login.post-auth",
+            binding_key=uuid.uuid4(),
+            action=action,
+            action_version="0.1.0",
+            position=0,
+            outcome=outcome,
+            duration_ms=1.0,
+            occurred_at=at,
+        )
+        for _ in range(count)
+    )
+
+
+def add_change(tenant: Any, event_type: str, at: datetime, flow_slug: str = "login", **fields: Any) -> Any:
+    with transaction.atomic():
+        (event,) = record_many(
+            [
+                EventDraft(
+                    tenant=tenant,
+                    event_type=event_type,
+                    actor=EDDIE,
+                    flow_slug=flow_slug,
+                    occurred_at=at,
+                    **{"action_slug": "block-by-risk-score", **fields},
+                )
+            ]
+        )
+    return event
+
+
+def other_flow(tenant: Any) -> Flow:
+    existing = Flow.objects.filter(tenant=tenant).exclude(slug="login").first()
+    return existing or Flow.objects.create(tenant=tenant, slug="signup", name="Sign-up", kind="login")
+
+
+@pytest.fixture
+def login(personas: Any) -> Flow:
+    return Flow.objects.get(tenant=personas.tenant_a, slug="login")
+
+
+def test_it_counts_runs_per_bucket_and_outcome(personas: Any, login: Flow) -> None:
+    a = personas.tenant_a
+    add_runs(a, login, T0 + timedelta(minutes=1), "continue", 3)
+    add_runs(a, login, T0 + timedelta(minutes=9, seconds=59), "block", 2)
+    add_runs(a, login, T0 + timedelta(minutes=10), "block", 4)  # the next bucket starts here
+    add_runs(a, login, T0 + timedelta(minutes=25), "demand_mfa")
+    add_runs(a, login, T0 + timedelta(minutes=59, seconds=30), "error")
+    add_runs(a, login, T0 + timedelta(minutes=61), "continue", 5)  # after the window
+    add_runs(personas.tenant_b, Flow.objects.get(tenant=personas.tenant_b, slug="login"), T0, "block", 7)
+    window = TimelineWindow.from_params(QueryDict("since=2025-03-01T12:00&until=2025-03-01T13:00"), now=T0)
+    assert count_runs(a, window) == {
+        T0: {"continue": 3, "block": 2},
+        T0 + timedelta(minutes=10): {"block": 4},
+        T0 + timedelta(minutes=20): {"demand_mfa": 1},
+        T0 + timedelta(minutes=50): {"error": 1},
+    }
+    hourly = TimelineWindow.from_params(QueryDict("since=2025-03-01T12:00&until=2025-03-01T14:00&bucket=60"), now=T0)
+    assert count_runs(a, hourly) == {
+        T0: {"continue": 3, "block": 6, "demand_mfa": 1, "error": 1},
+        T0 + timedelta(hours=1): {"continue": 5},
+    }
+    five = TimelineWindow.from_params(QueryDict("since=2025-03-01T12:00&until=2025-03-01T12:15&bucket=5"), now=T0)
+    assert count_runs(a, five) == {
+        T0: {"continue": 3},
+        T0 + timedelta(minutes=5): {"block": 2},
+        T0 + timedelta(minutes=10): {"block": 4},
+    }
+
+
+def test_it_defaults_to_the_last_48_hours_in_10_minute_buckets() -> None:
+    now = datetime(2025, 3, 3, 9, 17, 30, tzinfo=UTC)
+    window = TimelineWindow.from_params(QueryDict(""), now=now)
+    assert (window.since, window.until, window.bucket_minutes) == (now - timedelta(hours=48), now, 10)
+    assert window.bucket_starts()[0] == datetime(2025, 3, 1, 9, 10, tzinfo=UTC)
+    assert len(window.bucket_starts()) == 289
+    coarse = TimelineWindow.from_params(QueryDict("bucket=1"), now=now)
+    assert coarse.bucket_minutes == 5 and coarse.notices
+    wrong = TimelineWindow.from_params(QueryDict("bucket=7&since=yesterday"), now=now)
+    assert {p["field"] for p in wrong.problems} == {"bucket", "since"}
+    assert wrong.bucket_minutes == 10
+
+
+def test_it_draws_bars_with_tooltips_and_links_to_their_runs(client: Any, personas: Any, login: Flow) -> None:
+    add_runs(personas.tenant_a, login, T0 + timedelta(minutes=12), "block", 6)
+    add_runs(personas.tenant_a, login, T0 + timedelta(minutes=13), "continue", 2)
+    client.force_login(personas.viewer)
+    response = client.get(timeline_url(**window_params()))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "<svg" in body and "<script" not in body.split("<svg", 1)[1].split("</svg>", 1)[0]
+    bars = re.findall(r'<a class="tl-bar" href="([^"]+)"[^>]*data-total="(\d+)" data-block="(\d+)"', body)
+    assert len(bars) == 1
+    href, total, blocked = bars[0]
+    assert (total, blocked) == ("8", "6")
+    assert href == (
+        "/t/acme/audit/?type=flow.action_executed&amp;since=2025-03-01T12%3A10%3A00&amp;until=2025-03-01T12%3A20%3A00"
+    )
+    assert "2025-03-01 12:10–12:20 UTC: 8 runs (Continue 2, Block 6, Demand MFA 0, Redirect 0, Error 0)" in body
+    for outcome in ("continue", "block", "demand_mfa", "redirect", "error"):
+        assert f'id="tl-pat-{outcome}"' in body
+    assert "Highest block rates" in body and "6 (75%)" in body
+
+
+def test_the_bar_link_lists_that_buckets_runs_in_the_audit_log(client: Any, personas: Any) -> None:
+    a = personas.tenant_a
+    for minute, slug in ((9, "run-early"), (12, "run-inside"), (20, "run-edge"), (21, "run-late")):
+        add_change(a, "flow.action_executed", T0 + timedelta(minutes=minute), action_slug=slug)
+    client.force_login(personas.viewer)
+    body = client.get(
+        "/t/acme/audit/?type=flow.action_executed&since=2025-03-01T12%3A10%3A00&until=2025-03-01T12%3A20%3A00"
+    ).content.decode()
+    assert "run-inside" in body and "run-edge" in body  # the audit log's until is inclusive
+    assert "run-early" not in body and "run-late" not in body
+
+
+def test_it_marks_changes_and_links_them_to_their_diff(client: Any, personas: Any, login: Flow) -> None:
+    a = personas.tenant_a
+    add_runs(a, login, T0 + timedelta(minutes=31), "block", 9)
+    updated = add_change(
+        a, "flow.action_updated", T0 + timedelta(minutes=28), before={"threshold": 80}, after={"threshold": 20}
+    )
+    attached = add_change(a, "flow.action_attached", T0 + timedelta(minutes=5))
+    add_change(a, "flow.action_updated", T0 - timedelta(minutes=5))  # before the window
+    add_change(a, "action.version_saved", T0 + timedelta(minutes=6))  # not a flow change
+    client.force_login(personas.viewer)
+    body = client.get(timeline_url(**window_params())).content.decode()
+    markers = re.findall(r'<a class="tl-marker [^"]*" href="([^"]+)" data-type="([^"]+)"', body)
+    assert markers == [
+        (f"/t/acme/audit/{attached.pk}/", "flow.action_attached"),
+        (f"/t/acme/audit/{updated.pk}/", "flow.action_updated"),
+    ]
+    # The change table, and the top bucket names the change just before it.
+    top = body.split("Highest block rates", 1)[1].split("</table>", 1)[0]
+    assert "12:30–12:40" in top and f"/t/acme/audit/{updated.pk}/" in top and "eddie" in top
+    assert client.get(f"/t/acme/audit/{updated.pk}/").status_code == 200
+
+
+def test_it_filters_by_flow(client: Any, personas: Any, login: Flow) -> None:
+    a = personas.tenant_a
+    signup = other_flow(a)
+    add_runs(a, login, T0 + timedelta(minutes=1), "block", 3)
+    add_runs(a, signup, T0 + timedelta(minutes=1), "continue", 4)
+    add_change(a, "flow.action_updated", T0 + timedelta(minutes=2), flow_slug=signup.slug)
+    add_change(a, "flow.action_updated", T0 + timedelta(minutes=3), flow_slug="login")
+    client.force_login(personas.viewer)
+    body = client.get(timeline_url(**window_params(flow="login"))).content.decode()
+    assert re.findall(r'data-total="(\d+)" data-block="(\d+)"', body) == [("3", "3")]
+    assert len(re.findall(r'class="tl-marker ', body)) == 1
+    assert "&amp;flow=login" in body
+    everything = client.get(timeline_url(**window_params())).content.decode()
+    assert re.findall(r'data-total="(\d+)" data-block="(\d+)"', everything) == [("7", "3")]
+    assert len(re.findall(r'class="tl-marker ', everything)) == 2
+
+
+def test_it_shows_an_empty_state(client: Any, personas: Any) -> None:
+    client.force_login(personas.viewer)
+    body = client.get(timeline_url(**window_params())).content.decode()
+    assert "No action runs or flow changes in this window" in body
+
+
+@pytest.mark.parametrize("role", ["owner", "admin", "editor", "viewer"])
+def test_every_member_reads_it(client: Any, personas: Any, role: str) -> None:
+    client.force_login(personas.by_role()[role])
+    assert client.get(timeline_url()).status_code == 200
+
+
+def test_it_is_404_for_outsiders(client: Any, personas: Any, login: Flow) -> None:
+    add_runs(personas.tenant_a, login, T0, "block", 3)
+    client.force_login(personas.outsider)
+    assert client.get(timeline_url(**window_params())).status_code == 404
+
+
+def test_the_audit_log_links_to_it(client: Any, personas: Any) -> None:
+    client.force_login(personas.viewer)
+    assert 'href="/t/acme/audit/timeline/"' in client.get("/t/acme/audit/").content.decode()
+
+
+def test_it_runs_a_constant_number_of_queries(
+    client: Any, personas: Any, login: Flow, django_assert_max_num_queries: Any
+) -> None:
+    a = personas.tenant_a
+    add_runs(a, login, T0, "continue")
+    action = add_custom_action(a, "busy")
+    ActionExecution.objects.bulk_create(
+        ActionExecution(
+            tenant=a,
+            flow=login,
+            revision_number=1,
+            transaction_id=str(i),
+            trigger="login.post-auth",
+            binding_key=uuid.uuid4(),
+            action=action,
+            action_version="0.1.0",
+            position=0,
+            outcome=("continue", "block", "redirect", "demand_mfa", "error")[i % 5],
+            duration_ms=1.0,
+            occurred_at=T0 + timedelta(seconds=i),
+        )
+        for i in range(3000)
+    )
+    with transaction.atomic():
+        record_many(
+            [
+                EventDraft(a, "flow.action_updated", EDDIE, flow_slug="login", occurred_at=T0 + timedelta(minutes=i))
+                for i in range(50)
+            ]
+        )
+    client.force_login(personas.viewer)
+    with django_assert_max_num_queries(8):
+        response = client.get(timeline_url(**window_params()))
+    assert response.status_code == 200
+    assert len(re.findall(r'class="tl-marker ', response.content.decode())) == 50
