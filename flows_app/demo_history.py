@@ -1,7 +1,7 @@
 """Demo data that tells one incident (contract §10) so the audit views have something true to show.
 
 Three days of sign-ins on acme's login flow. Yesterday at 13:58 UTC an editor lowered the risk
-threshold of block-by-risk-score from 80 to 20 ("too many fraud reports"); from 14:00 most
+threshold of block-by-risk-score from 80 to 10 ("too many fraud reports"); from 14:00 most
 sign-ins were blocked and users retried, until the change was rolled back at 14:41. The
 executions and audit events are written as they would have been, with their real times.
 """
@@ -42,7 +42,7 @@ PLAN_CLAIM_SOURCE = """export async function execute(input: ActionInput): Promis
 """
 
 NORMAL_THRESHOLD = 80
-INCIDENT_THRESHOLD = 20
+INCIDENT_THRESHOLD = 10
 
 
 @dataclass

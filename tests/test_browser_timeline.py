@@ -59,5 +59,5 @@ def test_operator_finds_the_change_behind_a_spike_of_blocks(
     expect(page.get_by_role("heading", name="flow.action_updated")).to_be_visible()
     config_row = page.locator("table.audit-diff tr", has=page.locator("th", has_text="config"))
     expect(config_row.locator("td").nth(0)).to_contain_text('"threshold": 80')
-    expect(config_row.locator("td").nth(1)).to_contain_text('"threshold": 20')
+    expect(config_row.locator("td").nth(1)).to_contain_text('"threshold": 10')
     assert console_errors == []
