@@ -66,6 +66,11 @@ class AuditEvent(models.Model):
     request_id = models.CharField(max_length=64, blank=True)
     transaction_id = models.CharField(max_length=64, blank=True)
 
+    # Tamper evidence (audit_app.chain): the tenant's events form a hash chain in `seq` order.
+    seq = models.PositiveBigIntegerField(default=0)
+    prev_hash = models.CharField(max_length=64, default="")
+    hash = models.CharField(max_length=64, default="")
+
     objects = AuditEventQuerySet.as_manager()
 
     class Meta:
@@ -73,6 +78,9 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["tenant", "-occurred_at", "-id"], name="audit_tenant_time"),
             models.Index(fields=["tenant", "type", "-occurred_at"], name="audit_tenant_type_time"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "seq"], name="audit_tenant_seq_unique"),
         ]
 
     def __str__(self) -> str:
@@ -86,3 +94,17 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("Audit events are append-only and cannot be deleted.")
+
+
+class AuditChainHead(models.Model):
+    """The end of a tenant's audit hash chain. Writers lock this row, so each tenant's chain stays
+    linear under concurrency, and verification can tell when the chain's tail was removed."""
+
+    tenant = models.OneToOneField(
+        "tenants.Tenant", on_delete=models.PROTECT, primary_key=True, related_name="audit_chain_head"
+    )
+    last_seq = models.PositiveBigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default="")
+
+    def __str__(self) -> str:
+        return f"chain head #{self.last_seq}"

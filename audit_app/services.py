@@ -10,7 +10,8 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from audit_app.models import EVENT_TYPES, AuditEvent
+from audit_app.chain import GENESIS_HASH, link
+from audit_app.models import EVENT_TYPES, AuditChainHead, AuditEvent
 
 if TYPE_CHECKING:
     from tenants.models import ApiToken, Tenant
@@ -115,11 +116,29 @@ def _require_transaction() -> None:
         raise transaction.TransactionManagementError("audit events must be written inside transaction.atomic()")
 
 
+def _chain_onto_head(tenant_id: int, rows: list[AuditEvent]) -> None:
+    """Give `rows` the next seqs of their tenant's hash chain (audit_app.chain). Locks the
+    tenant's head row until the caller's transaction ends, so concurrent writers queue up and
+    the chain stays linear."""
+    # get_or_create retries its read after losing the race to insert the first head row; the
+    # INSERT waits for the winner's transaction, so the retried read sees (and locks) its row.
+    head, _ = AuditChainHead.objects.select_for_update().get_or_create(
+        tenant_id=tenant_id, defaults={"last_hash": GENESIS_HASH}
+    )
+    seq, last_hash = head.last_seq, head.last_hash or GENESIS_HASH
+    for row in rows:
+        seq += 1
+        last_hash = link(row, seq, last_hash)
+    head.last_seq, head.last_hash = seq, last_hash
+    head.save(update_fields=["last_seq", "last_hash"])
+
+
 def record(**fields: Any) -> AuditEvent:
     """Append one audit event. Must run inside the transaction of the change it describes,
     so the change and its event land together or not at all. Takes EventDraft's fields."""
     row = EventDraft(**fields).as_row()
     _require_transaction()
+    _chain_onto_head(row.tenant_id, [row])
     row.save()
     return row
 
@@ -130,4 +149,10 @@ def record_many(drafts: list[EventDraft]) -> list[AuditEvent]:
     if not rows:
         return []
     _require_transaction()
+    by_tenant: dict[int, list[AuditEvent]] = {}
+    for row in rows:
+        by_tenant.setdefault(row.tenant_id, []).append(row)
+    # Heads are always locked in tenant order, so two multi-tenant batches cannot deadlock.
+    for tenant_id in sorted(by_tenant):
+        _chain_onto_head(tenant_id, by_tenant[tenant_id])
     return AuditEvent.objects.bulk_create(rows)

@@ -1,0 +1,203 @@
+"""The per-tenant audit hash chain: it verifies, and tampering through raw SQL breaks it where it happened."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.db import connection, transaction
+
+from audit_app.chain import GENESIS_HASH, ChainBreak, event_hash, verify_chain
+from audit_app.models import AuditChainHead, AuditEvent
+from audit_app.services import Actor, EventDraft, RequestMeta, record, record_many
+
+
+def _record(tenant: Any, n: int) -> AuditEvent:
+    with transaction.atomic():
+        return record(
+            tenant=tenant,
+            event_type="action.version_saved",
+            actor=Actor.system("tests"),
+            meta=RequestMeta(ip="2001:DB8::1", user_agent="pytest", request_id=f"req-{n}"),
+            action_slug="my-action",
+            action_version=f"0.{n}.0",
+            before={"version": n - 1, "ratio": 1.0},
+            after={"version": n, "tags": ("a", "ü")},
+        )
+
+
+@pytest.fixture
+def chain(personas: Any) -> list[AuditEvent]:
+    """Five events of tenant A after the personas' own; returns all of A's events in seq order."""
+    for n in range(1, 6):
+        _record(personas.tenant_a, n)
+    return list(AuditEvent.objects.for_tenant(personas.tenant_a).order_by("seq"))
+
+
+def _raw(sql: str, params: list[Any] | None = None) -> None:
+    """Run SQL as a privileged role would: on PostgreSQL, replica mode skips the append-only triggers."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute(sql, params)
+
+
+def _break(tenant: Any) -> tuple[int, str] | None:
+    found = verify_chain(tenant)
+    return None if found is None else (found.seq, found.reason)
+
+
+def test_it_chains_events_per_tenant(personas: Any, chain: list[AuditEvent]) -> None:
+    assert [event.seq for event in chain] == list(range(1, len(chain) + 1))
+    assert chain[0].prev_hash == GENESIS_HASH
+    assert all(later.prev_hash == earlier.hash for earlier, later in itertools.pairwise(chain))
+    head = AuditChainHead.objects.get(tenant=personas.tenant_a)
+    assert (head.last_seq, head.last_hash) == (chain[-1].seq, chain[-1].hash)
+    assert verify_chain(personas.tenant_a) is None
+    # Tenant B has its own chain, starting at 1.
+    assert min(AuditEvent.objects.for_tenant(personas.tenant_b).values_list("seq", flat=True)) == 1
+    assert verify_chain(personas.tenant_b) is None
+
+
+def test_stored_rows_hash_like_the_rows_that_were_written(chain: list[AuditEvent]) -> None:
+    written = chain[-1]
+    stored = AuditEvent.objects.get(pk=written.pk)
+    assert event_hash(stored.prev_hash, stored) == written.hash
+
+
+def test_record_many_groups_events_by_tenant(personas: Any) -> None:
+    def draft(tenant: Any, n: int) -> EventDraft:
+        return EventDraft(tenant=tenant, event_type="flow.action_executed", actor=Actor.system(), target=str(n))
+
+    before = {t.pk: AuditChainHead.objects.get(tenant=t).last_seq for t in (personas.tenant_a, personas.tenant_b)}
+    with transaction.atomic():
+        rows = record_many([draft(personas.tenant_b, 1), draft(personas.tenant_a, 2), draft(personas.tenant_b, 3)])
+    assert [row.target for row in rows] == ["1", "2", "3"]
+    b = before[personas.tenant_b.pk]
+    assert [row.seq for row in rows] == [b + 1, before[personas.tenant_a.pk] + 1, b + 2]
+    assert verify_chain(personas.tenant_a) is None
+    assert verify_chain(personas.tenant_b) is None
+
+
+def test_editing_a_row_breaks_the_chain_at_that_event(personas: Any, chain: list[AuditEvent]) -> None:
+    edited = chain[-2]
+    assert edited.type == "action.version_saved"
+    _raw("UPDATE audit_app_auditevent SET type = 'member.removed' WHERE id = %s", [edited.pk])
+    assert _break(personas.tenant_a) == (edited.seq, "hash mismatch")
+
+
+def test_editing_after_breaks_the_chain_at_that_event(personas: Any, chain: list[AuditEvent]) -> None:
+    _raw("UPDATE audit_app_auditevent SET after = %s WHERE id = %s", [json.dumps({"version": 99}), chain[2].pk])
+    assert _break(personas.tenant_a) == (chain[2].seq, "hash mismatch")
+    assert verify_chain(personas.tenant_b) is None
+
+
+def test_deleting_a_row_leaves_a_gap(personas: Any, chain: list[AuditEvent]) -> None:
+    _raw("DELETE FROM audit_app_auditevent WHERE id = %s", [chain[2].pk])
+    assert _break(personas.tenant_a) == (chain[2].seq, "gap")
+
+
+def test_a_forged_row_is_detected_even_with_a_correct_hash(personas: Any, chain: list[AuditEvent]) -> None:
+    # The forger shifts the later events up and slots a well-formed event in at seq k.
+    k = chain[2].seq
+    for event in reversed(chain[2:]):
+        _raw("UPDATE audit_app_auditevent SET seq = seq + 1 WHERE id = %s", [event.pk])
+    forged = AuditEvent(
+        tenant=personas.tenant_a,
+        occurred_at=chain[2].occurred_at,
+        type="member.removed",
+        actor_kind="user",
+        actor_id="1",
+        actor_name="a-owner",
+        target="a-viewer",
+        seq=k,
+        prev_hash=chain[1].hash,
+    )
+    forged.hash = event_hash(forged.prev_hash, forged)
+    forged.save()
+    assert _break(personas.tenant_a) == (k + 1, "prev_hash mismatch")
+
+
+def test_a_row_appended_with_a_correct_hash_disagrees_with_the_head(personas: Any, chain: list[AuditEvent]) -> None:
+    last = chain[-1]
+    forged = AuditEvent(
+        tenant=personas.tenant_a, type="member.removed", actor_kind="system", seq=last.seq + 1, prev_hash=last.hash
+    )
+    forged.hash = event_hash(forged.prev_hash, forged)
+    forged.save()
+    assert _break(personas.tenant_a) == (last.seq + 1, "head mismatch")
+
+
+def test_swapping_two_rows_is_detected(personas: Any, chain: list[AuditEvent]) -> None:
+    first, second = chain[1], chain[2]
+    _raw("UPDATE audit_app_auditevent SET seq = %s WHERE id = %s", [10_000, first.pk])
+    _raw("UPDATE audit_app_auditevent SET seq = %s WHERE id = %s", [first.seq, second.pk])
+    _raw("UPDATE audit_app_auditevent SET seq = %s WHERE id = %s", [second.seq, first.pk])
+    assert _break(personas.tenant_a) == (first.seq, "prev_hash mismatch")
+
+
+def test_deleting_the_last_row_disagrees_with_the_head(personas: Any, chain: list[AuditEvent]) -> None:
+    _raw("DELETE FROM audit_app_auditevent WHERE id = %s", [chain[-1].pk])
+    assert verify_chain(personas.tenant_a) == ChainBreak(
+        chain[-1].seq, "head mismatch", f"the head says {chain[-1].seq} events, the table has {chain[-2].seq}"
+    )
+
+
+def test_verify_audit_reports_ok_for_intact_chains(chain: list[AuditEvent]) -> None:
+    out = StringIO()
+    call_command("verify_audit", stdout=out)
+    assert out.getvalue().splitlines() == ["acme: OK", "globex: OK"]
+
+
+def test_verify_audit_reports_the_first_break_and_exits_1(personas: Any, chain: list[AuditEvent]) -> None:
+    _raw("DELETE FROM audit_app_auditevent WHERE id = %s", [chain[2].pk])
+    out = StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("verify_audit", stdout=out)
+    assert exit_info.value.code == 1
+    assert out.getvalue().splitlines() == [
+        f"acme: BROKEN at seq {chain[2].seq}: gap (event {chain[2].seq} is missing; next is {chain[3].seq})",
+        "globex: OK",
+    ]
+    out = StringIO()
+    call_command("verify_audit", "--tenant", "globex", stdout=out)
+    assert out.getvalue() == "globex: OK\n"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite serialises writers itself")
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_leave_one_linear_chain(personas: Any) -> None:
+    start = AuditChainHead.objects.get(tenant=personas.tenant_a).last_seq
+    barrier = threading.Barrier(20)
+    errors: list[BaseException] = []
+
+    def write(thread: int) -> None:
+        try:
+            barrier.wait()
+            for n in range(10):
+                with transaction.atomic():
+                    record(
+                        tenant=personas.tenant_a,
+                        event_type="flow.action_executed",
+                        actor=Actor.system(),
+                        target=f"{thread}-{n}",
+                    )
+        except BaseException as error:  # reported to the test thread below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write, args=(thread,)) for thread in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    seqs = list(AuditEvent.objects.for_tenant(personas.tenant_a).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, start + 201))
+    assert verify_chain(personas.tenant_a) is None
