@@ -26,6 +26,7 @@ from actions_app.versioning import (
     create_custom_action,
     publish_version,
     save_action_version,
+    version_snapshot,
 )
 from audit_app.services import Actor, RequestMeta
 from tenants.api_auth import ApiError, require_scope
@@ -105,11 +106,7 @@ class TestOutcome(Schema):
 
 def _version_summary(version: ActionVersion) -> dict[str, Any]:
     return {
-        "version": version.version,
-        "status": version.status,
-        "compatible_triggers": version.compatible_triggers,
-        "checksum": version.checksum,
-        "saved_with_errors": version.saved_with_errors,
+        **version_snapshot(version),
         "author": version.author.get_username() if version.author else None,
         "created_at": version.created_at,
         "published_at": version.published_at,

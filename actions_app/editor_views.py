@@ -49,7 +49,7 @@ def editor_context(
     """Everything the editor template needs, for a new action (`action` None) or an existing one."""
     schema = _schema_of(form, latest)
     trigger = latest.compatible_triggers[0] if latest and latest.compatible_triggers else ALL_TRIGGERS[1]
-    can_edit = access.can("create_action") if action is None else _can(access, "change_action", action)
+    can_edit = access.can("create_action") if action is None else access.has_perm("change_action", action)
     return {
         "access": access,
         "tenant": access.tenant,
@@ -59,8 +59,8 @@ def editor_context(
         "diagnostics": diagnostics or [],
         "conflict": conflict,
         "can_edit": can_edit,
-        "can_test": (action is None and can_edit) or (action is not None and _can(access, "test_action", action)),
-        "can_publish": action is not None and _can(access, "publish_action", action),
+        "can_test": (action is None and can_edit) or (action is not None and access.has_perm("test_action", action)),
+        "can_publish": action is not None and access.has_perm("publish_action", action),
         "next_versions": _next_versions(latest),
         "versions": list(action.versions.select_related("author", "published_by")) if action else [],
         "triggers": ALL_TRIGGERS,
@@ -71,12 +71,6 @@ def editor_context(
         "harness_target": "draft",
         "starters": STARTERS,
     }
-
-
-def _can(access: TenantAccess, perm: str, action: Action) -> bool:
-    from tenants.permissions import has_object_perm
-
-    return has_object_perm(access.user, perm, action)
 
 
 def _schema_of(form: ActionEditorForm, latest: ActionVersion | None) -> Any:

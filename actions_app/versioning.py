@@ -149,7 +149,8 @@ def _compile_or_refuse(
     return result
 
 
-def _version_snapshot(version: ActionVersion) -> dict[str, Any]:
+def version_snapshot(version: ActionVersion) -> dict[str, Any]:
+    """What audit events and the API say about a version (content itself excluded)."""
     return {
         "version": version.version,
         "status": version.status,
@@ -231,7 +232,7 @@ def create_custom_action(
                 meta=meta,
                 action_slug=slug,
                 action_version=version.version,
-                after=_version_snapshot(version),
+                after=version_snapshot(version),
             )
     except IntegrityError as error:
         # Someone created the same slug between our check and our insert.
@@ -277,8 +278,8 @@ def save_action_version(
             meta=meta,
             action_slug=action.slug,
             action_version=label,
-            before=_version_snapshot(latest) if latest else None,
-            after=_version_snapshot(version),
+            before=version_snapshot(latest) if latest else None,
+            after=version_snapshot(version),
         )
     return SaveOutcome(version, compiled, ["action.version_saved"])
 
@@ -293,7 +294,7 @@ def publish_version(
             return version
         if version.saved_with_errors:
             raise InvalidDraft({"version": ["A version saved with TypeScript errors cannot be published."]})
-        before = _version_snapshot(version)
+        before = version_snapshot(version)
         version.status = VersionStatus.PUBLISHED
         version.published_at = timezone.now()
         version.published_by = user
@@ -307,6 +308,6 @@ def publish_version(
             action_slug=version.action.slug,
             action_version=version.version,
             before=before,
-            after=_version_snapshot(version),
+            after=version_snapshot(version),
         )
     return version

@@ -42,6 +42,10 @@ class TenantAccess:
         """Tenant-wide abilities (create an action, manage tokens); object rights are separate."""
         return self.role is not None and self.role.includes(TENANT_ABILITIES[ability])
 
+    def has_perm(self, perm: str, obj: models.Model) -> bool:
+        """Whether the operator holds `perm` on `obj` (for showing or hiding a control)."""
+        return has_object_perm(self.user, perm, obj)
+
     def require(self, ability: str) -> None:
         if not self.can(ability):
             raise PermissionDenied(f"Your role does not allow this ({ability.replace('_', ' ')}).")
@@ -85,7 +89,7 @@ def get_visible_or_404(access: TenantAccess, view_perm: str, queryset: models.Qu
 
 def require_object_perm(access: TenantAccess, perm: str, obj: models.Model) -> None:
     """403 for a visible object the operator may not change in this way."""
-    if not has_object_perm(access.user, perm, obj):
+    if not access.has_perm(perm, obj):
         raise PermissionDenied("Your role does not allow this.")
 
 
