@@ -5,18 +5,43 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Router, Schema
+from ninja import Field, Header, Query, Router, Schema
+from pydantic import ConfigDict
 
 from actions_app.models import VersionStatus
 from audit_app.services import Actor, RequestMeta
+from config.api_docs import responses
+from config.api_paging import (
+    CURSOR_DESCRIPTION,
+    DEFAULT_LIMIT,
+    LIMIT_DESCRIPTION,
+    decode_cursor,
+    encode_cursor,
+    page_size,
+)
+from config.api_types import JsonObject, Text
 from flows_app.engine import RunRefused, RunRequest, run_flow
 from flows_app.models import Binding, Flow
+from flows_app.prepared import flow_for_run
 from flows_app.services import BindingSpec, InvalidBindings, StaleRevision, binding_snapshot, save_flow_slots
 from flows_app.triggers import FLOW_SLOTS
 from tenants.api_auth import ApiError, require_scope
 from tenants.models import ApiToken
 
 router = Router(tags=["flows"])
+
+SAMPLE_BINDING = {
+    "action": "block-by-risk-score",
+    "version": "1.0.0",
+    "config": {"threshold": 80},
+    "enabled": True,
+    "on_error": "block",
+    "timeout_ms": 1000,
+}
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
 
 
 class BindingOut(Schema):
@@ -31,45 +56,64 @@ class BindingOut(Schema):
 
 
 class FlowOut(Schema):
+    model_config = _examples(
+        {
+            "slug": "login",
+            "name": "Login",
+            "kind": "login",
+            "enabled": True,
+            "revision": 2,
+            "slots": {
+                "login.pre-credential-check": [],
+                "login.post-auth": [{**SAMPLE_BINDING, "position": 0, "newer_version_available": None}],
+                "login.pre-token": [],
+                "login.post-login": [],
+            },
+        }
+    )
+
     slug: str
     name: str
     kind: str
     enabled: bool
-    revision: int
-    slots: dict[str, list[BindingOut]]
+    revision: int = Field(description="The current revision; send it as `If-Match` to change a slot.")
+    slots: dict[str, list[BindingOut]] = Field(description="Every slot of the flow's kind, in order: its bindings.")
 
 
 class FlowList(Schema):
     items: list[FlowOut]
+    next: str | None = Field(description="Cursor of the next page, or null on the last page.")
 
 
 class BindingIn(Schema):
-    action: str
-    version: str
-    config: dict[str, Any] = Field(default_factory=dict)
+    action: Text = Field(description="Action slug.")
+    version: Text = Field(description="A published version of the action.")
+    config: JsonObject = Field(default_factory=dict, description="Valid against the version's config schema.")
     enabled: bool = True
     on_error: Literal["block", "continue"] = "block"
     timeout_ms: int = Field(1000, ge=50, le=5000)
 
 
 class SlotIn(Schema):
-    bindings: list[BindingIn]
+    model_config = _examples({"bindings": [SAMPLE_BINDING]})
+
+    bindings: list[BindingIn] = Field(description="The slot's whole new list, in run order; [] empties it.")
 
 
 class RunUser(Schema):
-    id: str
-    email: str
+    id: Text
+    email: Text
     email_verified: bool = False
-    name: str | None = None
-    groups: list[str] = Field(default_factory=list)
-    app_metadata: dict[str, Any] = Field(default_factory=dict)
+    name: Text | None = None
+    groups: list[Text] = Field(default_factory=list)
+    app_metadata: JsonObject = Field(default_factory=dict)
 
 
 class RunHttpRequest(Schema):
-    ip: str
-    user_agent: str = ""
-    hostname: str = ""
-    country: str | None = None
+    ip: Text
+    user_agent: Text = ""
+    hostname: Text = ""
+    country: Text | None = None
 
 
 class RunRisk(Schema):
@@ -81,8 +125,20 @@ class RunContext(Schema):
 
 
 class RunIn(Schema):
-    trigger: str
-    transaction_id: str | None = Field(None, max_length=64)
+    model_config = _examples(
+        {
+            "trigger": "login.post-auth",
+            "transaction_id": "txn_01HZX3",
+            "user": {"id": "user_1", "email": "jane@example.com", "email_verified": True, "groups": ["staff"]},
+            "request": {"ip": "203.0.113.9", "user_agent": "Mozilla/5.0", "hostname": "login.example.com"},
+            "context": {"risk": {"score": 12}},
+        }
+    )
+
+    trigger: Text = Field(description="A slot of the flow's kind.")
+    transaction_id: Text | None = Field(
+        None, max_length=64, description="Ties the triggers of one sign-in to one flow revision; new when left out."
+    )
     user: RunUser
     request: RunHttpRequest
     context: RunContext = RunContext()
@@ -97,9 +153,26 @@ class ExecutionOut(Schema):
 
 
 class RunOut(Schema):
+    model_config = _examples(
+        {
+            "transaction_id": "txn_01HZX3",
+            "flow_revision": 2,
+            "outcome": {"kind": "continue", "claims": {}, "state": {}},
+            "executions": [
+                {
+                    "action": "block-by-risk-score",
+                    "version": "1.0.0",
+                    "outcome": "continue",
+                    "duration_ms": 0.41,
+                    "error": None,
+                }
+            ],
+        }
+    )
+
     transaction_id: str
     flow_revision: int
-    outcome: dict[str, Any]
+    outcome: dict[str, Any] = Field(description="`{kind, reason?, url?, claims, state}`: what the sign-in does next.")
     executions: list[ExecutionOut]
 
 
@@ -158,40 +231,86 @@ def _latest_published(action_ids: set[int]) -> dict[int, tuple[tuple[int, int, i
     return newest
 
 
-@router.get("", response=FlowList, summary="The tenant's flows with their current revision")
-def list_flows(request: HttpRequest) -> dict[str, Any]:
+@router.get(
+    "",
+    response=responses({200: FlowList}, 400, 403, 422),
+    summary="The tenant's flows with their current revision",
+    openapi_extra={"x-required-scope": "flows:read"},
+)
+def list_flows(
+    request: HttpRequest,
+    limit: int = Query(DEFAULT_LIMIT, description=LIMIT_DESCRIPTION),
+    cursor: Text = Query("", description=CURSOR_DESCRIPTION),  # noqa: B008
+) -> dict[str, Any]:
+    """Every flow of the token's tenant by slug, each with its current revision and slots. Scope `flows:read`."""
     token = require_scope(request, "flows:read")
+    size = page_size(limit)
     flows = Flow.objects.select_related("tenant", "current_revision").filter(tenant=token.tenant).order_by("slug")
-    return {"items": [flow_document(flow) for flow in flows]}
+    if cursor:
+        (after,) = decode_cursor("flows", cursor, 1)
+        flows = flows.filter(slug__gt=after)
+    page = list(flows[: size + 1])
+    more = len(page) > size
+    page = page[:size]
+    return {
+        "items": [flow_document(flow) for flow in page],
+        "next": encode_cursor("flows", [page[-1].slug]) if more else None,
+    }
 
 
-@router.get("/{slug}", response=FlowOut, summary="One flow: revision and slots")
-def get_flow(request: HttpRequest, slug: str, response: HttpResponse) -> dict[str, Any]:
+@router.get(
+    "/{slug}",
+    response=responses({200: FlowOut}, 403, 404, 422),
+    summary="One flow: revision and slots",
+    openapi_extra={"x-required-scope": "flows:read"},
+)
+def get_flow(request: HttpRequest, slug: Text, response: HttpResponse) -> dict[str, Any]:
+    """The flow with its current revision (also as `ETag`) and every slot's bindings. Scope `flows:read`."""
     token = require_scope(request, "flows:read")
     document = flow_document(_flow_or_404(token, slug))
     response["ETag"] = f'"{document["revision"]}"'
     return document
 
 
-def _expected_revision(request: HttpRequest) -> int:
-    header = request.headers.get("If-Match", "").strip()
+def _expected_revision(if_match: str | None) -> int:
+    header = (if_match or "").strip()
     if not header:
-        raise ApiError(428, "if_match_required", "Send If-Match with the revision you edited (GET the flow first).")
+        message = "Send If-Match with the revision you edited (GET the flow first)."
+        raise ApiError(428, "if_match_required", message, [{"field": "If-Match", "message": message}])
     cleaned = header.removeprefix("W/").strip('"')
-    if not cleaned.isdigit():
-        raise ApiError(400, "bad_if_match", f"If-Match must be a revision number, not {header!r}.")
+    # isdigit() alone accepts "²" and other digits int() refuses; a revision also fits in 9 digits.
+    if not (cleaned.isascii() and cleaned.isdigit() and len(cleaned) <= 9):
+        message = f"If-Match must be a revision number, not {header!r}."
+        raise ApiError(400, "bad_if_match", message, [{"field": "If-Match", "message": message}])
     return int(cleaned)
 
 
 @router.put(
     "/{slug}/slots/{trigger}",
-    response=FlowOut,
+    response=responses({200: FlowOut}, 400, 403, 404, 412, 422, 428),
     summary="Replace one slot's bindings; creates a new revision (If-Match: current revision)",
+    openapi_extra={"x-required-scope": "flows:write"},
 )
-def put_slot(request: HttpRequest, slug: str, trigger: str, body: SlotIn, response: HttpResponse) -> dict[str, Any]:
+def put_slot(
+    request: HttpRequest,
+    slug: Text,
+    trigger: Text,
+    body: SlotIn,
+    response: HttpResponse,
+    if_match: str | None = Header(
+        None,
+        alias="If-Match",
+        description="The revision the change is based on (the flow's `revision` or `ETag`). Required: "
+        "a missing one is a 428, a stale one a 412.",
+    ),
+) -> dict[str, Any]:
+    """Replaces the slot's bindings and makes the result the flow's new current revision (200, new
+    `ETag`). 412 when `If-Match` is not the current revision; 422 when the trigger is not a slot of
+    the flow, a version is not published, or a config is invalid (`details` names each binding's
+    field, e.g. `login.post-auth.0.config.threshold`). Scope `flows:write`."""
     token = require_scope(request, "flows:write")
     flow = _flow_or_404(token, slug)
-    expected = _expected_revision(request)
+    expected = _expected_revision(if_match)
     if trigger not in FLOW_SLOTS[flow.kind]:
         raise ApiError(
             422, "incompatible_trigger", f"{trigger!r} is not a slot of the {flow.kind} flow.", FLOW_SLOTS[flow.kind]
@@ -222,10 +341,20 @@ def put_slot(request: HttpRequest, slug: str, trigger: str, body: SlotIn, respon
     return document
 
 
-@router.post("/{slug}/run", response=RunOut, summary="Run one trigger of the flow for a transaction")
-def run(request: HttpRequest, slug: str, body: RunIn) -> dict[str, Any]:
+@router.post(
+    "/{slug}/run",
+    response=responses({200: RunOut}, 403, 404, 422),
+    summary="Run one trigger of the flow for a transaction",
+    openapi_extra={"x-required-scope": "runtime:execute"},
+)
+def run(request: HttpRequest, slug: Text, body: RunIn) -> dict[str, Any]:
+    """Runs the bindings of one trigger slot, in order, for a sign-in transaction and answers what happens
+    next (`outcome`) with each binding's execution. The first trigger of a transaction fixes the flow
+    revision for the rest of it. 422 when the trigger is not a slot of the flow. Scope `runtime:execute`."""
     token = require_scope(request, "runtime:execute")
-    flow = _flow_or_404(token, slug)
+    flow = flow_for_run(token.tenant, slug)
+    if flow is None:
+        raise ApiError(404, "not_found", f"No flow {slug!r} in this tenant.")
     try:
         result = run_flow(
             flow,

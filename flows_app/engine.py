@@ -21,6 +21,7 @@ from django.utils import timezone
 from actions_app.models import ActionKind
 from actions_app.runtime import ExecutionError, execute_action, validate_action_result
 from audit_app.services import Actor, EventDraft, RequestMeta, record_many
+from config.row_insert import insert_rows
 from flows_app.models import ActionExecution, Binding, Flow, FlowRevision, FlowTransaction, OnError
 from flows_app.outbound.outbox import enqueue_delivery
 from flows_app.prepared import prepared_bindings
@@ -88,12 +89,16 @@ def _transaction_for(flow: Flow, transaction_id: str, *, known_new: bool) -> tup
     return fresh, True
 
 
-def _store_transaction(flow_tx: FlowTransaction, state: dict[str, Any], rewrite: bool) -> None:
+def _store_transaction(flow_tx: FlowTransaction, state: dict[str, Any], rewrite: bool, *, may_exist: bool) -> None:
+    # A transaction id this run generated itself cannot be in the table yet: no savepoint needed.
     if flow_tx.pk is None:
         flow_tx.state = state
+        if not may_exist:
+            insert_rows([flow_tx])
+            return
         try:
             with transaction.atomic():
-                flow_tx.save()
+                insert_rows([flow_tx])
         except IntegrityError:
             # A parallel first trigger of the same transaction recorded it a moment ago, with the
             # same current revision; its record stands.
@@ -217,7 +222,7 @@ def run_flow(flow: Flow, run: RunRequest, *, actor: Actor, meta: RequestMeta | N
     final = {**final, "claims": claims, "state": state}
     with transaction.atomic():
         _relax_commit_durability()
-        ActionExecution.objects.bulk_create(rows)
+        insert_rows(rows)
         record_many([_execution_event(flow, revision, row, actor, meta) for row in rows])
         for binding, message in outbound:
             enqueue_delivery(
@@ -231,7 +236,7 @@ def run_flow(flow: Flow, run: RunRequest, *, actor: Actor, meta: RequestMeta | N
                 signing_secret=message.signing_secret,
                 body=message.body,
             )
-        _store_transaction(flow_tx, state, rewrite)
+        _store_transaction(flow_tx, state, rewrite, may_exist=run.transaction_id is not None)
     return RunResult(transaction_id, revision.number, final, reports)
 
 

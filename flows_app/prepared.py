@@ -16,9 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
+from django.db.models.expressions import Col
+
 from actions_app.schema_forms import mask_secrets
 from flows_app.bindings import binding_config
-from flows_app.models import Binding, FlowRevision
+from flows_app.models import Binding, Flow, FlowRevision
+from tenants.models import Tenant
 
 MAX_CACHED_SLOTS = 1024
 
@@ -56,3 +60,62 @@ def prepared_bindings(revision: FlowRevision, trigger: str) -> list[PreparedBind
         while len(_slots) > MAX_CACHED_SLOTS:
             _slots.popitem(last=False)
     return prepared
+
+
+def flow_for_run(tenant: Tenant, slug: str) -> Flow | None:
+    """The tenant's flow `slug` with its current revision, in one plain query.
+
+    The run endpoint looks a flow up on every sign-in; building that query through the ORM cost
+    more than running it. Values go through the same converters the ORM would apply."""
+    loader = _flow_loader()
+    with connection.cursor() as cursor:
+        cursor.execute(loader.sql, [tenant.pk, slug])
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    flow_values = loader.convert(loader.flow_columns, found[: len(loader.flow_columns)])
+    flow = Flow.from_db(connection.alias, [c.target.attname for c in loader.flow_columns], flow_values)
+    flow.tenant = tenant
+    if flow.current_revision_id is not None:
+        revision_values = loader.convert(loader.revision_columns, found[len(loader.flow_columns) :])
+        revision = FlowRevision.from_db(
+            connection.alias, [c.target.attname for c in loader.revision_columns], revision_values
+        )
+        flow.current_revision = revision
+    return flow
+
+
+@dataclass(frozen=True)
+class _FlowLoader:
+    sql: str
+    flow_columns: list[Col]
+    revision_columns: list[Col]
+
+    def convert(self, columns: list[Col], values: tuple[Any, ...]) -> list[Any]:
+        converted = []
+        for column, value in zip(columns, values, strict=True):
+            for converter in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
+                value = converter(value, column, connection)
+            converted.append(value)
+        return converted
+
+
+_loaders: dict[str, _FlowLoader] = {}
+
+
+def _flow_loader() -> _FlowLoader:
+    loader = _loaders.get(connection.vendor)
+    if loader is None:
+        quote = connection.ops.quote_name
+        flow_columns = [field.get_col("f") for field in Flow._meta.concrete_fields]
+        revision_columns = [field.get_col("r") for field in FlowRevision._meta.concrete_fields]
+        selected = [f"f.{quote(c.target.column)}" for c in flow_columns]
+        selected += [f"r.{quote(c.target.column)}" for c in revision_columns]
+        sql = (
+            f"SELECT {', '.join(selected)} FROM {quote(Flow._meta.db_table)} f"  # noqa: S608 (model names only)
+            f" LEFT JOIN {quote(FlowRevision._meta.db_table)} r"
+            f" ON r.{quote(FlowRevision._meta.pk.column)} = f.{quote(Flow._meta.get_field('current_revision').column)}"
+            " WHERE f.tenant_id = %s AND f.slug = %s"
+        )
+        loader = _loaders[connection.vendor] = _FlowLoader(sql, flow_columns, revision_columns)
+    return loader

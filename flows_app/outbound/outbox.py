@@ -28,6 +28,7 @@ from django.db import OperationalError, connections, router, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from config.row_insert import insert_rows
 from flows_app.models import Binding, DeliveryStatus, WebhookDelivery
 from flows_app.outbound.http_pinned import DEFAULT_TIMEOUT_SECONDS, post_pinned
 from flows_app.outbound.signing import delivery_headers
@@ -90,7 +91,7 @@ def enqueue_delivery(
         url_display = _unchecked_origin(url)
         status = DeliveryStatus.FAILED
         last_error = f"Not sent: {unsafe}"
-    return WebhookDelivery.objects.create(
+    delivery = WebhookDelivery(
         tenant=tenant,
         binding=binding,
         action_slug=action_slug,
@@ -104,6 +105,8 @@ def enqueue_delivery(
         status=status,
         last_error=last_error[:_LAST_ERROR_LENGTH],
     )
+    insert_rows([delivery])
+    return delivery
 
 
 def deliver_due(*, limit: int = 50, now: datetime | None = None, resolver: Resolver | None = None) -> int:
