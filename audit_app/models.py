@@ -23,6 +23,9 @@ EVENT_TYPES = [
     "member.added",
     "member.role_changed",
     "member.removed",
+    # Retention (audit_app.retention): the policy changed, or the oldest events were purged.
+    "audit.retention_changed",
+    "audit.purged",
 ]
 
 ACTOR_KINDS = [("user", "User"), ("token", "API token"), ("system", "System")]
@@ -105,6 +108,67 @@ class AuditChainHead(models.Model):
     )
     last_seq = models.PositiveBigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="")
+    # Where the chain starts after a retention purge removed events 1..anchored_seq: the first kept
+    # event's prev_hash must equal anchored_hash. 0 and "" until the first purge.
+    anchored_seq = models.PositiveBigIntegerField(default=0)
+    anchored_hash = models.CharField(max_length=64, default="")
 
     def __str__(self) -> str:
         return f"chain head #{self.last_seq}"
+
+
+DEFAULT_RETENTION_DAYS = 365
+MIN_RETENTION_DAYS = 7
+MAX_RETENTION_DAYS = 3650
+
+
+class AuditRetention(models.Model):
+    """How long a tenant keeps its audit events; `days` None keeps them forever. A tenant without
+    a row keeps DEFAULT_RETENTION_DAYS. Purges and policy changes lock this row, so a tenant's
+    purges run one at a time and never under a policy that is changing."""
+
+    tenant = models.OneToOneField(
+        "tenants.Tenant", on_delete=models.PROTECT, primary_key=True, related_name="audit_retention"
+    )
+    days = models.PositiveIntegerField(null=True, blank=True, default=DEFAULT_RETENTION_DAYS)
+
+    def __str__(self) -> str:
+        return "kept forever" if self.days is None else f"kept {self.days} days"
+
+
+SECURITY_EVENT_KINDS = [
+    "console.sign_in_failed",
+    "console.cross_tenant_refused",
+    "api.token_rejected",
+]
+
+
+class SecurityEvent(models.Model):
+    """An entry of the platform security log (staff only, audit_app.security): failed sign-ins,
+    refused requests for another tenant, rejected API tokens. Deliberately no tenant foreign key:
+    these never belong to a tenant's audit (a tenant must not learn who probed it, nor see another
+    tenant's slug), so the slug that was asked for is kept as text."""
+
+    occurred_at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=40, choices=[(k, k) for k in SECURITY_EVENT_KINDS])
+    username = models.CharField(max_length=150, blank=True)
+    # Not a foreign key: the log outlives deleted users, and a failed sign-in may name nobody.
+    user_id = models.PositiveBigIntegerField(null=True, blank=True)
+    tenant_slug = models.CharField(max_length=80, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    path = models.CharField(max_length=300, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["kind", "-id"], name="security_kind_id"),
+            models.Index(fields=["username", "-id"], name="security_username_id"),
+            models.Index(fields=["ip", "-id"], name="security_ip_id"),
+            models.Index(fields=["occurred_at"], name="security_occurred_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.kind}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from audit_app import timeline_views, views
+from audit_app import retention_views, timeline_views, views
 
 app_name = "audit"
 
@@ -9,5 +9,6 @@ urlpatterns = [
     path("export.csv", views.export_csv, name="export_csv"),
     path("export.jsonl", views.export_jsonl, name="export_jsonl"),
     path("timeline/", timeline_views.timeline, name="timeline"),
+    path("retention/", retention_views.retention, name="retention"),
     path("<str:event_id>/", views.event_detail, name="detail"),
 ]

@@ -1,0 +1,72 @@
+"""The tenant's audit retention: shown to every member, changed by admins and owners."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from audit_app.forms import RetentionForm
+from audit_app.retention import InvalidRetention, retention_days, set_retention
+from audit_app.services import Actor, RequestMeta
+from tenants.access import TenantAccess, tenant_view
+from tenants.http import HtmxHttpRequest
+from tenants.roles import Role
+
+
+def can_change_retention(access: TenantAccess) -> bool:
+    """Retention decides how much history survives, so it is an admin's call, like members and tokens."""
+    return access.role is not None and access.role.includes(Role.ADMIN)
+
+
+def _describe(days: int | None) -> str:
+    return "forever" if days is None else f"{days} days"
+
+
+def _render(
+    request: HtmxHttpRequest, access: TenantAccess, form: RetentionForm, days: int | None, *, saved: bool = False
+) -> HttpResponse:
+    context = {
+        "access": access,
+        "tenant": access.tenant,
+        "form": form,
+        "retention_days": days,
+        "can_change_retention": can_change_retention(access),
+        "saved": saved,
+    }
+    template = "audit_app/retention.html"
+    if request.htmx:
+        template += "#retention"
+    # htmx swaps only 2xx answers, so the partial with its errors comes back as 200; a plain form
+    # post gets the whole page with 422.
+    status = 422 if form.errors and not request.htmx else 200
+    return render(request, template, context, status=status)
+
+
+@tenant_view
+@require_http_methods(["GET", "POST"])
+def retention(request: HtmxHttpRequest, access: TenantAccess) -> HttpResponse:
+    days = retention_days(access.tenant)
+    if request.method == "GET":
+        return _render(request, access, RetentionForm.for_current(days), days)
+    if not can_change_retention(access):
+        raise PermissionDenied("Your role does not allow this (change audit retention): ask an admin or owner.")
+    form = RetentionForm(request.POST)
+    if form.is_valid():
+        try:
+            days = set_retention(
+                access.tenant,
+                form.retention_days,
+                actor=Actor.for_user(request.user),
+                meta=RequestMeta.from_request(request),
+            )
+        except InvalidRetention as invalid:
+            form.add_error("days", str(invalid))
+    if form.errors:
+        return _render(request, access, form, days)
+    if request.htmx:
+        return _render(request, access, RetentionForm.for_current(days), days, saved=True)
+    messages.success(request, f"Audit events are now kept {_describe(days)}.")
+    return redirect("audit:retention", tenant_slug=access.tenant.slug)
