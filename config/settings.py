@@ -102,8 +102,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite waits instead of failing at once when two requests write together; WAL lets
     # readers go on while one request writes, and NORMAL sync is safe with WAL (no corruption,
     # at worst the last commits before a power cut are lost — fine for the embedded set-up).
+    # IMMEDIATE: a transaction takes the write lock when it begins. With the default (deferred)
+    # a transaction that read first and writes later cannot wait for the lock once another
+    # request has committed in between, and fails at once with "database is locked".
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
