@@ -9,9 +9,10 @@ PORT ?= 8000
 .PHONY: run test check bench install install-dev
 
 # Stamps make a second `make run` fast: dependencies reinstall only when their lock changes.
-$(VENV)/.runtime-installed: requirements.txt
+$(VENV)/.runtime-installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --disable-pip-version-check -r requirements.txt
+	$(PIP) install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 $(VENV)/.dev-installed: requirements-dev.txt requirements.txt $(VENV)/.runtime-installed

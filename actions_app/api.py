@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from django.http import HttpRequest
-from ninja import Field, Router, Schema
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from ninja import Field, Header, Query, Router, Schema
+from pydantic import ConfigDict
 
 from actions_app.catalogue import (
     CatalogueQuery,
@@ -29,29 +31,85 @@ from actions_app.versioning import (
     version_snapshot,
 )
 from audit_app.services import Actor, RequestMeta
+from config.api_docs import responses
+from config.api_paging import (
+    CURSOR_DESCRIPTION,
+    DEFAULT_LIMIT,
+    LIMIT_DESCRIPTION,
+    decode_cursor,
+    encode_cursor,
+    page_size,
+)
+from config.api_types import JsonObject, Text
+from flows_app.triggers import ALL_TRIGGERS
 from tenants.api_auth import ApiError, require_scope
+from tenants.idempotency import IDEMPOTENCY_HEADER, KEY_DESCRIPTION, KEY_PATTERN, answer_once
 from tenants.models import ApiToken
 
 router = Router(tags=["actions"])
 
+SAMPLE_SOURCE = """export async function execute(input: ActionInput): Promise<ActionResult> {
+  if (input.context.risk.score > 80) return { kind: "block", reason: "Too risky" };
+  return { kind: "continue" };
+}
+"""
+SAMPLE_TIME = "2025-01-31T14:30:00Z"
+
+
+if TYPE_CHECKING:
+    TriggerName = str
+else:
+    # A Literal of every slot, so the OpenAPI document lists them and a typo is a 422 naming `trigger`.
+    TriggerName = Literal[tuple(ALL_TRIGGERS)]
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
+
 
 class ActionSummary(Schema):
+    model_config = _examples(
+        {
+            "slug": "risk-gate",
+            "name": "Risk gate",
+            "kind": "custom",
+            "compatible_triggers": ["login.post-auth"],
+            "attached": 1,
+            "latest_version": "0.2.0",
+            "published_versions": ["0.1.0"],
+        }
+    )
+
     slug: str
     name: str
-    kind: str
-    compatible_triggers: list[str]
-    attached: int
+    kind: str = Field(description="`template` (ships with the platform) or `custom`.")
+    compatible_triggers: list[str] = Field(description="Trigger slots the latest version can be bound to.")
+    attached: int = Field(description="Bindings of the action in the revisions flows currently run.")
     latest_version: str | None
-    published_versions: list[str]
+    published_versions: list[str] = Field(description="Published version labels, newest first.")
 
 
 class ActionList(Schema):
     items: list[ActionSummary]
+    next: str | None = Field(description="Cursor of the next page, or null on the last page.")
 
 
 class VersionSummary(Schema):
+    model_config = _examples(
+        {
+            "version": "0.2.0",
+            "status": "draft",
+            "compatible_triggers": ["login.post-auth"],
+            "checksum": "9f2c1d0e4b7a…",
+            "saved_with_errors": False,
+            "author": None,
+            "created_at": SAMPLE_TIME,
+            "published_at": None,
+        }
+    )
+
     version: str
-    status: str
+    status: str = Field(description="`draft` or `published`.")
     compatible_triggers: list[str]
     checksum: str
     saved_with_errors: bool
@@ -75,29 +133,60 @@ class ActionDetail(ActionSummary):
 
 
 class ActionCreate(Schema):
-    name: str
-    slug: str = ""
-    compatible_triggers: list[str]
-    config_schema: dict[str, Any] = Field(default_factory=dict)
-    source: str
-    save_anyway: bool = False
+    model_config = _examples(
+        {
+            "name": "Risk gate",
+            "slug": "risk-gate",
+            "compatible_triggers": ["login.post-auth"],
+            "config_schema": {"type": "object", "properties": {}},
+            "source": SAMPLE_SOURCE,
+        }
+    )
+
+    name: Text
+    slug: Text = Field("", description="Derived from the name when left out.")
+    compatible_triggers: list[Text]
+    config_schema: JsonObject = Field(
+        default_factory=lambda: {"type": "object", "properties": {}},
+        description="JSON Schema (an object schema) of the binding config; no settings when left out.",
+    )
+    source: Text = Field(description="TypeScript exporting `execute(input)`.")
+    save_anyway: bool = Field(False, description="Save even with TypeScript errors (the version cannot be published).")
 
 
 class VersionCreate(Schema):
-    source: str
-    config_schema: dict[str, Any] | None = None
-    compatible_triggers: list[str] | None = None
+    model_config = _examples({"source": SAMPLE_SOURCE, "bump": "minor"})
+
+    source: Text
+    config_schema: JsonObject | None = Field(None, description="Defaults to the latest version's.")
+    compatible_triggers: list[Text] | None = Field(None, description="Defaults to the latest version's.")
     bump: Literal["patch", "minor", "major"] = "patch"
-    version: str | None = None
+    version: Text | None = Field(None, description="An explicit version higher than the latest, instead of a bump.")
     save_anyway: bool = False
 
 
 class TestRun(Schema):
-    input: dict[str, Any]
-    config: dict[str, Any] = Field(default_factory=dict)
+    model_config = _examples(
+        {
+            "input": {"context": {"risk": {"score": 90}}},
+            "config": {},
+        }
+    )
+
+    input: JsonObject = Field(description="The parts of the action input to set; the rest is sample data.")
+    config: JsonObject = Field(default_factory=dict)
 
 
 class TestOutcome(Schema):
+    model_config = _examples(
+        {
+            "result": {"kind": "block", "reason": "Too risky"},
+            "logs": [{"level": "log", "message": "checked"}],
+            "duration_ms": 1.372,
+            "error": None,
+        }
+    )
+
     result: dict[str, Any] | None
     logs: list[dict[str, str]]
     duration_ms: float | None
@@ -172,78 +261,144 @@ def _actor(request: HttpRequest, token: ApiToken) -> tuple[Actor, RequestMeta]:
     return Actor.for_token(token), RequestMeta.from_request(request)
 
 
-@router.get("", response=ActionList, summary="List the tenant's actions")
-def list_actions(request: HttpRequest, q: str = "", kind: str = "", trigger: str = "") -> dict[str, Any]:
+@router.get(
+    "",
+    response=responses({200: ActionList}, 400, 403, 422),
+    summary="List the tenant's actions",
+    openapi_extra={"x-required-scope": "actions:read"},
+)
+def list_actions(
+    request: HttpRequest,
+    q: Text = Query("", description="Words in the name or slug.", max_length=100),  # noqa: B008
+    kind: Literal["template", "custom"] | None = Query(None, description="Only actions of this kind."),
+    trigger: TriggerName | None = Query(None, description="Only actions whose latest version fits this slot."),  # noqa: B008
+    limit: int = Query(DEFAULT_LIMIT, description=LIMIT_DESCRIPTION),
+    cursor: Text = Query("", description=CURSOR_DESCRIPTION),  # noqa: B008
+) -> dict[str, Any]:
+    """Templates and custom actions of the token's tenant, ordered by name then slug, as the console's
+    catalogue lists them; filters as on that page. Scope `actions:read`."""
     token = require_scope(request, "actions:read")
-    query = CatalogueQuery.from_params({"q": q, "kind": kind, "trigger": trigger})
-    actions = list(search_catalogue(Action.objects.for_tenant(token.tenant), query))
-    return {"items": _summaries(actions)}
+    query = CatalogueQuery.from_params({"q": q, "kind": kind or "", "trigger": trigger or ""})
+    size = page_size(limit)
+    actions = search_catalogue(Action.objects.for_tenant(token.tenant), query)
+    if cursor:
+        name, slug = decode_cursor("actions", cursor, 2)
+        actions = actions.filter(Q(name__gt=name) | Q(name=name, slug__gt=slug))
+    page = list(actions[: size + 1])
+    more = len(page) > size
+    page = page[:size]
+    return {
+        "items": _summaries(page),
+        "next": encode_cursor("actions", [page[-1].name, page[-1].slug]) if more else None,
+    }
 
 
-@router.post("", response={201: ActionDetail}, summary="Create a custom action; its first version is 0.1.0")
-def create_action(request: HttpRequest, body: ActionCreate) -> tuple[int, dict[str, Any]]:
+@router.post(
+    "",
+    response=responses({201: ActionDetail}, 403, 422),
+    summary="Create a custom action; its first version is 0.1.0",
+    openapi_extra={"x-required-scope": "actions:write"},
+)
+def create_action(
+    request: HttpRequest,
+    body: ActionCreate,
+    response: HttpResponse,
+    idempotency_key: str | None = Header(
+        None, alias=IDEMPOTENCY_HEADER, description=KEY_DESCRIPTION, pattern=KEY_PATTERN
+    ),
+) -> tuple[int, Any]:
+    """Creates the action and its version 0.1.0 (a draft) from TypeScript that must type-check; a 422
+    with `details: [{line, column, message}]` lists the TypeScript errors unless `save_anyway`.
+    Scope `actions:write`. Send `Idempotency-Key` to make a retry safe."""
     token = require_scope(request, "actions:write")
     actor, meta = _actor(request, token)
-    draft = VersionDraft(body.source, body.config_schema, body.compatible_triggers)
-    try:
-        outcome = create_custom_action(
-            token.tenant,
-            name=body.name,
-            slug=body.slug,
-            draft=draft,
-            author=None,
-            actor=actor,
-            meta=meta,
-            save_anyway=body.save_anyway,
-        )
-    except InvalidDraft as error:
-        raise _draft_errors(error) from error
-    except CompileFailed as failed:
-        raise _type_errors(failed) from failed
-    return 201, _action_detail(token, outcome.version.action.slug)
+
+    def create() -> tuple[int, dict[str, Any]]:
+        draft = VersionDraft(body.source, body.config_schema, body.compatible_triggers)
+        try:
+            outcome = create_custom_action(
+                token.tenant,
+                name=body.name,
+                slug=body.slug,
+                draft=draft,
+                author=None,
+                actor=actor,
+                meta=meta,
+                save_anyway=body.save_anyway,
+            )
+        except InvalidDraft as error:
+            raise _draft_errors(error) from error
+        except CompileFailed as failed:
+            raise _type_errors(failed) from failed
+        return 201, _action_detail(token, outcome.version.action.slug)
+
+    return answer_once(request, response, token.tenant, body.dict(), create)
 
 
-@router.get("/{slug}", response=ActionDetail, summary="One action with its versions")
-def get_action(request: HttpRequest, slug: str) -> dict[str, Any]:
+@router.get(
+    "/{slug}",
+    response=responses({200: ActionDetail}, 403, 404, 422),
+    summary="One action with its versions",
+    openapi_extra={"x-required-scope": "actions:read"},
+)
+def get_action(request: HttpRequest, slug: Text) -> dict[str, Any]:
+    """The action as listed, plus its description and every version (newest first). Scope `actions:read`."""
     token = require_scope(request, "actions:read")
     return _action_detail(token, slug)
 
 
 @router.post(
     "/{slug}/versions",
-    response={200: SavedVersion, 201: SavedVersion},
-    summary="Save a new version (201); identical content creates nothing (200, created=false)",
+    response=responses({200: SavedVersion, 201: SavedVersion}, 403, 404, 422),
+    summary="Save a new version of a custom action",
+    openapi_extra={"x-required-scope": "actions:write"},
 )
-def create_version(request: HttpRequest, slug: str, body: VersionCreate) -> tuple[int, dict[str, Any]]:
+def create_version(
+    request: HttpRequest,
+    slug: Text,
+    body: VersionCreate,
+    response: HttpResponse,
+    idempotency_key: str | None = Header(
+        None, alias=IDEMPOTENCY_HEADER, description=KEY_DESCRIPTION, pattern=KEY_PATTERN
+    ),
+) -> tuple[int, Any]:
+    """Saves an immutable version (201, `created: true`), by default the next patch version; content
+    identical to the latest version creates nothing (200, `created: false`). TypeScript errors answer 422
+    with `details: [{line, column, message}]` unless `save_anyway`. Scope `actions:write`. Send
+    `Idempotency-Key` so that a retried request cannot create a second version."""
     token = require_scope(request, "actions:write")
     action = _action_or_404(token, slug)
-    latest = action.versions.order_by("-major", "-minor", "-patch").first()
-    draft = VersionDraft(
-        body.source,
-        body.config_schema if body.config_schema is not None else (latest.config_schema if latest else {}),
-        body.compatible_triggers
-        if body.compatible_triggers is not None
-        else (list(latest.compatible_triggers) if latest else []),
-    )
     actor, meta = _actor(request, token)
-    try:
-        outcome = save_action_version(
-            action,
-            draft,
-            author=None,
-            actor=actor,
-            meta=meta,
-            bump=body.bump,
-            explicit_version=body.version,
-            save_anyway=body.save_anyway,
+
+    def save() -> tuple[int, dict[str, Any]]:
+        latest = action.versions.order_by("-major", "-minor", "-patch").first()
+        draft = VersionDraft(
+            body.source,
+            body.config_schema if body.config_schema is not None else (latest.config_schema if latest else {}),
+            body.compatible_triggers
+            if body.compatible_triggers is not None
+            else (list(latest.compatible_triggers) if latest else []),
         )
-    except InvalidDraft as error:
-        raise _draft_errors(error) from error
-    except CompileFailed as failed:
-        raise _type_errors(failed) from failed
-    except NothingChanged as unchanged:
-        return 200, {**_version_summary(unchanged.latest), "created": False}
-    return 201, {**_version_summary(outcome.version), "created": True}
+        try:
+            outcome = save_action_version(
+                action,
+                draft,
+                author=None,
+                actor=actor,
+                meta=meta,
+                bump=body.bump,
+                explicit_version=body.version,
+                save_anyway=body.save_anyway,
+            )
+        except InvalidDraft as error:
+            raise _draft_errors(error) from error
+        except CompileFailed as failed:
+            raise _type_errors(failed) from failed
+        except NothingChanged as unchanged:
+            return 200, {**_version_summary(unchanged.latest), "created": False}
+        return 201, {**_version_summary(outcome.version), "created": True}
+
+    return answer_once(request, response, token.tenant, body.dict(), save)
 
 
 def _version_or_404(token: ApiToken, slug: str, label: str) -> ActionVersion:
@@ -257,15 +412,28 @@ def _version_or_404(token: ApiToken, slug: str, label: str) -> ActionVersion:
     return version
 
 
-@router.get("/{slug}/versions/{version}", response=VersionDetail, summary="One version, source included")
-def get_version(request: HttpRequest, slug: str, version: str) -> dict[str, Any]:
+@router.get(
+    "/{slug}/versions/{version}",
+    response=responses({200: VersionDetail}, 403, 404, 422),
+    summary="One version, source included",
+    openapi_extra={"x-required-scope": "actions:read"},
+)
+def get_version(request: HttpRequest, slug: Text, version: Text) -> dict[str, Any]:
+    """A version with its TypeScript source and config schema. Scope `actions:read`."""
     token = require_scope(request, "actions:read")
     found = _version_or_404(token, slug, version)
     return {**_version_summary(found), "source": found.source, "config_schema": found.config_schema}
 
 
-@router.post("/{slug}/versions/{version}/publish", response=VersionSummary, summary="Publish a version")
-def publish(request: HttpRequest, slug: str, version: str) -> dict[str, Any]:
+@router.post(
+    "/{slug}/versions/{version}/publish",
+    response=responses({200: VersionSummary}, 403, 404, 422),
+    summary="Publish a version",
+    openapi_extra={"x-required-scope": "actions:publish"},
+)
+def publish(request: HttpRequest, slug: Text, version: Text) -> dict[str, Any]:
+    """Marks the version published so flows can pin it; publishing twice changes nothing. A version saved
+    with TypeScript errors cannot be published (422). Scope `actions:publish`."""
     token = require_scope(request, "actions:publish")
     found = _version_or_404(token, slug, version)
     actor, meta = _actor(request, token)
@@ -276,8 +444,16 @@ def publish(request: HttpRequest, slug: str, version: str) -> dict[str, Any]:
     return _version_summary(published)
 
 
-@router.post("/{slug}/versions/{version}/test", response=TestOutcome, summary="Run a version with an input")
-def test_version(request: HttpRequest, slug: str, version: str, body: TestRun) -> dict[str, Any]:
+@router.post(
+    "/{slug}/versions/{version}/test",
+    response=responses({200: TestOutcome}, 403, 404, 422),
+    summary="Run a version with an input",
+    openapi_extra={"x-required-scope": "runtime:execute"},
+)
+def test_version(request: HttpRequest, slug: Text, version: Text, body: TestRun) -> dict[str, Any]:
+    """Runs the version in the sandbox, as the editor's test harness does, with `input` merged over
+    sample data and `config` checked against the version's config schema (422 when invalid). The
+    action's own failure is not an error answer: it is reported in `error`. Scope `runtime:execute`."""
     token = require_scope(request, "runtime:execute")
     found = _version_or_404(token, slug, version)
     run = run_in_harness(

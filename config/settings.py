@@ -232,3 +232,7 @@ WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "6"))
 # `make run` drains the webhook outbox in a thread of the dev server; production runs
 # `manage.py run_outbox_worker` as its own process instead.
 OUTBOX_IN_PROCESS = env_flag("OUTBOX_IN_PROCESS", False)
+
+# Management API: requests per token per clock minute, counted in the cache (Redis in production,
+# so every app process shares the count); past it the API answers 429 with Retry-After.
+API_RATE_LIMIT_PER_MINUTE = int(os.environ.get("API_RATE_LIMIT_PER_MINUTE", "600"))

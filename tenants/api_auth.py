@@ -1,30 +1,108 @@
-"""Bearer-token authentication and scope checks for the management API."""
+"""Bearer-token authentication, per-token rate limits and scope checks for the management API."""
 
 from __future__ import annotations
 
+import math
+import time
+from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest
 from ninja.security import HttpBearer
 
 from tenants.models import ApiToken
 from tenants.services import authenticate_token
 
+RATE_WINDOW_SECONDS = 60
+DEFAULT_RATE_LIMIT_PER_MINUTE = 600
+# Seconds since the epoch; tests replace it to hold a window still.
+rate_clock = time.time
+
 
 class ApiError(Exception):
     """An error answered in the contract's shape: {"error": {"code", "message", "details"}}."""
 
-    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details if details is not None else []
+        self.headers = headers or {}
+
+
+@dataclass(frozen=True)
+class RateBudget:
+    """Where a token stands in the current minute's window."""
+
+    limit: int
+    used: int
+    retry_after: int
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.used)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.used > self.limit
+
+
+def _count_request(key: str) -> int:
+    """Add one to the window's counter and return it, atomically across app processes."""
+    cache = caches["default"]
+    if isinstance(cache, RedisCache):
+        # Django's incr() asks EXISTS first (a second round-trip) and add()+incr() a third; one
+        # pipelined INCR + EXPIRE is a single round-trip and just as atomic. Django stores ints
+        # unpickled, so the counter stays readable through cache.get().
+        full_key = cache.make_and_validate_key(key)
+        client = cache._cache.get_client(full_key, write=True)  # type: ignore[attr-defined]
+        pipeline = client.pipeline(transaction=False)
+        pipeline.incr(full_key)
+        pipeline.expire(full_key, RATE_WINDOW_SECONDS * 2)
+        count, _ = pipeline.execute()
+        return int(count)
+    if cache.add(key, 1, RATE_WINDOW_SECONDS * 2):
+        return 1
+    try:
+        return cache.incr(key)
+    except ValueError:  # the key expired between add() and incr()
+        cache.add(key, 1, RATE_WINDOW_SECONDS * 2)
+        return 1
+
+
+def spend_request(token: ApiToken) -> RateBudget:
+    """Count one request against the token's fixed one-minute window (aligned to the clock, so every
+    app process shares it) and say whether it is still within API_RATE_LIMIT_PER_MINUTE."""
+    limit = int(getattr(settings, "API_RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE))
+    now = rate_clock()
+    window = int(now // RATE_WINDOW_SECONDS)
+    used = _count_request(f"api-rate:{token.key_id}:{window}")
+    retry_after = max(1, math.ceil((window + 1) * RATE_WINDOW_SECONDS - now))
+    return RateBudget(limit=limit, used=used, retry_after=retry_after)
 
 
 class TenantTokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
-        return authenticate_token(token)
+        api_token = authenticate_token(token)
+        if api_token is None:
+            return None
+        budget = spend_request(api_token)
+        request.rate_budget = budget  # type: ignore[attr-defined]
+        if budget.exhausted:
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"This token made more than {budget.limit} requests this minute; retry in {budget.retry_after} s.",
+                {"limit": budget.limit, "retry_after": budget.retry_after},
+                headers={"Retry-After": str(budget.retry_after)},
+            )
+        return api_token
 
 
 def require_scope(request: HttpRequest, scope: str) -> ApiToken:

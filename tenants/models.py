@@ -130,3 +130,27 @@ class ApiToken(models.Model):
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
+
+
+IDEMPOTENCY_KEY_LIFETIME_HOURS = 24
+
+
+class IdempotentRequest(models.Model):
+    """A POST answered under an `Idempotency-Key`: a retry with the same key (within 24 h, in the
+    same tenant) and the same request gets this stored answer instead of doing the work again."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # SHA-256 of method, path and canonical body: the same key with another request is refused.
+    fingerprint = models.CharField(max_length=64)
+    # Null only inside the transaction that claims the key and answers it, so never seen by others.
+    status = models.PositiveSmallIntegerField(null=True)
+    body = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "key"], name="one_answer_per_idempotency_key")]
+        indexes = [models.Index(fields=["tenant", "created_at"], name="idempotency_key_expiry")]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}:{self.key} → {self.status}"

@@ -105,3 +105,59 @@ def test_whoami_tells_the_tokens_tenant_and_scopes(client: Any, personas: Any, a
     response = client.get("/api/v1/whoami", headers=bearer(api_token("flows:read", "actions:read")))
     assert response.json() == {"tenant": "acme", "token": "test token", "scopes": ["actions:read", "flows:read"]}
     assert client.get("/api/v1/whoami").status_code == 401
+
+
+def walk_pages(client: Any, url: str, token: str, **params: Any) -> list[dict[str, Any]]:
+    """Every page of a cursor-paged list, following `next` until it is null."""
+    pages: list[dict[str, Any]] = []
+    cursor = ""
+    while True:
+        query = {**params, **({"cursor": cursor} if cursor else {})}
+        response = client.get(url, query, headers=bearer(token))
+        assert response.status_code == 200, response.content
+        pages.append(response.json())
+        cursor = pages[-1]["next"]
+        if cursor is None:
+            return pages
+        assert len(pages) < 50, "the cursor does not advance"
+
+
+def test_the_list_pages_by_cursor_in_name_order(client: Any, personas: Any, api_token: Any) -> None:
+    from actions_app.models import Action
+    from tests.factories import bulk_custom_actions
+
+    bulk_custom_actions(personas.tenant_a, 25)
+    # Two actions with one name: the slug breaks the tie, so neither is skipped nor repeated.
+    for slug in ("twin-b", "twin-a"):
+        add_custom_action(personas.tenant_a, slug)
+        Action.objects.filter(slug=slug).update(name="Twin")
+    token = api_token("actions:read")
+    everything = client.get(URL, {"limit": 500}, headers=bearer(token)).json()
+    assert everything["next"] is None
+    pages = walk_pages(client, URL, token, limit=7)
+    assert [len(p["items"]) for p in pages] == [7, 7, 7, 7, 7, 2]
+    walked = [item["slug"] for page in pages for item in page["items"]]
+    assert walked == [item["slug"] for item in everything["items"]]
+    assert len(walked) == len(set(walked)) == 25 + 2 + 10
+    assert walked.index("twin-a") + 1 == walked.index("twin-b")
+
+
+def test_the_cursor_keeps_the_filters(client: Any, personas: Any, api_token: Any) -> None:
+    token = api_token("actions:read")
+    pages = walk_pages(client, URL, token, limit=2, trigger="login.pre-token")
+    assert [i["slug"] for p in pages for i in p["items"]] == ["decorate-token", "slack-notify", "webhook-emit"]
+
+
+def test_a_bad_cursor_limit_or_filter_is_refused_naming_it(client: Any, personas: Any, api_token: Any) -> None:
+    token = api_token("actions:read", "flows:read")
+    flows_cursor = client.get("/api/v1/flows", {"limit": 1}, headers=bearer(token)).json()["next"]
+    for params, status, field in [
+        ({"cursor": "garbage"}, 400, "cursor"),
+        ({"cursor": flows_cursor}, 400, "cursor"),
+        ({"limit": 0}, 400, "limit"),
+        ({"kind": "plugin"}, 422, "kind"),
+        ({"trigger": "login.nowhere"}, 422, "trigger"),
+    ]:
+        response = client.get(URL, params, headers=bearer(token))
+        assert response.status_code == status, params
+        assert response.json()["error"]["details"][0]["field"] == field, params

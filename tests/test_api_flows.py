@@ -126,3 +126,27 @@ def test_run_validates_its_body(client: Any, personas: Any, api_token: Any) -> N
     assert response.status_code == 422
     assert run_login(client, token, trigger="registration.pre-create").status_code == 422
     assert run_login(client, token, context={"risk": {"score": 500}}).status_code == 422
+
+
+def test_the_flows_list_pages_by_cursor(client: Any, personas: Any, api_token: Any) -> None:
+    from tests.test_api_actions import walk_pages
+
+    token = api_token("flows:read")
+    pages = walk_pages(client, "/api/v1/flows", token, limit=3)
+    assert [[f["slug"] for f in page["items"]] for page in pages] == [
+        ["login", "password-reset", "registration"],
+        ["token-refresh"],
+    ]
+    response = client.get("/api/v1/flows", {"cursor": "bm9wZQ"}, headers=bearer(token))
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == [
+        {"field": "cursor", "message": "This cursor is not valid; pass the `next` value of a previous page."}
+    ]
+
+
+def test_if_match_problems_name_the_header(client: Any, personas: Any, api_token: Any) -> None:
+    token = api_token("flows:read", "flows:write")
+    for if_match, status in [(None, 428), ("²", 400), ("1" * 40, 400), ("abc", 400)]:
+        response = put_slot(client, token, {"bindings": []}, if_match=if_match)
+        assert response.status_code == status, if_match
+        assert response.json()["error"]["details"][0]["field"] == "If-Match"
