@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path
 
+from audit_app.security_views import security_log
 from config.api import api
 from tenants import views as tenant_views
 
@@ -16,5 +17,6 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("t/<slug:tenant_slug>/", include(tenant_patterns)),
+    path("platform/security-log/", security_log, name="security_log"),
     path("api/v1/", api.urls),
 ]

@@ -18,6 +18,7 @@ from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse
 from guardian.utils import get_user_obj_perms_model
 
+from audit_app.security import record_refused_tenant
 from tenants.models import Membership, Tenant
 from tenants.permissions import has_object_perm, objects_with_perm
 from tenants.roles import OBJECT_PERMS_BY_MODEL, TENANT_ABILITIES, Role
@@ -71,6 +72,8 @@ def tenant_access(request: HttpRequest, tenant_slug: str) -> TenantAccess:
     tenant = Tenant.objects.filter(slug=tenant_slug).first()
     if tenant is not None and _holds_single_object_grant(user, tenant):
         return TenantAccess(tenant=tenant, user=user, membership=None)
+    # Into the platform security log, never the tenant's audit (see audit_app.security).
+    record_refused_tenant(request, tenant_slug, tenant_exists=tenant is not None)
     raise Http404("No such tenant")
 
 

@@ -18,6 +18,8 @@ from tenants.permissions import grant_tenant_roles
 # Pages that do not belong to a tenant, and what an anonymous visitor gets there.
 PUBLIC_ROUTES = {"accounts/login/", "accounts/logout/"}
 NON_TENANT_ROUTES = {"", *PUBLIC_ROUTES}
+# Platform pages for staff only: a 404 to every operator, whatever their roles in tenants.
+STAFF_ROUTES = {"platform/security-log/"}
 
 
 def _walk(patterns: list[Any], prefix: str = "") -> list[str]:
@@ -106,6 +108,10 @@ POST_ONLY = {
     "t/<slug:tenant_slug>/flows/<slug:flow_slug>/try/": "editor",
 }
 ROLE_ORDER = ["viewer", "editor", "admin", "owner"]
+# Routes every member may read (GET) that change something by POST, and the lowest role allowed to POST.
+GET_AND_POST = {
+    "t/<slug:tenant_slug>/audit/retention/": "admin",
+}
 
 
 def fill(route: str, tenant_slug: str) -> str:
@@ -216,3 +222,38 @@ def test_it_treats_platform_superusers_as_outsiders(client: Any, both_tenants_ha
     client.force_login(staff)
     for route in [r for r in page_routes() if r.startswith("t/")]:
         assert client.get(fill(route, "acme")).status_code == 404, route
+
+
+@pytest.mark.parametrize("role", ROLE_ORDER)
+def test_read_and_write_routes_refuse_posts_below_their_role(
+    client: Any, both_tenants_have_objects: Any, role: str
+) -> None:
+    personas = both_tenants_have_objects
+    client.force_login(personas.by_role()[role])
+    assert set(GET_AND_POST) <= set(page_routes()), "GET_AND_POST lists a route that no longer exists"
+    for route, lowest in GET_AND_POST.items():
+        response = client.post(fill(route, "acme"))
+        allowed = ROLE_ORDER.index(role) >= ROLE_ORDER.index(lowest)
+        if allowed:
+            assert response.status_code not in (403, 404, 405), f"{role} POST {route}: {response.status_code}"
+        else:
+            assert response.status_code == 403, f"{role} POST {route}: {response.status_code}"
+
+
+def test_staff_routes_answer_404_to_every_operator_and_open_to_staff(
+    client: Any, both_tenants_have_objects: Any
+) -> None:
+    from django.contrib.auth import get_user_model
+
+    personas = both_tenants_have_objects
+    assert set(page_routes()) >= STAFF_ROUTES, "STAFF_ROUTES lists a route that no longer exists"
+    for user in [*personas.by_role().values(), personas.outsider]:
+        client.force_login(user)
+        for route in STAFF_ROUTES:
+            for method in ("get", "post"):
+                status = getattr(client, method)(fill(route, "acme")).status_code
+                assert status == 404, f"{user} {method.upper()} {route}: {status}"
+    staff = get_user_model().objects.create_user("staff", "staff@example.com", "x-pass-123!", is_staff=True)
+    client.force_login(staff)
+    for route in STAFF_ROUTES:
+        assert client.get(fill(route, "acme")).status_code == 200, route
