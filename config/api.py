@@ -2,20 +2,38 @@
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse
-from ninja import NinjaAPI, Schema
-from ninja.errors import AuthenticationError, ValidationError
+from django.http import HttpRequest
+from ninja import Schema
 
 from actions_app.api import router as actions_router
+from config.api_docs import ManagementAPI, responses
 from flows_app.api import router as flows_router
-from tenants.api_auth import ApiError, TenantTokenAuth
-from tenants.models import ApiToken
+from tenants.api_auth import TenantTokenAuth
+from tenants.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER
+from tenants.models import IDEMPOTENCY_KEY_LIFETIME_HOURS, ApiToken
 
-api = NinjaAPI(
+api = ManagementAPI(
     title="Actions console management API",
     version="1",
-    description="Manage a tenant's Actions, flows and audit history. Authenticate with "
-    "`Authorization: Bearer <token>`; a token belongs to one tenant and carries scopes.",
+    description=f"""Manage a tenant's Actions, flows and audit history.
+
+**Authentication.** `Authorization: Bearer <token>`. A token belongs to one tenant and carries scopes
+(`actions:read actions:write actions:publish flows:read flows:write audit:read runtime:execute`);
+each operation names the scope it needs (`x-required-scope`), and a 403 names the missing one.
+
+**Errors** are `{{"error": {{"code", "message", "details"}}}}` with 400/401/403/404/409/412/422 (and 428
+for a missing `If-Match`, 429 for the rate limit).
+
+**Pagination.** List endpoints take `?limit=&cursor=` and answer `{{"items": [...], "next": cursor-or-null}}`;
+pass `next` back as `cursor` for the following page.
+
+**Rate limit.** Each token may make `API_RATE_LIMIT_PER_MINUTE` requests per clock minute (600 by
+default). Answers carry `X-RateLimit-Limit` and `X-RateLimit-Remaining`; past the limit a 429 says
+in `Retry-After` how many seconds until the next minute.
+
+**Idempotency.** `POST /actions` and `POST /actions/{{slug}}/versions` accept `{IDEMPOTENCY_HEADER}`: a retry
+with the same key and body within {IDEMPOTENCY_KEY_LIFETIME_HOURS} h answers the first response again with
+`{REPLAYED_HEADER}: true` and creates nothing; the same key with another body is a 422.""",
     urls_namespace="api",
     auth=TenantTokenAuth(),
     # The interactive docs page loads its assets from a CDN; the JSON document is enough.
@@ -29,8 +47,9 @@ class WhoAmI(Schema):
     scopes: list[str]
 
 
-@api.get("/whoami", response=WhoAmI, summary="The token's tenant and scopes (any valid token)")
+@api.get("/whoami", response=responses({200: WhoAmI}), summary="The token's tenant and scopes (any valid token)")
 def whoami(request: HttpRequest) -> dict[str, object]:
+    """Which tenant the token belongs to, its name and its scopes; needs no particular scope."""
     token: ApiToken = request.auth  # type: ignore[attr-defined]
     return {"tenant": token.tenant.slug, "token": token.name, "scopes": token.scopes}
 
@@ -39,35 +58,3 @@ api.add_router("/actions", actions_router)
 api.add_router("/actions", "actions_app.rollout_api.router")
 api.add_router("/flows", flows_router)
 api.add_router("/audit", "audit_app.api.router")
-
-
-def _error(request: HttpRequest, status: int, code: str, message: str, details: object = None) -> HttpResponse:
-    return api.create_response(
-        request, {"error": {"code": code, "message": message, "details": details or []}}, status=status
-    )
-
-
-@api.exception_handler(ApiError)
-def on_api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
-    return _error(request, exc.status, exc.code, exc.message, exc.details)
-
-
-@api.exception_handler(AuthenticationError)
-def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    response = _error(request, 401, "unauthenticated", "A valid bearer token is required.")
-    response["WWW-Authenticate"] = "Bearer"
-    return response
-
-
-@api.exception_handler(ValidationError)
-def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    details = [
-        {"field": ".".join(str(part) for part in err.get("loc", [])[1:]), "message": err.get("msg", "")}
-        for err in exc.errors
-    ]
-    return _error(request, 422, "invalid_request", "The request body or parameters are invalid.", details)
-
-
-@api.exception_handler(Http404)
-def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
-    return _error(request, 404, "not_found", str(exc) or "Not found.")
