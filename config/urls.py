@@ -10,6 +10,7 @@ tenant_patterns: list[URLPattern | URLResolver] = [
     path("actions/", include("actions_app.urls")),
     path("flows/", include("flows_app.urls")),
     path("audit/", include("audit_app.urls")),
+    path("settings/", include("tenants.urls")),
 ]
 
 urlpatterns = [

@@ -7,17 +7,26 @@ import hmac
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
 from audit_app.services import Actor, RequestMeta, record
 from tenants.models import API_SCOPES, ApiToken, Membership, Tenant, hash_token_secret
 from tenants.permissions import ensure_role_groups
-from tenants.roles import Role
+from tenants.roles import ROLE_ORDER, Role
 
 
 class MembershipError(ValueError):
     """A membership change that would leave the tenant in a bad state."""
+
+
+class MemberChangeNotAllowed(MembershipError):
+    """The acting operator's role does not allow this membership change."""
+
+
+class OperatorNotFound(LookupError):
+    """No single active operator matches a username or email."""
 
 
 class TokenError(ValueError):
@@ -43,9 +52,68 @@ def _member_snapshot(membership: Membership) -> dict[str, Any]:
     return {"user": membership.user.get_username(), "role": membership.role}
 
 
-def add_member(tenant: Tenant, user: Any, role: Role, *, actor: Actor, meta: RequestMeta | None = None) -> Membership:
-    """Make `user` a member of `tenant` with `role` and put them in that role's group."""
+def roles_grantable_by(acting_role: Role | None) -> list[Role]:
+    """The roles an operator may give others: admins up to admin, owners every role."""
+    if acting_role is None or not acting_role.includes(Role.ADMIN):
+        return []
+    return [role for role in ROLE_ORDER if acting_role == Role.OWNER or role != Role.OWNER]
+
+
+def check_member_change(acting_role: Role | None, *, current: Role | None, new: Role | None) -> None:
+    """Admins manage members below owner; only owners grant, change or remove the owner role.
+
+    `current` is the member's role before the change (None when adding), `new` the role after
+    it (None when removing). `acting_role` None is the platform itself (seed data, commands).
+    """
+    if acting_role is None:
+        return
+    if not acting_role.includes(Role.ADMIN):
+        raise MemberChangeNotAllowed("Only admins and owners can manage members.")
+    if acting_role != Role.OWNER and current == Role.OWNER:
+        raise MemberChangeNotAllowed("Only an owner can change or remove another owner.")
+    if acting_role != Role.OWNER and new == Role.OWNER:
+        raise MemberChangeNotAllowed("Only an owner can make someone an owner.")
+
+
+def find_operator(identifier: str) -> Any:
+    """The active operator whose username is `identifier`, or else whose email it is."""
+    user_model = get_user_model()
+    identifier = identifier.strip()
+    active = user_model._default_manager.filter(is_active=True)
+    by_username = active.filter(**{user_model.USERNAME_FIELD: identifier}).first()
+    if by_username is not None:
+        return by_username
+    if "@" in identifier:
+        by_email = list(active.filter(email__iexact=identifier)[:2])
+        if len(by_email) == 1:
+            return by_email[0]
+        if len(by_email) > 1:
+            raise OperatorNotFound(f"Several operators use {identifier}: enter the username instead.")
+    raise OperatorNotFound(
+        f"No operator has the username or email “{identifier}”. They need a console account before they can be added."
+    )
+
+
+def _lock_tenant(tenant: Tenant) -> None:
+    # Membership changes of one tenant queue behind this row lock, so two owners demoting each
+    # other at the same moment cannot both pass the "one owner left" check.
+    Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+
+
+def add_member(
+    tenant: Tenant,
+    user: Any,
+    role: Role,
+    *,
+    actor: Actor,
+    acting_role: Role | None = None,
+    meta: RequestMeta | None = None,
+) -> Membership:
+    """Make `user` a member of `tenant` with `role` and put them in that role's group.
+    `acting_role` is the role of the operator doing it (None: the platform itself)."""
+    check_member_change(acting_role, current=None, new=role)
     with transaction.atomic():
+        _lock_tenant(tenant)
         if Membership.objects.filter(tenant=tenant, user=user).exists():
             raise MembershipError(f"{user.get_username()} is already a member of {tenant.slug}.")
         membership = Membership.objects.create(tenant=tenant, user=user, role=role.value)
@@ -66,11 +134,19 @@ def _owner_count(tenant: Tenant) -> int:
 
 
 def change_member_role(
-    membership: Membership, role: Role, *, actor: Actor, meta: RequestMeta | None = None
+    membership: Membership,
+    role: Role,
+    *,
+    actor: Actor,
+    acting_role: Role | None = None,
+    meta: RequestMeta | None = None,
 ) -> Membership:
-    """Move a member to another role; the last owner cannot be demoted."""
+    """Move a member to another role; the last owner cannot be demoted. `acting_role` as in
+    `add_member`; the check runs on the locked row, so a concurrent change cannot slip past it."""
     with transaction.atomic():
+        _lock_tenant(membership.tenant)
         membership = Membership.objects.select_for_update().select_related("user", "tenant").get(pk=membership.pk)
+        check_member_change(acting_role, current=membership.role_enum, new=role)
         if membership.role == role.value:
             return membership
         if membership.role == Role.OWNER.value and _owner_count(membership.tenant) <= 1:
@@ -93,10 +169,14 @@ def change_member_role(
     return membership
 
 
-def remove_member(membership: Membership, *, actor: Actor, meta: RequestMeta | None = None) -> None:
-    """End a membership; the last owner cannot be removed."""
+def remove_member(
+    membership: Membership, *, actor: Actor, acting_role: Role | None = None, meta: RequestMeta | None = None
+) -> None:
+    """End a membership; the last owner cannot be removed. `acting_role` as in `add_member`."""
     with transaction.atomic():
+        _lock_tenant(membership.tenant)
         membership = Membership.objects.select_for_update().select_related("user", "tenant").get(pk=membership.pk)
+        check_member_change(acting_role, current=membership.role_enum, new=None)
         if membership.role == Role.OWNER.value and _owner_count(membership.tenant) <= 1:
             raise MembershipError("A tenant needs at least one owner: the last owner cannot be removed.")
         before = _member_snapshot(membership)
@@ -156,6 +236,7 @@ def create_api_token(
 
 
 def revoke_api_token(token: ApiToken, *, actor: Actor, meta: RequestMeta | None = None) -> ApiToken:
+    """Stop a token from working at once; revoking it again changes nothing and records nothing."""
     with transaction.atomic():
         token = ApiToken.objects.select_for_update().get(pk=token.pk)
         if token.revoked_at is not None:

@@ -93,6 +93,8 @@ SAMPLE_VALUES = {
     "binding_key": "0000000000000000000000000000beef",
     "execution_id": _LatestExecutionIdOf("{tenant}"),
     "transaction_id": WALK_TRANSACTION_ID,
+    "token_key_id": "walk-{tenant}",
+    "member_username": "a-viewer",
 }
 WALK_BINDING_KEY = uuid.UUID("0000000000000000000000000000beef")
 # Routes that only accept POST, and the lowest role allowed to use them.
@@ -106,6 +108,11 @@ POST_ONLY = {
     "t/<slug:tenant_slug>/actions/<slug:action_slug>/versions/<str:version_label>/restore/": "editor",
     "t/<slug:tenant_slug>/flows/<slug:flow_slug>/enabled/": "editor",
     "t/<slug:tenant_slug>/flows/<slug:flow_slug>/try/": "editor",
+    "t/<slug:tenant_slug>/settings/tokens/": "admin",
+    "t/<slug:tenant_slug>/settings/tokens/<slug:token_key_id>/revoke/": "admin",
+    "t/<slug:tenant_slug>/settings/members/": "admin",
+    "t/<slug:tenant_slug>/settings/members/<str:member_username>/role/": "admin",
+    "t/<slug:tenant_slug>/settings/members/<str:member_username>/remove/": "admin",
 }
 ROLE_ORDER = ["viewer", "editor", "admin", "owner"]
 # Routes every member may read (GET) that change something by POST, and the lowest role allowed to POST.
@@ -127,6 +134,7 @@ def fill(route: str, tenant_slug: str) -> str:
 def both_tenants_have_objects(personas: Any) -> Any:
     from flows_app.models import ActionExecution
     from flows_app.services import BindingSpec
+    from tenants.models import ApiToken
     from tests.flow_helpers import attach
 
     hook = {"url": "https://hooks.example.com/in", "secret": "walk-secret-0123456789"}
@@ -146,6 +154,7 @@ def both_tenants_have_objects(personas: Any) -> Any:
             outcome="continue",
             duration_ms=1.0,
         )
+        ApiToken.objects.create(tenant=tenant, name="walk token", key_id=f"walk-{tenant.slug}", scopes=["actions:read"])
     return personas
 
 

@@ -1,0 +1,102 @@
+"""In Debian chromium: create an API token, copy it, see it once (a reload no longer shows it),
+revoke it; add a member by email after a typo, and change their role."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tenants.models import ApiToken, Membership
+from tenants.services import authenticate_token
+from tests.conftest import make_operator
+from tests.test_browser_foundation import sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_admin_creates_a_token_sees_it_once_and_revokes_it(
+    page: Any, live_server: Any, personas: Any, console_errors: list[str]
+) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    sign_in(page, live_server, "a-admin")
+    page.wait_for_url("**/t/acme/actions/")
+    page.get_by_role("link", name="Settings").click()
+    page.wait_for_url("**/t/acme/settings/")
+    expect(page.get_by_text("No API tokens yet.")).to_be_visible()
+    page.evaluate("window.__sameDocument = true")
+
+    # Forgetting the scopes: the error is next to them and the name stays.
+    form = page.locator("#token-form")
+    form.get_by_label("Name").fill("CI deploy")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.locator("#field-scopes .errorlist")).to_have_text("Choose at least one scope.")
+    expect(form.get_by_label("Name")).to_have_value("CI deploy")
+
+    page.get_by_label("actions:read — list actions").check()
+    page.get_by_label("flows:write — change the actions").check()
+    page.get_by_label("Expires").select_option("30")
+    page.get_by_role("button", name="Create token").click()
+    secret_field = page.get_by_label("Your new token")
+    expect(secret_field).to_have_value(re.compile(r"^acx_[0-9a-f]{12}_\S{40,}$"))
+    secret = secret_field.input_value()
+    assert page.evaluate("window.__sameDocument") is True  # htmx swapped the region only
+    token = ApiToken.objects.get(name="CI deploy")
+    assert authenticate_token(secret) == token and token.scopes == ["actions:read", "flows:write"]
+
+    page.get_by_role("button", name="Copy").click()
+    expect(page.locator("#new-token [data-copy-status]")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == secret
+
+    # Shown once: a reload shows the token's row but never its secret again.
+    page.reload()
+    expect(page.get_by_label("Your new token")).to_have_count(0)
+    row = page.locator(f'tr[data-token="{token.key_id}"]')
+    expect(row).to_contain_text("✓ Active")
+    assert secret.split("_")[2] not in page.content()
+
+    row.get_by_role("link", name="Revoke…").click()
+    dialog = page.get_by_role("alertdialog")
+    expect(dialog).to_contain_text("Revoke CI deploy")
+    dialog.get_by_role("button", name="Revoke token").click()
+    expect(page.get_by_text(f"Revoked CI deploy ({token.key_id})")).to_be_visible()
+    expect(page.locator(f'tr[data-token="{token.key_id}"]')).to_contain_text("⊘ Revoked")
+    expect(page.get_by_role("alertdialog")).to_have_count(0)
+    assert authenticate_token(secret) is None
+    assert console_errors == []
+
+
+def test_owner_adds_a_member_by_email_and_changes_their_role(
+    page: Any, live_server: Any, personas: Any, console_errors: list[str]
+) -> None:
+    newbie = make_operator("newbie")
+    sign_in(page, live_server, "a-owner")
+    page.wait_for_url("**/t/acme/actions/")
+    page.goto(f"{live_server.url}/t/acme/settings/")
+    page.evaluate("window.__sameDocument = true")
+
+    # A typo in the email: the error names the field; the role chosen stays chosen.
+    page.get_by_label("Username or email").fill("newbee@example.com")
+    page.locator("#add-member-form").get_by_label("Role").select_option("editor")
+    page.get_by_role("button", name="Add member").click()
+    expect(page.locator("#field-operator .errorlist")).to_contain_text(
+        "No operator has the username or email “newbee@example.com”"
+    )
+    expect(page.get_by_label("Username or email")).to_have_value("newbee@example.com")
+    expect(page.locator("#add-member-form").get_by_label("Role")).to_have_value("editor")
+
+    page.get_by_label("Username or email").fill("newbie@example.com")
+    page.get_by_role("button", name="Add member").click()
+    expect(page.get_by_text("Added newbie as editor.")).to_be_visible()
+    row = page.locator('tr[data-member="newbie"]')
+    expect(row.get_by_label("Role of newbie")).to_have_value("editor")
+
+    row.get_by_label("Role of newbie").select_option("admin")
+    row.get_by_role("button", name="Change role").click()
+    expect(page.get_by_text("newbie is now admin (was editor).")).to_be_visible()
+    expect(page.locator('tr[data-member="newbie"]').get_by_label("Role of newbie")).to_have_value("admin")
+    assert page.evaluate("window.__sameDocument") is True
+    assert Membership.objects.get(tenant=personas.tenant_a, user=newbie).role == "admin"
+    assert console_errors == []
