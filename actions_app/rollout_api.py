@@ -4,52 +4,77 @@ transaction (actions_app.rollout), or a dry run that answers the plan. The rollo
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict
 from typing import Any, Literal
 
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Router, Schema
+from ninja import Field, Header, Router, Schema
+from pydantic import ConfigDict
 
 from actions_app.rollout import InvalidPins, PinTarget, RolloutRequest, roll_out_action
 from actions_app.versioning import CompileFailed, InvalidDraft, VersionDraft
 from audit_app.services import Actor, RequestMeta
+from config.api_docs import responses
+from config.api_types import JsonObject, Text
 from flows_app.services import StaleRevision
 from tenants.api_auth import ApiError
+from tenants.idempotency import IDEMPOTENCY_HEADER, KEY_DESCRIPTION, KEY_PATTERN, answer_once
 from tenants.models import ApiToken
 
 router = Router(tags=["actions"])
 
-# A retried request with the same key within this time gets the first answer back.
-IDEMPOTENCY_TTL_SECONDS = 24 * 3600
-MAX_IDEMPOTENCY_KEY_LENGTH = 200
+SAMPLE_SOURCE = """export async function execute(input: ActionInput): Promise<ActionResult> {
+  if (input.context.risk.score > input.context.config.threshold) return { kind: "block", reason: "Too risky" };
+  return { kind: "continue" };
+}
+"""
+SAMPLE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"threshold": {"type": "integer"}},
+    "required": ["threshold"],
+}
 
 
 class PinIn(Schema):
-    flow: str = Field(description="Flow slug, e.g. login")
-    trigger: str = Field(description="A slot of that flow, e.g. login.post-auth")
+    flow: Text = Field(description="Flow slug, e.g. `login`.")
+    trigger: Text = Field(description="A slot of that flow, e.g. `login.post-auth`.")
 
 
 class RolloutIn(Schema):
-    name: str = Field(description="Used when the action is created; an existing action keeps its name.")
-    compatible_triggers: list[str]
-    config_schema: dict[str, Any] = Field(default_factory=dict)
-    source: str
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Risk gate",
+                    "compatible_triggers": ["login.post-auth"],
+                    "config_schema": SAMPLE_SCHEMA,
+                    "source": SAMPLE_SOURCE,
+                    "publish": True,
+                    "pin": [{"flow": "login", "trigger": "login.post-auth"}],
+                    "attach_config": {"threshold": 80},
+                    "dry_run": True,
+                }
+            ]
+        }
+    )
+
+    name: Text = Field(description="Used when the action is created; an existing action keeps its name.")
+    compatible_triggers: list[Text]
+    config_schema: JsonObject = Field(default_factory=dict)
+    source: Text
     publish: bool = False
     pin: list[PinIn] = Field(
         default_factory=list,
         description="Slots whose bindings of this action move to the new version (attached at the end where "
-        "the action is not in the slot yet). Needs a published version: pass publish or publish it first.",
+        "the action is not in the slot yet). Needs a published version: pass `publish` or publish it first.",
     )
-    attach_config: dict[str, Any] = Field(
+    attach_config: JsonObject = Field(
         default_factory=dict, description="Config of a binding that a pin attaches; existing bindings keep theirs."
     )
     bump: Literal["patch", "minor", "major"] = "patch"
-    version: str | None = Field(None, description="An explicit higher version instead of a bump.")
-    dry_run: bool = False
-    expected_flow_revisions: dict[str, int] = Field(
+    version: Text | None = Field(None, description="An explicit higher version instead of a bump.")
+    dry_run: bool = Field(False, description="Answer what would happen without writing anything.")
+    expected_flow_revisions: dict[Text, int] = Field(
         default_factory=dict, description="Refuse with 412 if a pinned flow is no longer at this revision."
     )
 
@@ -64,26 +89,44 @@ class BindingChangeOut(Schema):
 
 
 class RolloutOut(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "action": "risk-gate",
+                    "dry_run": False,
+                    "change": "new_version",
+                    "version": "0.1.1",
+                    "previous_version": "0.1.0",
+                    "status": "published",
+                    "published_now": True,
+                    "bindings": [
+                        {
+                            "flow": "login",
+                            "trigger": "login.post-auth",
+                            "position": 0,
+                            "change": "updated",
+                            "from_version": "0.1.0",
+                            "to_version": "0.1.1",
+                        }
+                    ],
+                    "flow_revisions": {"login": 8},
+                    "changed_anything": True,
+                }
+            ]
+        }
+    )
+
     action: str
     dry_run: bool
     change: Literal["created", "new_version", "unchanged"]
     version: str = Field(description="The version created, or the latest one when nothing changed.")
     previous_version: str | None
-    status: str = Field(description="The version's status after the rollout: draft or published.")
+    status: str = Field(description="The version's status after the rollout: `draft` or `published`.")
     published_now: bool
     bindings: list[BindingChangeOut]
     flow_revisions: dict[str, int] = Field(description="Each pinned flow's current revision after the rollout.")
     changed_anything: bool
-
-
-class ErrorBody(Schema):
-    code: str
-    message: str
-    details: Any
-
-
-class ErrorOut(Schema):
-    error: ErrorBody
 
 
 def _require_scopes(request: HttpRequest, body: RolloutIn) -> ApiToken:
@@ -99,57 +142,39 @@ def _require_scopes(request: HttpRequest, body: RolloutIn) -> ApiToken:
             403,
             "missing_scope",
             f"This token lacks the scope{'s' if len(missing) > 1 else ''} {', '.join(missing)} this rollout needs.",
-            {"required_scopes": needed, "missing_scopes": missing},
+            {"required_scope": missing[0], "missing_scopes": missing, "required_scopes": needed},
         )
     return token
 
 
-def _replay_key(token: ApiToken, request: HttpRequest) -> str | None:
-    key = request.headers.get("Idempotency-Key", "").strip()
-    if not key:
-        return None
-    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
-        raise ApiError(
-            400, "bad_idempotency_key", f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters."
-        )
-    return f"rollout-idempotency:{token.tenant_id}:{hashlib.sha256(key.encode()).hexdigest()}"
-
-
-def _fingerprint(slug: str, body: RolloutIn) -> str:
-    canonical = json.dumps({"slug": slug, **body.dict()}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 @router.post(
     "/{slug}/rollout",
-    response={200: RolloutOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 412: ErrorOut, 422: ErrorOut},
-    summary="Create or version a custom action, publish it and pin it in flows, all in one transaction",
-    description="All or nothing: when any step is refused (type errors, a binding config the new schema "
-    "refuses, a stale flow) nothing is written. `dry_run` answers the same document without writing. "
-    "Identical content saves no version, so repeating a rollout changes nothing; a retry with the same "
-    "`Idempotency-Key` gets the first answer back (header `Idempotent-Replayed: true`). Scopes: "
-    "actions:write, plus actions:publish to publish and flows:write to pin.",
+    response=responses({200: RolloutOut}, 403, 412, 422),
+    summary="Create or version a custom action, publish it and pin it in flows, in one transaction",
+    openapi_extra={"x-required-scope": "actions:write"},
 )
-def roll_out(request: HttpRequest, slug: str, body: RolloutIn, response: HttpResponse) -> dict[str, Any]:
+def roll_out(
+    request: HttpRequest,
+    slug: Text,
+    body: RolloutIn,
+    response: HttpResponse,
+    idempotency_key: str | None = Header(
+        None, alias=IDEMPOTENCY_HEADER, description=KEY_DESCRIPTION, pattern=KEY_PATTERN
+    ),
+) -> tuple[int, Any]:
+    """All or nothing: creates the action (0.1.0) or saves a new version (none when the content equals
+    the latest), publishes it if asked, and moves the action's bindings in each pinned slot to it,
+    re-validating their config against the new schema. When any step is refused (TypeScript errors
+    with `line`/`column`, a binding config the new schema refuses, a stale flow) nothing is written.
+    `dry_run` answers the same document without writing. Scope `actions:write`, plus `actions:publish`
+    with `publish` and `flows:write` with `pin`; a 403 names each missing one. Repeating a rollout
+    changes nothing; send `Idempotency-Key` so a retry gets the first answer back."""
     token = _require_scopes(request, body)
-    replay_key = None if body.dry_run else _replay_key(token, request)
-    fingerprint = _fingerprint(slug, body)
-    if replay_key:
-        stored = cache.get(replay_key)
-        if stored is not None:
-            if stored["fingerprint"] != fingerprint:
-                raise ApiError(
-                    422,
-                    "idempotency_key_reused",
-                    "This Idempotency-Key was used for a different rollout; use a new key for new content.",
-                )
-            response["Idempotent-Replayed"] = "true"
-            replayed: dict[str, Any] = stored["document"]
-            return replayed
-    document = _roll_out(request, token, slug, body)
-    if replay_key:
-        cache.set(replay_key, {"fingerprint": fingerprint, "document": document}, IDEMPOTENCY_TTL_SECONDS)
-    return document
+    if body.dry_run:
+        return 200, _roll_out(request, token, slug, body)
+    return answer_once(
+        request, response, token.tenant, body.dict(), lambda: (200, _roll_out(request, token, slug, body))
+    )
 
 
 def _roll_out(request: HttpRequest, token: ApiToken, slug: str, body: RolloutIn) -> dict[str, Any]:

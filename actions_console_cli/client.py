@@ -14,7 +14,9 @@ from typing import Any
 
 import httpx
 
-RETRYABLE_STATUSES = {502, 503, 504}
+# Answers that mean the request was not processed: a proxy's, or the API's rate limit.
+RETRYABLE_STATUSES = {429, 502, 503, 504}
+MAX_RETRY_AFTER_SECONDS = 60.0
 USER_AGENT = "actions-console-rollout/1"
 
 
@@ -94,12 +96,14 @@ class ConsoleClient:
         url = self.base_url + path
         attempt = 0
         while True:
+            wait = self.backoff_seconds * 2**attempt
             try:
                 response = self.http.request(method, url, json=json, headers={**self.headers, **(headers or {})})
             except httpx.TransportError as error:
                 if attempt >= self.retries:
                     raise ApiFailure(f"cannot reach {url}: {_transport_reason(error)}") from error
             else:
+                wait = max(wait, _retry_after(response))
                 if response.status_code not in RETRYABLE_STATUSES or attempt >= self.retries:
                     if not response.is_success:
                         raise failure_from_response(response)
@@ -111,7 +115,7 @@ class ConsoleClient:
                         ) from None
             attempt += 1
             self.retried += 1
-            self.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+            self.sleep(wait)
 
     def whoami(self) -> dict[str, Any]:
         document: dict[str, Any] = self._send("GET", "api/v1/whoami")
@@ -122,6 +126,14 @@ class ConsoleClient:
             "POST", f"api/v1/actions/{slug}/rollout", json=payload, headers={"Idempotency-Key": idempotency_key}
         )
         return document
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        seconds = float(response.headers.get("Retry-After", "0"))
+    except ValueError:
+        return 0.0
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
 def _transport_reason(error: httpx.TransportError) -> str:

@@ -221,6 +221,7 @@ def test_missing_scopes_are_all_named(client: Any, personas: Any, api_token: Any
     assert response.status_code == 403
     error = response.json()["error"]
     assert error["details"]["missing_scopes"] == ["actions:publish", "flows:write"]
+    assert error["details"]["required_scope"] == "actions:publish"
     assert "actions:publish, flows:write" in error["message"]
     assert rollout(client, api_token("actions:write")).status_code == 200
 
@@ -257,10 +258,13 @@ def test_a_retry_with_the_same_idempotency_key_gets_the_first_answer(
     # Without the key the same content is simply no change.
     assert rollout(client, token).json()["change"] == "unchanged"
     reused = rollout(client, token, key, source=GOOD + "// other")
-    assert reused.status_code == 422 and reused.json()["error"]["code"] == "idempotency_key_reused"
+    assert reused.status_code == 422 and reused.json()["error"]["code"] == "invalid_idempotency_key"
     assert footprint(personas.tenant_a)[0] == ["0.1.0:draft"]
 
 
 def test_the_openapi_document_describes_the_rollout(client: Any) -> None:
     operation = client.get("/api/v1/openapi.json").json()["paths"]["/api/v1/actions/{slug}/rollout"]["post"]
-    assert {"200", "403", "412", "422"} <= set(operation["responses"])
+    assert {"200", "401", "403", "412", "422", "429"} <= set(operation["responses"])
+    assert operation["security"] == [{"TenantTokenAuth": ["actions:write"]}]
+    assert "actions:publish" in operation["description"] and "flows:write" in operation["description"]
+    assert any(p["in"] == "header" and p["name"] == "Idempotency-Key" for p in operation["parameters"])

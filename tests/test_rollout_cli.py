@@ -383,3 +383,20 @@ def test_the_progress_bar_redraws_one_line_on_a_terminal_and_prints_lines_elsewh
     bar.advance("acme @ host", "new version 0.1.1")
     bar.close()
     assert log.getvalue() == "rolling out [1/2] acme @ host: new version 0.1.1\n"
+
+
+def test_a_rate_limited_request_waits_for_retry_after_and_goes_on(
+    three_tenants: dict[str, Any], tmp_path: Path, settings: Any, monkeypatch: Any
+) -> None:
+    settings.API_RATE_LIMIT_PER_MINUTE = 1
+    # whoami uses the minute's one request; the rollout is refused one second before the next
+    # minute (Retry-After: 1) and its retry lands in that next minute.
+    minute = 30_000_000 * 60
+    moments = iter([minute + 58.0, minute + 59.0])
+    monkeypatch.setattr("tenants.api_auth.rate_clock", lambda: next(moments, minute + 61.0))
+    tenants_file = tmp_path / "limited.txt"
+    tenants_file.write_text(f"{three_tenants['url']} {three_tenants['tokens']['acme']}\n")
+    code, out, _ = run_main(action_folder(tmp_path), "--tenants", tenants_file, "--json")
+    result = json.loads(out)[0]
+    assert code == 0, result
+    assert result["retries"] == 1 and result["result"]["change"] == "created"
