@@ -387,3 +387,77 @@ def test_an_outsider_gets_404_and_changes_nothing(client: Any, personas: Any) ->
 def test_anonymous_visitors_are_sent_to_sign_in(client: Any, personas: Any) -> None:
     response = client.post(RETENTION_URL, {"policy": "forever"})
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_purge_and_concurrent_writers_leave_one_verifiable_chain(db: None) -> None:
+    import threading
+
+    from audit_app.services import record
+
+    tenant = create_tenant(slug="initech", name="Initech")
+    add_events(tenant, *[400] * 3000)
+    errors: list[BaseException] = []
+    start = threading.Barrier(5)
+
+    def write(thread: int) -> None:
+        try:
+            start.wait()
+            for n in range(20):
+                with transaction.atomic():
+                    record(
+                        tenant=tenant, event_type="flow.action_executed", actor=Actor.system(), target=f"{thread}-{n}"
+                    )
+        except BaseException as error:  # reported to the test thread below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    def purge() -> None:
+        try:
+            start.wait()
+            purge_tenant(tenant)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)] + [threading.Thread(target=purge)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert AuditChainHead.objects.get(tenant=tenant).anchored_seq == 3000
+    assert AuditEvent.objects.for_tenant(tenant).filter(type="flow.action_executed").count() == 80
+    assert verify_chain(tenant) is None
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_an_admin_opens_the_retention_panel_on_the_audit_log_and_shortens_it(
+    page: Any, live_server: Any, personas: Any, console_errors: list[str]
+) -> None:
+    from playwright.sync_api import expect
+
+    from tests.test_browser_foundation import sign_in
+
+    sign_in(page, live_server, "a-admin")
+    page.wait_for_url("**/t/acme/**")
+    page.goto(f"{live_server.url}/t/acme/audit/")
+    page.locator("summary", has_text="Retention").click()
+    days = page.get_by_label("Days to keep")
+    expect(days).to_have_value("365")  # loaded into the panel by htmx
+    days.fill("3")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Save retention").click()
+    expect(page.locator("#retention .form-errors")).to_contain_text("Keep events for at least 7 days.")
+    expect(page.get_by_label("Days to keep")).to_have_value("3")
+    page.get_by_label("Days to keep").fill("30")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Save retention").click()
+    expect(page.locator("#retention")).to_contain_text("Saved: audit events are now kept 30 days.")
+    assert page.url == f"{live_server.url}/t/acme/audit/"  # never left the log
+    assert retention_days(personas.tenant_a) == 30
+    assert console_errors == []
