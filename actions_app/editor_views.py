@@ -14,8 +14,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from actions_app.compiler import sdk_declarations
 from actions_app.forms import ActionEditorForm, parse_schema_text
-from actions_app.harness import HarnessRun, run_in_harness
+from actions_app.harness import HarnessRun, replay_comparison, run_in_harness
 from actions_app.models import Action, ActionVersion
+from actions_app.runs_views import replayable_execution
 from actions_app.sample_inputs import sample_input
 from actions_app.schema_forms import UnsupportedSchema, build_config_form, check_schema_supported
 from actions_app.starters import STARTERS, STARTERS_BY_KEY
@@ -29,7 +30,6 @@ from actions_app.versioning import (
     save_action_version,
 )
 from audit_app.services import Actor, RequestMeta
-from flows_app.models import ActionExecution
 from flows_app.triggers import ALL_TRIGGERS
 from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view
 from tenants.http import HtmxHttpRequest
@@ -160,22 +160,16 @@ def action_editor(request: HttpRequest, access: TenantAccess, action: Action) ->
     latest = action.versions.order_by("-major", "-minor", "-patch").first()
     form = ActionEditorForm(initial=_initial_from_version(latest) if latest else {}, editing_existing=True)
     context = editor_context(access, form, action=action, latest=latest)
-    replayed = _replayed_execution(access, action, request.GET.get("replay", ""))
+    replayed = replayable_execution(access, action, request.GET.get("replay", ""))
     if replayed is not None:
         # The recorded input keeps its masked secrets: a replay never reveals them.
         context.update(
             replayed=replayed,
+            replay=replay_comparison(replayed, None, "draft"),
             harness_input=json.dumps(replayed.masked_input, indent=2, ensure_ascii=False),
             harness_trigger=replayed.trigger,
         )
     return render(request, "actions_app/action_editor.html", context)
-
-
-def _replayed_execution(access: TenantAccess, action: Action, execution_id: str) -> ActionExecution | None:
-    """The execution of this action named by `?replay=`, or None (unknown ids are ignored)."""
-    if not execution_id.isdigit():
-        return None
-    return ActionExecution.objects.filter(tenant=access.tenant, action=action, pk=int(execution_id)).first()
 
 
 @tenant_view
@@ -291,6 +285,9 @@ def action_test(request: HtmxHttpRequest, access: TenantAccess, action_slug: str
         harness_trigger=request.POST.get("harness_trigger", context["harness_trigger"]),
         harness_target=target,
     )
+    replayed = replayable_execution(access, action, request.POST.get("replay", "")) if action else None
+    if replayed is not None:
+        context.update(replayed=replayed, replay=replay_comparison(replayed, run, target))
     template = "actions_app/action_editor.html"
     if request.htmx:
         template += "#harness"

@@ -1,4 +1,5 @@
-"""The test harness: run a draft or a saved version against an operator's sample input."""
+"""The test harness: run a draft or a saved version against an operator's sample input, and, for a
+replay, set that run beside the recorded execution whose input it reused."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tenants.models import Tenant
 
 if TYPE_CHECKING:
     from actions_app.runtime import ExecutionResult
+    from flows_app.models import ActionExecution
 
 DEFAULT_TIMEOUT_MS = 1000
 
@@ -92,3 +94,89 @@ def run_in_harness(
         isolate_key=isolate_key, compiled_js=compiled_js, action_input=run.action_input, timeout_ms=timeout_ms
     )
     return run
+
+
+@dataclass(frozen=True)
+class RunSide:
+    """One column of a replay: what one run of the action did."""
+
+    label: str
+    outcome: str  # continue / block / demand_mfa / redirect, or error
+    duration_ms: float
+    error_code: str = ""
+    error_message: str = ""
+    logs: list[dict[str, str]] = field(default_factory=list)
+    result: Any = None
+
+    @classmethod
+    def recorded(cls, execution: ActionExecution) -> RunSide:
+        return cls(
+            label=f"version {execution.action_version}",
+            outcome=execution.outcome,
+            duration_ms=execution.duration_ms,
+            error_code=execution.error_code,
+            error_message=execution.error_message,
+            logs=list(execution.logs or []),
+            result=execution.result,
+        )
+
+    @classmethod
+    def from_harness(cls, executed: ExecutionResult, label: str) -> RunSide:
+        return cls(
+            label=label,
+            outcome="error" if executed.error else str((executed.result or {}).get("kind", "error")),
+            duration_ms=executed.duration_ms,
+            error_code=executed.error.code if executed.error else "",
+            error_message=executed.error.message if executed.error else "",
+            logs=list(executed.logs),
+            result=executed.result,
+        )
+
+
+@dataclass(frozen=True)
+class RunDifference:
+    """One way the new run differs from the recorded one, said in words (never colour alone)."""
+
+    aspect: str  # outcome, error, result or logs: the rows to flag in both columns
+    summary: str
+
+
+@dataclass(frozen=True)
+class ReplayComparison:
+    """A recorded execution beside the harness run of its input (None until the operator runs)."""
+
+    recorded: RunSide
+    replayed: RunSide | None = None
+
+    @property
+    def differences(self) -> list[RunDifference]:
+        old, new = self.recorded, self.replayed
+        if new is None:
+            return []
+        found = []
+        if old.outcome != new.outcome:
+            found.append(RunDifference("outcome", f"Outcome changed: {old.outcome} → {new.outcome}"))
+        if old.error_code and not new.error_code:
+            found.append(RunDifference("error", f"Error gone: the recorded run failed with {old.error_code}"))
+        elif new.error_code and not old.error_code:
+            found.append(RunDifference("error", f"Error appeared: {new.error_code}: {new.error_message}"))
+        elif (old.error_code, old.error_message) != (new.error_code, new.error_message):
+            found.append(RunDifference("error", f"Error changed: {old.error_code} → {new.error_code}"))
+        if old.outcome == new.outcome and not old.error_code and not new.error_code and old.result != new.result:
+            found.append(RunDifference("result", "Result changed: same kind, different details"))
+        if old.logs != new.logs:
+            found.append(RunDifference("logs", "Console output changed"))
+        return found
+
+    @property
+    def changed_aspects(self) -> set[str]:
+        return {difference.aspect for difference in self.differences}
+
+
+def replay_comparison(execution: ActionExecution, run: HarnessRun | None, target: str) -> ReplayComparison:
+    """The recorded execution beside `run`, the harness run of `target` ("draft" or a version)."""
+    replayed = None
+    if run is not None and run.execution is not None:
+        label = "the unsaved draft" if target == "draft" else f"version {target}"
+        replayed = RunSide.from_harness(run.execution, label)
+    return ReplayComparison(RunSide.recorded(execution), replayed)

@@ -1,4 +1,5 @@
-"""Run history of one action: its last executions with 24 h health, and one execution's detail."""
+"""Run history of one action: its last executions with 24 h health, one execution's detail, and
+which execution a replay in the test harness may reuse."""
 
 from __future__ import annotations
 
@@ -21,6 +22,14 @@ def _executions(access: TenantAccess, action: Action) -> QuerySet[ActionExecutio
     """Executions of `action` in the tenant, limited to flows the operator may see."""
     flows = visible(access, "view_flow", Flow.objects.all())
     return ActionExecution.objects.filter(tenant=access.tenant, action=action, flow__in=flows)
+
+
+def replayable_execution(access: TenantAccess, action: Action, execution_id: str) -> ActionExecution | None:
+    """The execution of `action` named by a replay link, if the operator may see it (its flow
+    included), else None: an unknown or foreign id simply opens the harness without a replay."""
+    if action.kind != ActionKind.CUSTOM or not execution_id.isdigit():
+        return None
+    return _executions(access, action).filter(pk=int(execution_id)).first()
 
 
 @tenant_view

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -11,9 +12,10 @@ from django.utils import timezone
 
 from actions_app.health import health_for, percentile
 from actions_app.models import Action, ActionKind
+from actions_app.versioning import VersionDraft, save_action_version
 from flows_app.models import ActionExecution
 from flows_app.services import BindingSpec
-from tests.flow_helpers import attach, custom_action, flow_of, run
+from tests.flow_helpers import SYSTEM, attach, custom_action, flow_of, run
 
 POST_AUTH = "login.post-auth"
 PRE_AUTH = "login.pre-credential-check"
@@ -181,3 +183,110 @@ def test_transaction_trace_is_in_order_across_triggers(client: Any, personas: An
     assert client.get("/t/acme/flows/login/transactions/no-such-tx/").status_code == 404
     client.force_login(personas.outsider)
     assert client.get(f"/t/acme/flows/login/transactions/{first.transaction_id}/").status_code == 404
+
+
+# --- Replay: the recorded execution beside a harness run of its input ---
+
+HTMX_HARNESS = {"HX-Request": "true", "HX-Target": "harness"}
+BLOCKING = """export async function execute(input: ActionInput): Promise<ActionResult> {
+  console.log("checking", input.user.email);
+  return { kind: "block", reason: "replayed and refused" };
+}
+"""
+
+
+def _recorded_run(personas: Any) -> ActionExecution:
+    """A real execution of risk-gate 0.1.0 (continue), recorded by the engine."""
+    attach(personas.tenant_a, POST_AUTH, BindingSpec("risk-gate", "0.1.0"))
+    result = run(personas.tenant_a, POST_AUTH, email="replay@example.com")
+    return ActionExecution.objects.get(transaction_id=result.transaction_id)
+
+
+def _replay_post(execution: ActionExecution, target: str, **overrides: str) -> dict[str, Any]:
+    """What the harness form posts after "Replay" prefilled it and the operator picked `target`."""
+    return {
+        "source": "",
+        "compatible_triggers": [POST_AUTH],
+        "config_schema": json.dumps({"type": "object", "properties": {}}),
+        "harness_target": target,
+        "harness_trigger": execution.trigger,
+        "harness_input": json.dumps(execution.masked_input),
+        "replay": str(execution.pk),
+        **overrides,
+    }
+
+
+def _column(html: str, column_id: str) -> str:
+    start = html.index(f'id="{column_id}"')
+    return html[start : html.index("</dl>", start)]
+
+
+def test_replay_runs_another_version_beside_the_recorded_result(client: Any, personas: Any, gate: Action) -> None:
+    recorded = _recorded_run(personas)
+    save_action_version(
+        gate, VersionDraft(BLOCKING, {"type": "object", "properties": {}}, [POST_AUTH]), author=None, actor=SYSTEM
+    )  # 0.1.1, a draft
+    client.force_login(personas.editor)
+    opened = client.get(f"/t/acme/actions/risk-gate/?replay={recorded.pk}").content.decode()
+    assert f'name="replay" value="{recorded.pk}"' in opened and "Press Run" in opened
+
+    response = client.post("/t/acme/actions/risk-gate/test/", _replay_post(recorded, "0.1.1"), headers=HTMX_HARNESS)
+    html = response.content.decode()
+    assert response.status_code == 200 and html.lstrip().startswith('<section id="harness"')
+    left, right = _column(html, "replay-recorded"), _column(html, "replay-new")
+    assert "Recorded: version 0.1.0" in left and ">continue</span>" in left
+    assert "This run: version 0.1.1" in right and ">block</span>" in right
+    assert "replayed and refused" in right and "checking replay@example.com" in right
+    # The difference is written out, and both columns flag the row, in words and not colour alone.
+    assert "Outcome changed: continue → block" in html and "Console output changed" in html
+    assert left.count("changed-flag") == right.count("changed-flag") >= 2
+    # The new run can be repeated: the replay id stays in the swapped region.
+    assert f'name="replay" value="{recorded.pk}"' in html
+
+
+def test_replay_says_when_an_error_disappeared(client: Any, personas: Any, gate: Action) -> None:
+    failed = _execution(
+        gate,
+        outcome="error",
+        error_code="timeout",
+        error_message="took longer than 1000 ms",
+        masked_input={"trigger": POST_AUTH, "user": {"id": "u1", "email": "jane@example.com"}},
+    )
+    client.force_login(personas.editor)
+    html = client.post(
+        "/t/acme/actions/risk-gate/test/", _replay_post(failed, "0.1.0"), headers=HTMX_HARNESS
+    ).content.decode()
+    assert "Error gone: the recorded run failed with timeout" in html
+    assert "Outcome changed: error → continue" in html
+    assert "took longer than 1000 ms" in _column(html, "replay-recorded")
+    assert ">none<" in _column(html, "replay-new").split("Result")[0]  # no error on the new run
+
+
+def test_replay_of_the_same_version_reports_no_difference(client: Any, personas: Any, gate: Action) -> None:
+    recorded = _recorded_run(personas)
+    client.force_login(personas.editor)
+    html = client.post(
+        "/t/acme/actions/risk-gate/test/", _replay_post(recorded, "0.1.0"), headers=HTMX_HARNESS
+    ).content.decode()
+    assert "Same outcome, result and console output as the recorded run." in html
+    assert "changed-flag" not in html
+
+
+def test_replay_runs_the_unsaved_draft_from_the_editor(client: Any, personas: Any, gate: Action) -> None:
+    recorded = _recorded_run(personas)
+    client.force_login(personas.editor)
+    data = _replay_post(recorded, "draft", source=BLOCKING)
+    html = client.post("/t/acme/actions/risk-gate/test/", data, headers=HTMX_HARNESS).content.decode()
+    assert "This run: the unsaved draft" in html and "Outcome changed: continue → block" in html
+
+
+def test_replay_ignores_an_execution_the_operator_cannot_see(client: Any, personas: Any, gate: Action) -> None:
+    theirs = custom_action(personas.tenant_b, "risk-gate", "return { kind: 'continue' };", [POST_AUTH])
+    foreign = _execution(theirs, outcome="block", masked_input={"user": {"email": "globex-secret@example.com"}})
+    client.force_login(personas.owner)
+    typed = json.dumps({"trigger": POST_AUTH, "user": {"id": "u1", "email": "jane@example.com"}})
+    data = _replay_post(foreign, "0.1.0", harness_input=typed)
+    html = client.post("/t/acme/actions/risk-gate/test/", data, headers=HTMX_HARNESS).content.decode()
+    assert 'id="replay"' not in html and "globex-secret" not in html
+    # Without a replay the harness shows its ordinary result.
+    assert "<strong>Result</strong>" in html
