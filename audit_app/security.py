@@ -15,17 +15,16 @@ is only the log row, never the refusal itself.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from typing import Any
 
-from axes.helpers import get_client_ip_address
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, transaction
 from django.http import HttpRequest
 
 from audit_app.models import SECURITY_EVENT_KINDS, SecurityEvent
 from flows_app.rate_limits import count_hit
+from tenants.http import client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -34,13 +33,9 @@ SECURITY_LOG_PER_MINUTE = 1000
 
 
 def client_address(request: HttpRequest) -> str | None:
-    """The address django-axes counts sign-in failures against (it honours TRUSTED_PROXY_COUNT),
-    so the log and the lock-out name the same client; None when it is not an IP address."""
-    address = getattr(request, "axes_ip_address", None) or get_client_ip_address(request)
-    try:
-        return str(ipaddress.ip_address(address)) if address else None
-    except ValueError:
-        return None
+    """The address django-axes counts sign-in failures against, so the log and the lock-out name
+    the same client (tenants.http.client_ip); None when it is not an IP address."""
+    return client_ip(request)
 
 
 def _admit(address: str | None) -> tuple[bool, str]:

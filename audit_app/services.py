@@ -13,6 +13,7 @@ from django.utils import timezone
 from audit_app.chain import GENESIS_HASH, link
 from audit_app.models import EVENT_TYPES, AuditChainHead, AuditEvent
 from config.row_insert import insert_rows
+from tenants.http import client_ip
 
 if TYPE_CHECKING:
     from tenants.models import ApiToken, Tenant
@@ -54,12 +55,6 @@ class RequestMeta:
             user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
             request_id=getattr(request, "request_id", ""),
         )
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    # REMOTE_ADDR only: X-Forwarded-For is set by the load balancer, whose address the
-    # deployment translates into REMOTE_ADDR (see README, production notes).
-    return request.META.get("REMOTE_ADDR") or None
 
 
 class UnknownEventType(ValueError):

@@ -1,3 +1,6 @@
+import ipaddress
+
+from django.conf import settings
 from django.http import HttpRequest
 from django_htmx.middleware import HtmxDetails
 
@@ -6,3 +9,22 @@ class HtmxHttpRequest(HttpRequest):
     """The request type views see: django-htmx's middleware adds `htmx`."""
 
     htmx: HtmxDetails
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The client's address. Behind TRUSTED_PROXY_COUNT proxies (load balancer, CDN) each proxy
+    appends the address it received the request from to X-Forwarded-For, so the client is that many
+    entries from the end; anything further left was written by the client and proves nothing. A
+    request that did not pass through all of them (too few entries) is taken at its REMOTE_ADDR.
+    django-axes (sign-in lock-out), the audit log and the security log all use this function."""
+    address = request.META.get("REMOTE_ADDR") or ""
+    trusted = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
+    if trusted:
+        forwarded = [entry.strip() for entry in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        forwarded = [entry for entry in forwarded if entry]
+        if len(forwarded) >= trusted:
+            address = forwarded[-trusted]
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None

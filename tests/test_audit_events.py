@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -7,6 +8,8 @@ from django.db import DatabaseError, connection, transaction
 
 from audit_app.models import AppendOnlyError, AuditEvent
 from audit_app.services import Actor, RequestMeta, UnknownEventType, record
+from flows_app.services import BindingSpec
+from tests.flow_helpers import attach
 
 
 def _event(tenant: Any) -> AuditEvent:
@@ -77,3 +80,27 @@ def test_postgresql_refuses_raw_rewrites(personas: Any, statement: str) -> None:
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
             cursor.execute(statement)
     assert AuditEvent.objects.get(pk=event.pk).type == "action.created"
+
+
+@pytest.mark.parametrize(
+    ("proxy_count", "expected_ip"),
+    [(None, "10.0.0.5"), (1, "198.51.100.23")],
+)
+def test_events_name_the_client_as_the_lock_out_does(
+    client: Any, personas: Any, api_token: Any, settings: Any, proxy_count: int | None, expected_ip: str
+) -> None:
+    """Behind TRUSTED_PROXY_COUNT proxies the event keeps the forwarded client, not the proxy."""
+    settings.TRUSTED_PROXY_COUNT = proxy_count or 0
+    token = api_token("runtime:execute")
+    body = {"trigger": "login.post-auth", "user": {"id": "u1", "email": "u@example.com"}, "request": {"ip": "1.2.3.4"}}
+    attach(personas.tenant_a, "login.post-auth", BindingSpec("block-by-risk-score", "1.0.0", {"threshold": 90}))
+    response = client.post(
+        "/api/v1/flows/login/run",
+        data=json.dumps(body),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}", "X-Forwarded-For": "198.51.100.23"},
+        REMOTE_ADDR="10.0.0.5",
+    )
+    assert response.status_code == 200
+    event = AuditEvent.objects.filter(tenant=personas.tenant_a, type="flow.action_executed").get()
+    assert event.ip == expected_ip

@@ -102,3 +102,48 @@ def test_every_page_has_a_title_and_breadcrumb(client: Any, personas: Any, path:
     client.force_login(personas.viewer)
     html = client.get(path).content.decode()
     assert "<title>" in html and 'aria-label="Breadcrumb"' in html
+
+
+@pytest.mark.parametrize(
+    ("trusted", "remote", "forwarded", "expected"),
+    [
+        (0, "203.0.113.7", "198.51.100.1", "203.0.113.7"),  # no proxy: the header is the client's own claim
+        (1, "10.0.0.2", "6.6.6.6, 198.51.100.1", "198.51.100.1"),  # the balancer's entry, not the spoofed one
+        (2, "10.0.0.2", "6.6.6.6, 198.51.100.1, 192.0.2.9", "198.51.100.1"),  # CDN then balancer
+        (2, "10.0.0.2", "198.51.100.1", "10.0.0.2"),  # did not come through both proxies
+        (1, "10.0.0.2", "not-an-address", None),
+        (1, "10.0.0.2", "2001:DB8::0001", "2001:db8::1"),
+    ],
+)
+def test_the_client_address_trusts_only_the_configured_proxies(
+    settings: Any, trusted: int, remote: str, forwarded: str, expected: str | None
+) -> None:
+    from django.test import RequestFactory
+
+    from tenants.http import client_ip
+
+    settings.TRUSTED_PROXY_COUNT = trusted
+    request = RequestFactory().get("/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded)
+    assert client_ip(request) == expected
+
+
+def test_sign_in_lock_out_counts_the_forwarded_client_not_the_balancer(client: Any, settings: Any, db: Any) -> None:
+    """Behind a balancer every request has its address; locking that out would lock out everyone."""
+    from django.contrib.auth import get_user_model
+
+    settings.TRUSTED_PROXY_COUNT = 1
+    get_user_model().objects.create_user("lockme", password="right-pass-123")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(
+            "/accounts/login/",
+            {"username": "lockme", "password": "wrong"},
+            REMOTE_ADDR="10.0.0.2",
+            HTTP_X_FORWARDED_FOR="198.51.100.1",
+        )
+    from_elsewhere = client.post(
+        "/accounts/login/",
+        {"username": "lockme", "password": "right-pass-123"},
+        REMOTE_ADDR="10.0.0.2",
+        HTTP_X_FORWARDED_FOR="203.0.113.50",
+    )
+    assert from_elsewhere.status_code == 302  # signed in: the attacker's address is locked, not the balancer's
