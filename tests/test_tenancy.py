@@ -143,3 +143,17 @@ def test_the_last_owner_cannot_leave_or_be_demoted(personas: Any) -> None:
 def test_adding_a_member_twice_is_refused(personas: Any) -> None:
     with pytest.raises(MembershipError):
         add_member(personas.tenant_a, personas.viewer, Role.EDITOR, actor=SYSTEM)
+
+
+def test_refusals_are_console_pages_that_say_why(client: Any, personas: Any) -> None:
+    client.force_login(personas.viewer)
+    refused = client.post("/t/acme/flows/login/enabled/", {"enabled": "0"})
+    assert refused.status_code == 403
+    body = refused.content.decode()
+    assert "Not allowed" in body and "Your role does not allow this" in body and "Sign out" in body
+    missing = client.get("/t/globex/actions/")
+    assert missing.status_code == 404
+    text = missing.content.decode()
+    # The same words for "does not exist" and "belongs to another tenant".
+    assert "not shared with you" in text and "globex" not in text.split("<main", 1)[1]
+    assert client.get("/t/no-such-tenant/actions/").content.decode().count("not shared with you") == 1
