@@ -121,8 +121,7 @@ def roll_out_action(
     TypeScript), InvalidPins (a flow slot, or a binding whose config the new schema refuses) and
     StaleRevision (a flow moved past `expected_flow_revisions`)."""
     flows = _pinned_flows(tenant, request.pins)
-    # Looked up before the transaction: create_custom_action checks the slug itself, and
-    # save_action_version compiles before its first query, so the write lock is held briefly.
+    # A slug is never reused for another action, so the action found here is the one to version.
     action = Action.objects.filter(tenant=tenant, slug=request.slug).first()
     if action is not None and action.kind != ActionKind.CUSTOM:
         raise InvalidDraft({"slug": [f"“{request.slug}” is a platform template; choose another slug."]})
@@ -223,10 +222,14 @@ def _pin(
     for flow_slug, triggers in triggers_by_flow.items():
         # Locked so nobody saves the flow between our read of its bindings and our save.
         flow = (
-            Flow.objects.select_for_update(of=("self",)).select_related("current_revision").get(pk=flows[flow_slug].pk)
+            Flow.objects.select_for_update(of=("self",))
+            .select_related("current_revision")
+            .filter(pk=flows[flow_slug].pk)
+            .first()
         )
+        if flow is None or flow.current_revision is None:
+            raise InvalidPins({flow_slug: [f"The flow {flow_slug!r} was deleted during the rollout."]})
         current = flow.current_revision
-        assert current is not None
         expected = request.expected_flow_revisions.get(flow_slug, current.number)
         if expected != current.number:
             raise StaleRevision(current, expected)
