@@ -121,7 +121,7 @@ def roll_out_action(
     TypeScript), InvalidPins (a flow slot, or a binding whose config the new schema refuses) and
     StaleRevision (a flow moved past `expected_flow_revisions`)."""
     flows = _pinned_flows(tenant, request.pins)
-    # A slug is never reused for another action, so the action found here is the one to version.
+    # Slugs are immutable: a template slug is refused here, before any transaction opens.
     action = Action.objects.filter(tenant=tenant, slug=request.slug).first()
     if action is not None and action.kind != ActionKind.CUSTOM:
         raise InvalidDraft({"slug": [f"“{request.slug}” is a platform template; choose another slug."]})
