@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Header, Query, Router, Schema
+from ninja import Field, Header, Path, Query, Router, Schema
 from pydantic import ConfigDict
 
 from actions_app.catalogue import (
@@ -55,6 +55,9 @@ SAMPLE_SOURCE = """export async function execute(input: ActionInput): Promise<Ac
 """
 SAMPLE_TIME = "2025-01-31T14:30:00Z"
 
+
+ActionSlug = Annotated[Text, Path(description="The action's slug.", examples=["risk-gate"])]
+VersionLabel = Annotated[Text, Path(description="A version label such as 0.1.0.", examples=["0.1.0"])]
 
 if TYPE_CHECKING:
     TriggerName = str
@@ -135,8 +138,8 @@ class ActionDetail(ActionSummary):
 class ActionCreate(Schema):
     model_config = _examples(
         {
-            "name": "Risk gate",
-            "slug": "risk-gate",
+            "name": "Geo fence",
+            "slug": "geo-fence",
             "compatible_triggers": ["login.post-auth"],
             "config_schema": {"type": "object", "properties": {}},
             "source": SAMPLE_SOURCE,
@@ -168,12 +171,20 @@ class VersionCreate(Schema):
 class TestRun(Schema):
     model_config = _examples(
         {
-            "input": {"context": {"risk": {"score": 90}}},
+            "input": {
+                "trigger": "login.post-auth",
+                "user": {"id": "user_1", "email": "jane@example.com", "groups": ["staff"]},
+                "request": {"ip": "203.0.113.9", "hostname": "login.example.com"},
+                "context": {"risk": {"score": 90}},
+            },
             "config": {},
         }
     )
 
-    input: JsonObject = Field(description="The parts of the action input to set; the rest is sample data.")
+    input: JsonObject = Field(
+        description="The action input as the editor's harness takes it: `trigger`, `user` (with an `email`), "
+        "and optionally `request`, `state` and `context.risk.score` (0–100)."
+    )
     config: JsonObject = Field(default_factory=dict)
 
 
@@ -341,7 +352,7 @@ def create_action(
     summary="One action with its versions",
     openapi_extra={"x-required-scope": "actions:read"},
 )
-def get_action(request: HttpRequest, slug: Text) -> dict[str, Any]:
+def get_action(request: HttpRequest, slug: ActionSlug) -> dict[str, Any]:
     """The action as listed, plus its description and every version (newest first). Scope `actions:read`."""
     token = require_scope(request, "actions:read")
     return _action_detail(token, slug)
@@ -355,7 +366,7 @@ def get_action(request: HttpRequest, slug: Text) -> dict[str, Any]:
 )
 def create_version(
     request: HttpRequest,
-    slug: Text,
+    slug: ActionSlug,
     body: VersionCreate,
     response: HttpResponse,
     idempotency_key: str | None = Header(
@@ -418,7 +429,7 @@ def _version_or_404(token: ApiToken, slug: str, label: str) -> ActionVersion:
     summary="One version, source included",
     openapi_extra={"x-required-scope": "actions:read"},
 )
-def get_version(request: HttpRequest, slug: Text, version: Text) -> dict[str, Any]:
+def get_version(request: HttpRequest, slug: ActionSlug, version: VersionLabel) -> dict[str, Any]:
     """A version with its TypeScript source and config schema. Scope `actions:read`."""
     token = require_scope(request, "actions:read")
     found = _version_or_404(token, slug, version)
@@ -431,7 +442,7 @@ def get_version(request: HttpRequest, slug: Text, version: Text) -> dict[str, An
     summary="Publish a version",
     openapi_extra={"x-required-scope": "actions:publish"},
 )
-def publish(request: HttpRequest, slug: Text, version: Text) -> dict[str, Any]:
+def publish(request: HttpRequest, slug: ActionSlug, version: VersionLabel) -> dict[str, Any]:
     """Marks the version published so flows can pin it; publishing twice changes nothing. A version saved
     with TypeScript errors cannot be published (422). Scope `actions:publish`."""
     token = require_scope(request, "actions:publish")
@@ -450,7 +461,7 @@ def publish(request: HttpRequest, slug: Text, version: Text) -> dict[str, Any]:
     summary="Run a version with an input",
     openapi_extra={"x-required-scope": "runtime:execute"},
 )
-def test_version(request: HttpRequest, slug: Text, version: Text, body: TestRun) -> dict[str, Any]:
+def test_version(request: HttpRequest, slug: ActionSlug, version: VersionLabel, body: TestRun) -> dict[str, Any]:
     """Runs the version in the sandbox, as the editor's test harness does, with `input` merged over
     sample data and `config` checked against the version's config schema (422 when invalid). The
     action's own failure is not an error answer: it is reported in `error`. Scope `runtime:execute`."""

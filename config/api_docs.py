@@ -50,8 +50,8 @@ class ErrorResponse(Schema):
 
 
 ERROR_DESCRIPTIONS = {
-    400: "A query parameter or header cannot be understood (for example a `cursor` that no page gave, or "
-    "`limit` below 1); `details` names it.",
+    400: "The body is not JSON, or a query parameter or header cannot be understood (for example a `cursor` "
+    "that no page gave, or `limit` below 1); `details` names it.",
     401: "No bearer token, or one that is unknown, revoked or expired (`WWW-Authenticate: Bearer`).",
     403: "The token lacks the scope this operation needs; `details.required_scope` names it.",
     404: "Nothing with that slug or version in the token's tenant.",
@@ -64,6 +64,7 @@ ERROR_DESCRIPTIONS = {
     "`Retry-After` seconds.",
 }
 ALWAYS_POSSIBLE = (401, 429)
+ERROR_SCHEMA_REF = "#/components/schemas/ErrorResponse"
 
 
 def responses(success: dict[int, Any], *errors: int) -> dict[int, Any]:
@@ -147,9 +148,11 @@ class ManagementAPI(NinjaAPI):
         )
 
     def _on_http_error(self, request: HttpRequest, exc: HttpError) -> HttpResponse:
-        # Ninja raises these itself, e.g. 400 for a body that is not JSON.
-        code = "invalid_request" if exc.status_code in (400, 422) else "http_error"
-        return error_response(self, request, exc.status_code, code, exc.message)
+        # Ninja raises these itself: a 400 when the body cannot be parsed as JSON.
+        if exc.status_code == 400:
+            message = "The request body is not valid JSON."
+            return error_response(self, request, 400, "invalid_json", message, [{"field": "body", "message": message}])
+        return error_response(self, request, exc.status_code, "http_error", exc.message)
 
     def _on_not_found(self, request: HttpRequest, exc: Http404) -> HttpResponse:
         return error_response(self, request, 404, "not_found", str(exc) or "Not found.")
@@ -171,6 +174,9 @@ def _field_path(location: list[Any]) -> list[Any]:
 
 
 def _describe_operation(operation: dict[str, Any]) -> None:
+    if "requestBody" in operation and "400" not in operation["responses"] and 400 not in operation["responses"]:
+        # Any operation that reads a JSON body answers 400 to one that is not JSON.
+        operation["responses"]["400"] = {"content": {"application/json": {"schema": {"$ref": ERROR_SCHEMA_REF}}}}
     secured = bool(operation.get("security"))
     scope = operation.get("x-required-scope")
     if secured and scope:

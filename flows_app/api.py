@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Header, Query, Router, Schema
+from ninja import Field, Header, Path, Query, Router, Schema
 from pydantic import ConfigDict
 
 from actions_app.models import VersionStatus
@@ -29,6 +29,9 @@ from tenants.api_auth import ApiError, require_scope
 from tenants.models import ApiToken
 
 router = Router(tags=["flows"])
+
+FlowSlug = Annotated[Text, Path(description="The flow's slug.", examples=["login"])]
+TriggerSlot = Annotated[Text, Path(description="A trigger slot of the flow's kind.", examples=["login.post-auth"])]
 
 SAMPLE_BINDING = {
     "action": "block-by-risk-score",
@@ -264,7 +267,7 @@ def list_flows(
     summary="One flow: revision and slots",
     openapi_extra={"x-required-scope": "flows:read"},
 )
-def get_flow(request: HttpRequest, slug: Text, response: HttpResponse) -> dict[str, Any]:
+def get_flow(request: HttpRequest, slug: FlowSlug, response: HttpResponse) -> dict[str, Any]:
     """The flow with its current revision (also as `ETag`) and every slot's bindings. Scope `flows:read`."""
     token = require_scope(request, "flows:read")
     document = flow_document(_flow_or_404(token, slug))
@@ -293,13 +296,14 @@ def _expected_revision(if_match: str | None) -> int:
 )
 def put_slot(
     request: HttpRequest,
-    slug: Text,
-    trigger: Text,
+    slug: FlowSlug,
+    trigger: TriggerSlot,
     body: SlotIn,
     response: HttpResponse,
     if_match: str | None = Header(
         None,
         alias="If-Match",
+        examples=["1"],
         description="The revision the change is based on (the flow's `revision` or `ETag`). Required: "
         "a missing one is a 428, a stale one a 412.",
     ),
@@ -347,7 +351,7 @@ def put_slot(
     summary="Run one trigger of the flow for a transaction",
     openapi_extra={"x-required-scope": "runtime:execute"},
 )
-def run(request: HttpRequest, slug: Text, body: RunIn) -> dict[str, Any]:
+def run(request: HttpRequest, slug: FlowSlug, body: RunIn) -> dict[str, Any]:
     """Runs the bindings of one trigger slot, in order, for a sign-in transaction and answers what happens
     next (`outcome`) with each binding's execution. The first trigger of a transaction fixes the flow
     revision for the rest of it. 422 when the trigger is not a slot of the flow. Scope `runtime:execute`."""
