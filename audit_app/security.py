@@ -16,11 +16,14 @@ is only the log row, never the refusal itself.
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, transaction
 from django.http import HttpRequest
+from django.utils import timezone
 
 from audit_app.models import SECURITY_EVENT_KINDS, SecurityEvent
 from flows_app.rate_limits import count_hit
@@ -140,3 +143,19 @@ def record_rejected_token(request: HttpRequest, presented: str) -> None:
     else:
         detail = "not an acx_ token"
     record_security_event("api.token_rejected", request, detail=detail)
+
+
+def security_log_cutoff(now: datetime | None = None) -> datetime:
+    """Entries older than this are purged: SECURITY_LOG_RETENTION_DAYS (90 by default) back."""
+    days = int(getattr(settings, "SECURITY_LOG_RETENTION_DAYS", 90))
+    return (now or timezone.now()) - timedelta(days=days)
+
+
+def purge_security_log(*, dry_run: bool = False, now: datetime | None = None) -> int:
+    """Delete (or with dry_run count) security-log entries past the retention; returns how many.
+    The log is evidence of probing, not of tenant changes, so it has no hash chain to keep."""
+    expired = SecurityEvent.objects.filter(occurred_at__lt=security_log_cutoff(now))
+    if dry_run:
+        return expired.count()
+    deleted, _ = expired.delete()
+    return deleted

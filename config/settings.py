@@ -161,6 +161,8 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # Proxies in front of the app whose X-Forwarded-For entries are trusted (tenants.http.client_ip).
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 AXES_CLIENT_IP_CALLABLE = "tenants.http.client_ip"
+# Days the platform security log keeps failed sign-ins and refused requests (manage.py purge_audit).
+SECURITY_LOG_RETENTION_DAYS = int(os.environ.get("SECURITY_LOG_RETENTION_DAYS", "90"))
 AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"

@@ -204,6 +204,7 @@ def test_purge_audit_dry_run_reports_and_deletes_nothing(personas: Any, initech:
         "acme: would purge 0 events (keeps 365 days)",
         "globex: would purge 0 events (keeps 365 days)",
         "initech: would purge 10 events (seq 1–10) (keeps 365 days)",
+        "security log: would purge 0 entries older than the retention",
     ]
     assert seqs(initech) == list(range(1, 16))
     assert not AuditEvent.objects.filter(type="audit.purged").exists()
@@ -234,7 +235,8 @@ def test_purge_audit_exits_1_when_a_chain_is_broken(initech: Any) -> None:
     assert exit_info.value.code == 1
     assert out.getvalue().splitlines() == [
         "initech: REFUSED, the chain is broken at seq 4: hash mismatch (the event's fields were changed); "
-        "investigate before purging"
+        "investigate before purging",
+        "security log: purged 0 entries older than the retention",
     ]
 
 

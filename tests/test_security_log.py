@@ -236,3 +236,28 @@ def test_anonymous_visitors_are_sent_to_sign_in(client: Any, db: None) -> None:
     response = client.get(LOG)
     assert response.status_code == 302
     assert response["Location"].startswith(LOGIN)
+
+
+def test_purge_audit_also_ages_out_the_security_log(db: Any, settings: Any) -> None:
+    from datetime import timedelta
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from audit_app.models import SecurityEvent
+
+    settings.SECURITY_LOG_RETENTION_DAYS = 30
+    now = timezone.now()
+    old = SecurityEvent.objects.create(
+        kind="console.sign_in_failed", username="x", occurred_at=now - timedelta(days=31)
+    )
+    recent = SecurityEvent.objects.create(
+        kind="console.sign_in_failed", username="y", occurred_at=now - timedelta(days=29)
+    )
+    out = StringIO()
+    call_command("purge_audit", "--dry-run", stdout=out)
+    assert "security log: would purge 1 entries" in out.getvalue()
+    assert SecurityEvent.objects.filter(pk=old.pk).exists()
+    call_command("purge_audit", stdout=StringIO())
+    assert list(SecurityEvent.objects.values_list("pk", flat=True)) == [recent.pk]

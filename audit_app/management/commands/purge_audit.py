@@ -1,5 +1,6 @@
 """`manage.py purge_audit [--tenant SLUG] [--dry-run] [--max-events N]`: apply each tenant's audit
-retention (audit_app.retention). Meant for a daily cron job."""
+retention (audit_app.retention) and, for a run over all tenants, the platform security log's
+(SECURITY_LOG_RETENTION_DAYS). Meant for a daily cron job."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit_app.retention import ChainBrokenBeforePurge, PurgePlan, plan_purge, purge_tenant
+from audit_app.security import purge_security_log
 from tenants.models import Tenant
 
 
@@ -63,6 +65,10 @@ class Command(BaseCommand):
                     f"{tenant.slug}: purged {self._span(plan)} ({_kept(plan)}); "
                     f"chain anchored at seq {plan.through_seq}"
                 )
+        if not options["tenant"]:
+            count = purge_security_log(dry_run=options["dry_run"])
+            verb = "would purge" if options["dry_run"] else "purged"
+            self.stdout.write(f"security log: {verb} {count} entries older than the retention")
         if refused:
             # Exit status 1 so cron alerts: a broken chain needs a person, not another run.
             sys.exit(1)
