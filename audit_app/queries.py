@@ -53,7 +53,10 @@ class Cursor:
             occurred_at = datetime.fromisoformat(when)
             if occurred_at.tzinfo is None or not isinstance(event_id, int) or direction not in (OLDER, NEWER):
                 raise ValueError(token)
-        except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+            # In UTC here, so a moment at the edge of the calendar (year 1 at +14:00) is refused now
+            # rather than overflowing when the database adapter converts it.
+            occurred_at = occurred_at.astimezone(UTC)
+        except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, OverflowError):
             raise InvalidAuditQuery([{"field": "cursor", "message": "This cursor is not valid."}]) from None
         return cls(occurred_at, event_id, direction)
 
@@ -66,11 +69,11 @@ def parse_datetime_utc(value: str, field_name: str) -> datetime:
     """An ISO 8601 date-time (a datetime-local input's value, or with an offset); naive means UTC."""
     try:
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved past the calendar's edge
         raise InvalidAuditQuery(
             [{"field": field_name, "message": "Enter a date and time like 2025-01-31T14:30 (UTC)."}]
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,10 @@ def test_bad_input_is_a_400_in_the_contracts_shape(client: Any, personas: Any, a
         ({"until": "2025-13-01T00:00"}, "until"),
         ({"type": "no.such_type"}, "type"),
         ({"limit": 0}, "limit"),
+        # Moments that overflow the calendar when moved to UTC.
+        ({"since": "0001-01-01T00:00:00+14:00"}, "since"),
+        ({"until": "9999-12-31T23:59:59-14:00"}, "until"),
+        ({"cursor": "WyIwMDAxLTAxLTAxVDAwOjAwOjAwKzE0OjAwIiwxLCJvbGRlciJd"}, "cursor"),
     ]:
         response = client.get(URL, params, headers=bearer(token))
         assert response.status_code == 400, params
