@@ -53,20 +53,29 @@ class RateBudget:
         return self.used > self.limit
 
 
+def _redis_client(cache: RedisCache) -> Any:
+    """The cache's redis.Redis client, made once per cache object (Django keeps one per thread):
+    Django builds a new one for every operation, which costs more than the round-trip itself."""
+    client = cache.__dict__.get("_rate_limit_client")
+    if client is None:
+        # A write client is always on the first server, whatever the key.
+        client = cache._cache.get_client(None, write=True)  # type: ignore[attr-defined]
+        cache.__dict__["_rate_limit_client"] = client
+    return client
+
+
 def _count_request(key: str) -> int:
     """Add one to the window's counter and return it, atomically across app processes."""
     cache = caches["default"]
     if isinstance(cache, RedisCache):
-        # Django's incr() asks EXISTS first (a second round-trip) and add()+incr() a third; one
-        # pipelined INCR + EXPIRE is a single round-trip and just as atomic. Django stores ints
-        # unpickled, so the counter stays readable through cache.get().
+        # One INCR per request (Django's incr() asks EXISTS first); the request that opens the
+        # window also sets its expiry. Django stores ints unpickled, so cache.get() reads it too.
         full_key = cache.make_and_validate_key(key)
-        client = cache._cache.get_client(full_key, write=True)  # type: ignore[attr-defined]
-        pipeline = client.pipeline(transaction=False)
-        pipeline.incr(full_key)
-        pipeline.expire(full_key, RATE_WINDOW_SECONDS * 2)
-        count, _ = pipeline.execute()
-        return int(count)
+        client = _redis_client(cache)
+        count = int(client.incr(full_key))
+        if count == 1:
+            client.expire(full_key, RATE_WINDOW_SECONDS * 2)
+        return count
     if cache.add(key, 1, RATE_WINDOW_SECONDS * 2):
         return 1
     try:
