@@ -16,6 +16,11 @@ EVENT_TYPES = [
     "flow.action_updated",
     "flow.action_executed",
     "flow.action_published",
+    # Not in contract §7's table, but writes that change what sign-ins do: a new flow, and a flow
+    # switched on or off (a disabled flow runs none of its actions).
+    "flow.created",
+    "flow.enabled",
+    "flow.disabled",
     "action.created",
     "action.version_saved",
     "api_token.created",

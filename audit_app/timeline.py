@@ -50,10 +50,19 @@ CHANGE_TYPES = {
     "flow.action_detached": "detached",
     "flow.action_updated": "updated",
     "flow.action_published": "published",
+    "flow.enabled": "enabled",
+    "flow.disabled": "disabled",
 }
 
 # How each kind of change marker's line is drawn, for the legend.
-MARKER_STYLES = [("attached", "solid"), ("updated", "dashed"), ("detached", "dotted"), ("published", "dash-dot")]
+MARKER_STYLES = [
+    ("attached", "solid"),
+    ("updated", "dashed"),
+    ("detached", "dotted"),
+    ("published", "dash-dot"),
+    ("enabled", "thick"),
+    ("disabled", "thick dashed"),
+]
 
 # SVG geometry, in viewBox units.
 WIDTH, HEIGHT = 1000, 290
@@ -336,13 +345,16 @@ def _markers(tenant: Tenant, events: list[AuditEvent], to_x: Any) -> list[Marker
     markers = []
     for index, event in enumerate(events):
         verb = CHANGE_TYPES[event.type]
-        label = f"{verb} {event.action_slug}".strip()
+        # A flow switched on or off is named by the flow; everything else by its action.
+        label = f"{verb} {event.action_slug or f'flow {event.flow_slug}'}"
         x = to_x(event.occurred_at)
         flag_width = len(label) * FLAG_CHAR_WIDTH + 8
         # Flags point right unless they would leave the chart.
         flag_x = x if x + flag_width <= PLOT_RIGHT else x - flag_width
         who = event.actor_name or event.actor_kind
-        title = f"{event.occurred_at:%Y-%m-%d %H:%M:%S} UTC: {event.type} {event.action_slug} by {who}"
+        title = (
+            f"{event.occurred_at:%Y-%m-%d %H:%M:%S} UTC: {event.type} {event.action_slug or event.flow_slug} by {who}"
+        )
         markers.append(
             Marker(
                 event=event,

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from actions_app.models import Action, ActionKind, ActionVersion, VersionStatus
 from actions_app.schema_forms import validate_config
-from audit_app.services import Actor, EventDraft, RequestMeta, record_many
+from audit_app.services import Actor, EventDraft, RequestMeta, record, record_many
 from flows_app.bindings import seal_secrets, split_secrets, stored_secrets
 from flows_app.models import Binding, Flow, FlowRevision, OnError
 from flows_app.outbound.ssrf import UnsafeURL, check_url_shape
@@ -325,11 +325,18 @@ class FlowSlugTaken(ValueError):
         self.slug = slug
 
 
-def create_flow(tenant: Tenant, *, name: str, slug: str, kind: str, user: Any = None) -> Flow:
-    """A new flow of `kind` with an empty revision 1, granted to the tenant's role groups.
-
-    Refused with FlowSlugTaken when the slug is in use. Nothing is audited: creating a flow is
-    not one of the contract's audit event types (§7), and the event list is fixed."""
+def create_flow(
+    tenant: Tenant,
+    *,
+    name: str,
+    slug: str,
+    kind: str,
+    user: Any = None,
+    actor: Actor | None = None,
+    meta: RequestMeta | None = None,
+) -> Flow:
+    """A new flow of `kind` with an empty revision 1, granted to the tenant's role groups, recorded
+    as `flow.created`. Refused with FlowSlugTaken when the slug is in use."""
     if kind not in FLOW_KINDS:
         raise ValueError(f"Unknown flow kind {kind!r}.")
     if slug in RESERVED_FLOW_SLUGS:
@@ -343,19 +350,38 @@ def create_flow(tenant: Tenant, *, name: str, slug: str, kind: str, user: Any = 
             flow.current_revision = revision
             flow.save(update_fields=["current_revision"])
             grant_tenant_roles(tenant, [flow])
+            record(
+                tenant=tenant,
+                event_type="flow.created",
+                actor=actor or (Actor.for_user(user) if user is not None else Actor.system()),
+                meta=meta,
+                flow_slug=flow.slug,
+                flow_revision=1,
+                after={"name": name, "kind": kind, "enabled": flow.enabled},
+            )
     except IntegrityError as error:
         # Someone created the same slug between our check and our insert.
         raise FlowSlugTaken(slug) from error
     return flow
 
 
-def set_flow_enabled(flow: Flow, enabled: bool) -> Flow:
-    """Turn a flow on or off. A disabled flow runs no actions (the engine checks `flow.enabled`);
-    its transactions still get an outcome (continue), so sign-ins go on without the actions.
-
-    Nothing is audited: enabling or disabling a flow is not one of the contract's audit event
-    types (§7), and the event list is fixed."""
+def set_flow_enabled(flow: Flow, enabled: bool, *, actor: Actor | None = None, meta: RequestMeta | None = None) -> Flow:
+    """Turn a flow on or off, recorded as `flow.enabled` / `flow.disabled` when it changes. A
+    disabled flow runs no actions (the engine checks `flow.enabled`); its transactions still get
+    an outcome (continue), so sign-ins go on without the actions."""
     with transaction.atomic():
-        Flow.objects.filter(pk=flow.pk).update(enabled=enabled)
+        was = Flow.objects.select_for_update().values_list("enabled", flat=True).get(pk=flow.pk)
+        if was != enabled:
+            Flow.objects.filter(pk=flow.pk).update(enabled=enabled)
+            record(
+                tenant=flow.tenant,
+                event_type="flow.enabled" if enabled else "flow.disabled",
+                actor=actor or Actor.system(),
+                meta=meta,
+                flow_slug=flow.slug,
+                flow_revision=flow.current_revision.number if flow.current_revision else None,
+                before={"enabled": was},
+                after={"enabled": enabled},
+            )
     flow.enabled = enabled
     return flow

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 
+from audit_app.services import Actor, RequestMeta
 from flows_app.forms import NewFlowForm
 from flows_app.models import ActionExecution, Binding, Flow, FlowQuerySet
 from flows_app.outbound.outbox import deliveries_for_binding
@@ -158,7 +159,9 @@ def flow_new(request: HttpRequest, access: TenantAccess) -> HttpResponse:
     form = NewFlowForm(request.POST or None, initial={"kind": request.GET.get("kind", "login")})
     if request.method == "POST" and form.is_valid():
         try:
-            flow = create_flow(access.tenant, **form.flow_fields(), user=request.user)
+            flow = create_flow(
+                access.tenant, **form.flow_fields(), user=request.user, meta=RequestMeta.from_request(request)
+            )
         except FlowSlugTaken as taken:
             form.add_error("slug", str(taken))
         else:
@@ -182,7 +185,7 @@ def flow_set_enabled(request: HttpRequest, access: TenantAccess, flow_slug: str)
     list_url = reverse("flows:list", kwargs={"tenant_slug": access.tenant.slug})
     if wanted == "false" and flow.enabled and request.POST.get("confirm") != "yes":
         return redirect(f"{list_url}?{urlencode(query.as_params(confirm_disable=flow.slug))}")
-    set_flow_enabled(flow, wanted == "true")
+    set_flow_enabled(flow, wanted == "true", actor=Actor.for_user(request.user), meta=RequestMeta.from_request(request))
     if flow.enabled:
         messages.success(request, f"Enabled {flow.name}: new runs execute its actions again.")
     else:

@@ -177,8 +177,11 @@ def test_it_creates_a_flow_with_an_empty_first_revision(client: Any, personas: A
     assert flow.current_revision is not None and flow.current_revision.number == 1
     assert flow.current_revision.created_by == personas.editor
     assert not Binding.objects.filter(revision__flow=flow).exists()
-    # no audit event type exists for this (contract §7)
-    assert AuditEvent.objects.count() == events
+    created = AuditEvent.objects.order_by("-pk")[0]
+    assert AuditEvent.objects.count() == events + 1
+    assert (created.type, created.flow_slug, created.flow_revision) == ("flow.created", "login-staging", 1)
+    assert (created.actor_kind, created.actor_name) == ("user", "a-editor")
+    assert created.after == {"name": "Login (staging)", "kind": "login", "enabled": True}
     # granted to the tenant's roles: viewers see it, not other tenants
     client.force_login(personas.viewer)
     assert "login-staging" in slugs_in(client.get(URL))
@@ -252,17 +255,24 @@ def test_disabling_asks_for_confirmation_first(client: Any, personas: Any) -> No
     assert 'name="confirm" value="yes"' in html
 
 
-def test_an_editor_disables_and_enables_a_flow_without_audit_events(client: Any, personas: Any) -> None:
+def test_an_editor_disables_and_enables_a_flow_and_each_change_is_audited(client: Any, personas: Any) -> None:
     client.force_login(personas.editor)
-    events = AuditEvent.objects.count()
+    last = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     response = client.post(URL + "login/enabled/", {"enabled": "false", "confirm": "yes"})
     assert response.status_code == 302 and response["Location"] == URL
     assert not flow_of(personas.tenant_a).enabled
     assert "Disabled Login" in client.get(URL).content.decode()
     assert client.post(URL + "login/enabled/", {"enabled": "true"}).status_code == 302
     assert flow_of(personas.tenant_a).enabled
-    assert AuditEvent.objects.count() == events
+    # Enabling an enabled flow changes nothing and records nothing.
+    assert client.post(URL + "login/enabled/", {"enabled": "true"}).status_code == 302
     assert client.post(URL + "login/enabled/", {"enabled": "maybe"}).status_code == 400
+    events = list(AuditEvent.objects.filter(pk__gt=last).order_by("pk"))
+    assert [(e.type, e.flow_slug, e.before, e.after) for e in events] == [
+        ("flow.disabled", "login", {"enabled": True}, {"enabled": False}),
+        ("flow.enabled", "login", {"enabled": False}, {"enabled": True}),
+    ]
+    assert all(e.actor_name == "a-editor" and e.request_id for e in events)
 
 
 def test_viewers_may_not_enable_or_disable(client: Any, personas: Any) -> None:

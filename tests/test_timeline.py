@@ -249,3 +249,21 @@ def test_it_runs_a_constant_number_of_queries(
         response = client.get(timeline_url(**window_params()))
     assert response.status_code == 200
     assert len(re.findall(r'class="tl-marker ', response.content.decode())) == 50
+
+
+def test_switching_a_flow_off_is_a_marker_named_by_the_flow(client: Any, personas: Any, login: Flow) -> None:
+    a = personas.tenant_a
+    disabled = add_change(
+        a,
+        "flow.disabled",
+        T0 + timedelta(minutes=10),
+        action_slug="",
+        before={"enabled": True},
+        after={"enabled": False},
+    )
+    client.force_login(personas.viewer)
+    body = client.get(timeline_url(**window_params())).content.decode()
+    markers = re.findall(r'<a class="tl-marker [^"]*" href="([^"]+)" data-type="([^"]+)"', body)
+    assert markers == [(f"/t/acme/audit/{disabled.pk}/", "flow.disabled")]
+    assert "disabled flow login" in body
+    assert "disabled (thick dashed)" in body  # the legend says how to tell it apart without colour
