@@ -31,7 +31,7 @@ from actions_app.versioning import (
     version_snapshot,
 )
 from audit_app.services import Actor, RequestMeta
-from config.api_docs import responses
+from config.api_docs import responses, scope_required
 from config.api_paging import (
     CURSOR_DESCRIPTION,
     DEFAULT_LIMIT,
@@ -42,7 +42,7 @@ from config.api_paging import (
 )
 from config.api_types import JsonObject, Text
 from flows_app.triggers import ALL_TRIGGERS
-from tenants.api_auth import ApiError, require_scope
+from tenants.api_auth import ApiError, request_token
 from tenants.idempotency import IDEMPOTENCY_HEADER, KEY_DESCRIPTION, KEY_PATTERN, answer_once
 from tenants.models import ApiToken
 
@@ -276,7 +276,7 @@ def _actor(request: HttpRequest, token: ApiToken) -> tuple[Actor, RequestMeta]:
     "",
     response=responses({200: ActionList}, 400, 403, 422),
     summary="List the tenant's actions",
-    openapi_extra={"x-required-scope": "actions:read"},
+    **scope_required("actions:read"),
 )
 def list_actions(
     request: HttpRequest,
@@ -288,7 +288,7 @@ def list_actions(
 ) -> dict[str, Any]:
     """Templates and custom actions of the token's tenant, ordered by name then slug, as the console's
     catalogue lists them; filters as on that page. Scope `actions:read`."""
-    token = require_scope(request, "actions:read")
+    token = request_token(request)
     query = CatalogueQuery.from_params({"q": q, "kind": kind or "", "trigger": trigger or ""})
     size = page_size(limit)
     actions = search_catalogue(Action.objects.for_tenant(token.tenant), query)
@@ -308,7 +308,7 @@ def list_actions(
     "",
     response=responses({201: ActionDetail}, 403, 422),
     summary="Create a custom action; its first version is 0.1.0",
-    openapi_extra={"x-required-scope": "actions:write"},
+    **scope_required("actions:write"),
 )
 def create_action(
     request: HttpRequest,
@@ -321,7 +321,7 @@ def create_action(
     """Creates the action and its version 0.1.0 (a draft) from TypeScript that must type-check; a 422
     with `details: [{line, column, message}]` lists the TypeScript errors unless `save_anyway`.
     Scope `actions:write`. Send `Idempotency-Key` to make a retry safe."""
-    token = require_scope(request, "actions:write")
+    token = request_token(request)
     actor, meta = _actor(request, token)
 
     def create() -> tuple[int, dict[str, Any]]:
@@ -350,11 +350,11 @@ def create_action(
     "/{slug}",
     response=responses({200: ActionDetail}, 403, 404, 422),
     summary="One action with its versions",
-    openapi_extra={"x-required-scope": "actions:read"},
+    **scope_required("actions:read"),
 )
 def get_action(request: HttpRequest, slug: ActionSlug) -> dict[str, Any]:
     """The action as listed, plus its description and every version (newest first). Scope `actions:read`."""
-    token = require_scope(request, "actions:read")
+    token = request_token(request)
     return _action_detail(token, slug)
 
 
@@ -362,7 +362,7 @@ def get_action(request: HttpRequest, slug: ActionSlug) -> dict[str, Any]:
     "/{slug}/versions",
     response=responses({200: SavedVersion, 201: SavedVersion}, 403, 404, 422),
     summary="Save a new version of a custom action",
-    openapi_extra={"x-required-scope": "actions:write"},
+    **scope_required("actions:write"),
 )
 def create_version(
     request: HttpRequest,
@@ -377,7 +377,7 @@ def create_version(
     identical to the latest version creates nothing (200, `created: false`). TypeScript errors answer 422
     with `details: [{line, column, message}]` unless `save_anyway`. Scope `actions:write`. Send
     `Idempotency-Key` so that a retried request cannot create a second version."""
-    token = require_scope(request, "actions:write")
+    token = request_token(request)
     action = _action_or_404(token, slug)
     actor, meta = _actor(request, token)
 
@@ -427,11 +427,11 @@ def _version_or_404(token: ApiToken, slug: str, label: str) -> ActionVersion:
     "/{slug}/versions/{version}",
     response=responses({200: VersionDetail}, 403, 404, 422),
     summary="One version, source included",
-    openapi_extra={"x-required-scope": "actions:read"},
+    **scope_required("actions:read"),
 )
 def get_version(request: HttpRequest, slug: ActionSlug, version: VersionLabel) -> dict[str, Any]:
     """A version with its TypeScript source and config schema. Scope `actions:read`."""
-    token = require_scope(request, "actions:read")
+    token = request_token(request)
     found = _version_or_404(token, slug, version)
     return {**_version_summary(found), "source": found.source, "config_schema": found.config_schema}
 
@@ -440,12 +440,12 @@ def get_version(request: HttpRequest, slug: ActionSlug, version: VersionLabel) -
     "/{slug}/versions/{version}/publish",
     response=responses({200: VersionSummary}, 403, 404, 422),
     summary="Publish a version",
-    openapi_extra={"x-required-scope": "actions:publish"},
+    **scope_required("actions:publish"),
 )
 def publish(request: HttpRequest, slug: ActionSlug, version: VersionLabel) -> dict[str, Any]:
     """Marks the version published so flows can pin it; publishing twice changes nothing. A version saved
     with TypeScript errors cannot be published (422). Scope `actions:publish`."""
-    token = require_scope(request, "actions:publish")
+    token = request_token(request)
     found = _version_or_404(token, slug, version)
     actor, meta = _actor(request, token)
     try:
@@ -459,13 +459,13 @@ def publish(request: HttpRequest, slug: ActionSlug, version: VersionLabel) -> di
     "/{slug}/versions/{version}/test",
     response=responses({200: TestOutcome}, 403, 404, 422),
     summary="Run a version with an input",
-    openapi_extra={"x-required-scope": "runtime:execute"},
+    **scope_required("runtime:execute"),
 )
 def test_version(request: HttpRequest, slug: ActionSlug, version: VersionLabel, body: TestRun) -> dict[str, Any]:
     """Runs the version in the sandbox, as the editor's test harness does, with `input` merged over
     sample data and `config` checked against the version's config schema (422 when invalid). The
     action's own failure is not an error answer: it is reported in `error`. Scope `runtime:execute`."""
-    token = require_scope(request, "runtime:execute")
+    token = request_token(request)
     found = _version_or_404(token, slug, version)
     run = run_in_harness(
         tenant=token.tenant,

@@ -11,10 +11,10 @@ from pydantic import ConfigDict
 from audit_app.exports import event_as_dict
 from audit_app.models import AuditEvent
 from audit_app.queries import AuditQuery, Cursor, InvalidAuditQuery, keyset_page
-from config.api_docs import responses
+from config.api_docs import responses, scope_required
 from config.api_paging import CURSOR_DESCRIPTION, DEFAULT_LIMIT, LIMIT_DESCRIPTION, page_size
 from config.api_types import Text
-from tenants.api_auth import ApiError, require_scope
+from tenants.api_auth import ApiError, request_token
 
 router = Router(tags=["audit"])
 
@@ -86,7 +86,7 @@ class AuditPage(Schema):
     "",
     response=responses({200: AuditPage}, 400, 403, 422),
     summary="The tenant's audit events, newest first, a keyset page at a time",
-    openapi_extra={"x-required-scope": "audit:read"},
+    **scope_required("audit:read"),
 )
 def list_events(
     request: HttpRequest,
@@ -103,7 +103,7 @@ def list_events(
 ) -> dict[str, Any]:
     """The token's tenant's audit events, newest first, filtered as on the console's audit page; 400
     names a filter or `cursor` that cannot be understood. Scope `audit:read`."""
-    token = require_scope(request, "audit:read")
+    token = request_token(request)
     # The declared parameters document the endpoint; the query is read the same way as the page's.
     query = AuditQuery.from_params(request.GET)
     try:

@@ -1,9 +1,9 @@
 """What every management-API operation shares: the error shape (contract §9), the documented error
 answers, rate-limit headers, and the NinjaAPI that puts them in the OpenAPI document.
 
-Routers import `responses` to declare their answers:
+Routers import `responses` to declare their answers and `scope_required` for the token scope:
 
-    @router.get("/{slug}", response=responses({200: FlowOut}, 403, 404, 422), ...)
+    @router.get("/{slug}", response=responses({200: FlowOut}, 403, 404, 422), **scope_required("flows:read"))
 
 401 and 429 are added to every operation: any of them can answer those before it runs.
 """
@@ -17,7 +17,7 @@ from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from pydantic import ConfigDict
 
-from tenants.api_auth import ApiError, RateBudget
+from tenants.api_auth import ApiError, RateBudget, TenantTokenAuth
 
 
 class ErrorInfo(Schema):
@@ -73,6 +73,12 @@ def responses(success: dict[int, Any], *errors: int) -> dict[int, Any]:
     unknown = set(errors) - set(ERROR_DESCRIPTIONS)
     assert not unknown, f"undocumented error statuses {unknown}"
     return {**success, **dict.fromkeys(sorted({*ALWAYS_POSSIBLE, *errors}), ErrorResponse)}
+
+
+def scope_required(scope: str) -> dict[str, Any]:
+    """Decorator arguments of an operation that needs `scope`: enforced by the token check (before
+    the body is read) and named in the OpenAPI document's security requirement."""
+    return {"auth": TenantTokenAuth(scope), "openapi_extra": {"x-required-scope": scope}}
 
 
 def error_response(

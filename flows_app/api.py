@@ -10,7 +10,7 @@ from pydantic import ConfigDict
 
 from actions_app.models import VersionStatus
 from audit_app.services import Actor, RequestMeta
-from config.api_docs import responses
+from config.api_docs import responses, scope_required
 from config.api_paging import (
     CURSOR_DESCRIPTION,
     DEFAULT_LIMIT,
@@ -25,7 +25,7 @@ from flows_app.models import Binding, Flow
 from flows_app.prepared import flow_for_run
 from flows_app.services import BindingSpec, InvalidBindings, StaleRevision, binding_snapshot, save_flow_slots
 from flows_app.triggers import FLOW_SLOTS
-from tenants.api_auth import ApiError, require_scope
+from tenants.api_auth import ApiError, request_token
 from tenants.models import ApiToken
 
 router = Router(tags=["flows"])
@@ -238,7 +238,7 @@ def _latest_published(action_ids: set[int]) -> dict[int, tuple[tuple[int, int, i
     "",
     response=responses({200: FlowList}, 400, 403, 422),
     summary="The tenant's flows with their current revision",
-    openapi_extra={"x-required-scope": "flows:read"},
+    **scope_required("flows:read"),
 )
 def list_flows(
     request: HttpRequest,
@@ -246,7 +246,7 @@ def list_flows(
     cursor: Text = Query("", description=CURSOR_DESCRIPTION),  # noqa: B008
 ) -> dict[str, Any]:
     """Every flow of the token's tenant by slug, each with its current revision and slots. Scope `flows:read`."""
-    token = require_scope(request, "flows:read")
+    token = request_token(request)
     size = page_size(limit)
     flows = Flow.objects.select_related("tenant", "current_revision").filter(tenant=token.tenant).order_by("slug")
     if cursor:
@@ -265,11 +265,11 @@ def list_flows(
     "/{slug}",
     response=responses({200: FlowOut}, 403, 404, 422),
     summary="One flow: revision and slots",
-    openapi_extra={"x-required-scope": "flows:read"},
+    **scope_required("flows:read"),
 )
 def get_flow(request: HttpRequest, slug: FlowSlug, response: HttpResponse) -> dict[str, Any]:
     """The flow with its current revision (also as `ETag`) and every slot's bindings. Scope `flows:read`."""
-    token = require_scope(request, "flows:read")
+    token = request_token(request)
     document = flow_document(_flow_or_404(token, slug))
     response["ETag"] = f'"{document["revision"]}"'
     return document
@@ -292,7 +292,7 @@ def _expected_revision(if_match: str | None) -> int:
     "/{slug}/slots/{trigger}",
     response=responses({200: FlowOut}, 400, 403, 404, 412, 422, 428),
     summary="Replace one slot's bindings; creates a new revision (If-Match: current revision)",
-    openapi_extra={"x-required-scope": "flows:write"},
+    **scope_required("flows:write"),
 )
 def put_slot(
     request: HttpRequest,
@@ -312,7 +312,7 @@ def put_slot(
     `ETag`). 412 when `If-Match` is not the current revision; 422 when the trigger is not a slot of
     the flow, a version is not published, or a config is invalid (`details` names each binding's
     field, e.g. `login.post-auth.0.config.threshold`). Scope `flows:write`."""
-    token = require_scope(request, "flows:write")
+    token = request_token(request)
     flow = _flow_or_404(token, slug)
     expected = _expected_revision(if_match)
     if trigger not in FLOW_SLOTS[flow.kind]:
@@ -349,13 +349,13 @@ def put_slot(
     "/{slug}/run",
     response=responses({200: RunOut}, 403, 404, 422),
     summary="Run one trigger of the flow for a transaction",
-    openapi_extra={"x-required-scope": "runtime:execute"},
+    **scope_required("runtime:execute"),
 )
 def run(request: HttpRequest, slug: FlowSlug, body: RunIn) -> dict[str, Any]:
     """Runs the bindings of one trigger slot, in order, for a sign-in transaction and answers what happens
     next (`outcome`) with each binding's execution. The first trigger of a transaction fixes the flow
     revision for the rest of it. 422 when the trigger is not a slot of the flow. Scope `runtime:execute`."""
-    token = require_scope(request, "runtime:execute")
+    token = request_token(request)
     flow = flow_for_run(token.tenant, slug)
     if flow is None:
         raise ApiError(404, "not_found", f"No flow {slug!r} in this tenant.")

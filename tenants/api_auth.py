@@ -96,7 +96,19 @@ def spend_request(token: ApiToken) -> RateBudget:
     return RateBudget(limit=limit, used=used, retry_after=retry_after)
 
 
+def missing_scope(scope: str) -> ApiError:
+    return ApiError(403, "missing_scope", f"This token lacks the scope {scope}.", {"required_scope": scope})
+
+
 class TenantTokenAuth(HttpBearer):
+    """A usable token (its tenant comes with it), counted against its rate limit and, when `scope` is
+    given, carrying that scope. Runs before the body is read, so a token without the scope gets the
+    403 naming it whatever it sent."""
+
+    def __init__(self, scope: str | None = None) -> None:
+        super().__init__()
+        self.scope = scope
+
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
         api_token = authenticate_token(token)
         if api_token is None:
@@ -111,12 +123,20 @@ class TenantTokenAuth(HttpBearer):
                 {"limit": budget.limit, "retry_after": budget.retry_after},
                 headers={"Retry-After": str(budget.retry_after)},
             )
+        if self.scope is not None and not api_token.has_scope(self.scope):
+            raise missing_scope(self.scope)
         return api_token
+
+
+def request_token(request: HttpRequest) -> ApiToken:
+    """The token TenantTokenAuth accepted for this request."""
+    token: ApiToken = request.auth  # type: ignore[attr-defined]
+    return token
 
 
 def require_scope(request: HttpRequest, scope: str) -> ApiToken:
     """The request's token, if it carries `scope`; otherwise a 403 that names the missing scope."""
-    token: ApiToken = request.auth  # type: ignore[attr-defined]
+    token = request_token(request)
     if not token.has_scope(scope):
-        raise ApiError(403, "missing_scope", f"This token lacks the scope {scope}.", {"required_scope": scope})
+        raise missing_scope(scope)
     return token

@@ -99,3 +99,23 @@ def test_the_bearer_scheme_and_parameter_examples_are_valid_openapi(document: di
             for parameter in found.get("parameters", []):
                 # OpenAPI's parameter `examples` is a map; a list there makes the document invalid.
                 assert not isinstance(parameter.get("examples"), list), (method, path, parameter["name"])
+
+
+@pytest.mark.parametrize(("method", "path", "scope"), CONTRACT_OPERATIONS)
+def test_every_operation_refuses_a_token_without_its_scope(
+    client: Any, personas: Any, api_token: Any, method: str, path: str, scope: str
+) -> None:
+    from tenants.models import API_SCOPES
+
+    url = path.format(slug="login" if "/flows/" in path else "risk-gate", version="0.1.0", trigger="login.post-auth")
+    token = api_token(*[s for s in API_SCOPES if s != scope])
+    headers = {"Authorization": f"Bearer {token}"}
+    if method == "get":
+        response = client.get(url, headers=headers)
+    else:
+        # An empty body is invalid everywhere: the scope is checked before the body is read.
+        response = getattr(client, method)(url, data="{}", content_type="application/json", headers=headers)
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert error["code"] == "missing_scope"
+    assert scope in error["message"] and error["details"] == {"required_scope": scope}
