@@ -343,7 +343,7 @@ def create_action(
             raise _type_errors(failed) from failed
         return 201, _action_detail(token, outcome.version.action.slug)
 
-    return answer_once(request, response, token.tenant, body.dict(), create)
+    return answer_once(request, response, token.tenant, body.model_dump(), create)
 
 
 @router.get(
@@ -409,7 +409,7 @@ def create_version(
             return 200, {**_version_summary(unchanged.latest), "created": False}
         return 201, {**_version_summary(outcome.version), "created": True}
 
-    return answer_once(request, response, token.tenant, body.dict(), save)
+    return answer_once(request, response, token.tenant, body.model_dump(), save)
 
 
 def _version_or_404(token: ApiToken, slug: str, label: str) -> ActionVersion:
