@@ -127,7 +127,10 @@ class WebhookDelivery(models.Model):
     for a third-party server."""
 
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="webhook_deliveries")
-    binding = models.ForeignKey(Binding, null=True, on_delete=models.SET_NULL, related_name="deliveries")
+    # Served by the delivery_log index (binding, created_at).
+    binding = models.ForeignKey(
+        Binding, null=True, on_delete=models.SET_NULL, related_name="deliveries", db_index=False
+    )
     action_slug = models.CharField(max_length=80)
     flow_slug = models.CharField(max_length=80)
     trigger = models.CharField(max_length=60)
@@ -161,7 +164,8 @@ class FlowTransaction(models.Model):
     """One sign-in / registration / reset attempt: it keeps the revision its first trigger ran."""
 
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
-    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="transactions")
+    # Served by transaction_unique_per_flow (flow, transaction_id).
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="transactions", db_index=False)
     transaction_id = models.CharField(max_length=64)
     revision = models.ForeignKey(FlowRevision, on_delete=models.PROTECT, related_name="+")
     state = models.JSONField(default=dict)
@@ -178,13 +182,17 @@ class FlowTransaction(models.Model):
 class ActionExecution(models.Model):
     """One action run inside a flow run (contract §6), with its input as seen (secrets masked)."""
 
-    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
-    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="executions")
+    # The foreign keys are served by the composite indexes below (each leads with its column);
+    # every extra index is paid on every sign-in.
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False)
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="executions", db_index=False)
     revision_number = models.PositiveIntegerField()
     transaction_id = models.CharField(max_length=64)
     trigger = models.CharField(max_length=60)
     binding_key = models.UUIDField()
-    action = models.ForeignKey("actions_app.Action", on_delete=models.CASCADE, related_name="executions")
+    action = models.ForeignKey(
+        "actions_app.Action", on_delete=models.CASCADE, related_name="executions", db_index=False
+    )
     action_version = models.CharField(max_length=40)
     position = models.PositiveIntegerField()
     # continue / block / demand_mfa / redirect, or error when the execution failed.
