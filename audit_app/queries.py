@@ -65,6 +65,20 @@ class Cursor:
         return cls(event.occurred_at, event.pk, direction)
 
 
+def parse_time_range(params: QueryDict, problems: list[dict[str, str]]) -> dict[str, datetime | None]:
+    """The `since` and `until` parameters (None where empty); a bad one adds its problem to
+    `problems` and reads as None, so the page can show it next to its field."""
+    moments: dict[str, datetime | None] = {"since": None, "until": None}
+    for name in moments:
+        text = params.get(name, "").strip()
+        if text:
+            try:
+                moments[name] = parse_datetime_utc(text, name)
+            except InvalidAuditQuery as invalid:
+                problems += invalid.problems
+    return moments
+
+
 def parse_datetime_utc(value: str, field_name: str) -> datetime:
     """An ISO 8601 date-time (a datetime-local input's value, or with an offset); naive means UTC."""
     try:
@@ -101,15 +115,7 @@ class AuditQuery:
         types = tuple(dict.fromkeys(t for t in params.getlist("type") if t))
         for unknown in [t for t in types if t not in EVENT_TYPES]:
             problems.append({"field": "type", "message": f"Unknown event type {unknown!r}."})
-        moments: dict[str, datetime | None] = {}
-        for name in ("since", "until"):
-            text = params.get(name, "").strip()
-            moments[name] = None
-            if text:
-                try:
-                    moments[name] = parse_datetime_utc(text, name)
-                except InvalidAuditQuery as invalid:
-                    problems += invalid.problems
+        moments = parse_time_range(params, problems)
         return cls(
             types=tuple(t for t in types if t in EVENT_TYPES),
             action=params.get("action", "").strip(),

@@ -16,7 +16,7 @@ from django.http import QueryDict
 from django.utils.http import urlencode
 
 from audit_app.models import SECURITY_EVENT_KINDS, SecurityEvent
-from audit_app.queries import InvalidAuditQuery, parse_datetime_utc
+from audit_app.queries import parse_time_range
 
 
 @dataclass(frozen=True)
@@ -49,14 +49,7 @@ class SecurityLogQuery:
             except ValueError:
                 problems.append({"field": "ip", "message": "Enter one IP address, such as 203.0.113.7 or 2001:db8::1."})
                 ip = ""
-        moments: dict[str, datetime | None] = {"since": None, "until": None}
-        for name in moments:
-            text = params.get(name, "").strip()
-            if text:
-                try:
-                    moments[name] = parse_datetime_utc(text, name)
-                except InvalidAuditQuery as invalid:
-                    problems += invalid.problems
+        moments = parse_time_range(params, problems)
         positions: dict[str, int | None] = {"before": None, "after": None}
         for name in positions:
             text = params.get(name, "").strip()

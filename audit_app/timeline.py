@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from audit_app.models import AuditEvent
-from audit_app.queries import InvalidAuditQuery, parse_datetime_utc
+from audit_app.queries import parse_time_range
 from flows_app.models import ActionExecution
 from tenants.models import Tenant
 
@@ -93,14 +93,7 @@ class TimelineWindow:
     def from_params(cls, params: QueryDict, now: datetime) -> TimelineWindow:
         problems: list[dict[str, str]] = []
         notices: list[str] = []
-        moments: dict[str, datetime | None] = {"since": None, "until": None}
-        for name in moments:
-            text = params.get(name, "").strip()
-            if text:
-                try:
-                    moments[name] = parse_datetime_utc(text, name)
-                except InvalidAuditQuery as invalid:
-                    problems += invalid.problems
+        moments = parse_time_range(params, problems)
         until = moments["until"] or now.astimezone(UTC)
         since = moments["since"] or until - DEFAULT_WINDOW
         if since >= until:
