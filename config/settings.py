@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "tenants.middleware.RequestIdMiddleware",
     "tenants.middleware.ContentSecurityPolicyMiddleware",
+    "tenants.middleware.ApiMethodNotAllowedMiddleware",
     # Axes last: it must see the outcome of the authentication backends.
     "axes.middleware.AxesMiddleware",
 ]

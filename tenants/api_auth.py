@@ -112,6 +112,11 @@ class TenantTokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
         api_token = authenticate_token(token)
         if api_token is None:
+            # Into the platform security log (rate-guarded there), so a leaked or guessed token
+            # being tried shows up; only its public id is kept.
+            from audit_app.security import record_rejected_token
+
+            record_rejected_token(request, token)
             return None
         budget = spend_request(api_token)
         request.rate_budget = budget  # type: ignore[attr-defined]

@@ -1,4 +1,4 @@
-"""Request id and Content-Security-Policy for every response."""
+"""Request id and Content-Security-Policy for every response; the API's 405 in its error shape."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 import uuid
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -52,3 +52,29 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         return response
+
+
+class ApiMethodNotAllowedMiddleware:
+    """The management API's 405 (django-ninja answers plain text) in the API's error shape,
+    naming the methods the path takes, so a client's error handling needs one format."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code != 405 or not request.path.startswith("/api/"):
+            return response
+        allowed = [method.strip() for method in response.get("Allow", "").split(",") if method.strip()]
+        shaped = JsonResponse(
+            {
+                "error": {
+                    "code": "method_not_allowed",
+                    "message": f"{request.method} is not allowed on {request.path}; use {', '.join(allowed)}.",
+                    "details": {"allowed_methods": allowed},
+                }
+            },
+            status=405,
+        )
+        shaped["Allow"] = ", ".join(allowed)
+        return shaped

@@ -119,3 +119,12 @@ def test_every_operation_refuses_a_token_without_its_scope(
     error = response.json()["error"]
     assert error["code"] == "missing_scope"
     assert scope in error["message"] and error["details"] == {"required_scope": scope}
+
+
+def test_a_wrong_method_is_a_405_in_the_error_shape(client: Any, api_token: Any) -> None:
+    token = api_token("actions:read")
+    answer = client.delete("/api/v1/actions", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 405
+    error = answer.json()["error"]
+    assert error["code"] == "method_not_allowed" and set(error["details"]["allowed_methods"]) == {"GET", "POST"}
+    assert set(answer["Allow"].replace(" ", "").split(",")) == {"GET", "POST"}

@@ -261,3 +261,26 @@ def test_purge_audit_also_ages_out_the_security_log(db: Any, settings: Any) -> N
     assert SecurityEvent.objects.filter(pk=old.pk).exists()
     call_command("purge_audit", stdout=StringIO())
     assert list(SecurityEvent.objects.values_list("pk", flat=True)) == [recent.pk]
+
+
+def test_the_api_records_a_rejected_bearer_token_and_never_its_secret(
+    client: Any, personas: Any, api_token: Any
+) -> None:
+    from django.utils import timezone
+
+    from tenants.models import ApiToken
+
+    good = api_token("actions:read")
+    key_id = good.split("_")[1]
+    ApiToken.objects.filter(key_id=key_id).update(revoked_at=timezone.now())
+    answer = client.get("/api/v1/actions", headers={"Authorization": f"Bearer {good}"}, REMOTE_ADDR="192.0.2.77")
+    assert answer.status_code == 401
+    entry = SecurityEvent.objects.get(kind="api.token_rejected")
+    assert key_id in entry.detail and good.split("_", 2)[2] not in entry.detail
+    assert (entry.ip, entry.path) == ("192.0.2.77", "/api/v1/actions")
+    # A valid token leaves nothing.
+    assert (
+        client.get("/api/v1/whoami", headers={"Authorization": f"Bearer {api_token('actions:read')}"}).status_code
+        == 200
+    )
+    assert SecurityEvent.objects.count() == 1
