@@ -14,7 +14,7 @@ from pydantic import ConfigDict
 from actions_app.rollout import InvalidPins, PinTarget, RolloutRequest, roll_out_action
 from actions_app.versioning import CompileFailed, InvalidDraft, VersionDraft
 from audit_app.services import Actor, RequestMeta
-from config.api_docs import responses
+from config.api_docs import responses, scope_required
 from config.api_types import JsonObject, Text
 from flows_app.services import StaleRevision
 from tenants.api_auth import ApiError
@@ -151,7 +151,8 @@ def _require_scopes(request: HttpRequest, body: RolloutIn) -> ApiToken:
     "/{slug}/rollout",
     response=responses({200: RolloutOut}, 403, 412, 422),
     summary="Create or version a custom action, publish it and pin it in flows, in one transaction",
-    openapi_extra={"x-required-scope": "actions:write"},
+    # actions:write is checked with the token, before the body is read; publish and pin add theirs.
+    **scope_required("actions:write"),
 )
 def roll_out(
     request: HttpRequest,

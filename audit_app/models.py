@@ -125,7 +125,8 @@ class AuditChainHead(models.Model):
 
 
 DEFAULT_RETENTION_DAYS = 365
-MIN_RETENTION_DAYS = 7
+# A quarter at least: a shorter retention would let someone erase the trail of a recent change.
+MIN_RETENTION_DAYS = 90
 MAX_RETENTION_DAYS = 3650
 
 

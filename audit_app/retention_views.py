@@ -1,10 +1,10 @@
-"""The tenant's audit retention: shown to every member, changed by admins and owners."""
+"""The tenant's audit retention: shown to every member, changed by owners only."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -17,8 +17,9 @@ from tenants.roles import Role
 
 
 def can_change_retention(access: TenantAccess) -> bool:
-    """Retention decides how much history survives, so it is an admin's call, like members and tokens."""
-    return access.role is not None and access.role.includes(Role.ADMIN)
+    """Retention decides how much history survives, including the trail of what admins did, so
+    only owners change it (and never below MIN_RETENTION_DAYS)."""
+    return access.role is not None and access.role.includes(Role.OWNER)
 
 
 def _describe(days: int | None) -> str:
@@ -48,11 +49,14 @@ def _render(
 @tenant_view
 @require_http_methods(["GET", "POST"])
 def retention(request: HtmxHttpRequest, access: TenantAccess) -> HttpResponse:
+    if access.membership is None:
+        # A single-object grant (a contractor) sees that object, not the tenant's settings.
+        raise Http404("No such page")
     days = retention_days(access.tenant)
     if request.method == "GET":
         return _render(request, access, RetentionForm.for_current(days), days)
     if not can_change_retention(access):
-        raise PermissionDenied("Your role does not allow this (change audit retention): ask an admin or owner.")
+        raise PermissionDenied("Your role does not allow this (change audit retention): ask an owner.")
     form = RetentionForm(request.POST)
     if form.is_valid():
         try:

@@ -54,13 +54,19 @@ class SecurityLogQuery:
         for name in positions:
             text = params.get(name, "").strip()
             if text:
-                if text.isdigit():
+                # isdecimal() alone admits other scripts' digits, which int() may still refuse.
+                if text.isascii() and text.isdecimal() and len(text) <= 18:
                     positions[name] = int(text)
                 else:
                     problems.append({"field": "page", "message": "This page link is not valid; showing the newest."})
+        username = params.get("username", "").strip()
+        if "\x00" in username:
+            # PostgreSQL text cannot hold NUL; no username contains one.
+            problems.append({"field": "username", "message": "A username cannot contain a NUL character."})
+            username = ""
         return cls(
             kind=kind,
-            username=params.get("username", "").strip(),
+            username=username,
             ip=ip,
             since=moments["since"],
             until=moments["until"],

@@ -52,11 +52,16 @@ def _key_problem(message: str) -> ApiError:
     )
 
 
+def _forget_expired(tenant: Tenant) -> None:
+    """Lazy clean-up: keys past their lifetime are forgotten when the tenant next uses one. Runs
+    before the claim's transaction where it can, so its row locks are not held through the work
+    and two idempotent requests of a tenant do not wait on each other's clean-up."""
+    expired_before = timezone.now() - timedelta(hours=IDEMPOTENCY_KEY_LIFETIME_HOURS)
+    IdempotentRequest.objects.filter(tenant=tenant, created_at__lt=expired_before).delete()
+
+
 def _claim(tenant: Tenant, key: str, fingerprint: str) -> IdempotentRequest:
     """The key's row: a new one (status None) that this transaction now holds, or the stored answer."""
-    expired_before = timezone.now() - timedelta(hours=IDEMPOTENCY_KEY_LIFETIME_HOURS)
-    # Lazy clean-up: keys past their lifetime are forgotten when the tenant next uses one.
-    IdempotentRequest.objects.filter(tenant=tenant, created_at__lt=expired_before).delete()
     try:
         with transaction.atomic():
             return IdempotentRequest.objects.create(tenant=tenant, key=key, fingerprint=fingerprint)
@@ -76,6 +81,7 @@ def answer_once(
     if not _KEY_RE.match(key):
         raise _key_problem("Use 1–255 visible ASCII characters, such as a UUID.")
     fingerprint = request_fingerprint(request, body)
+    _forget_expired(tenant)
     with transaction.atomic():
         claimed = _claim(tenant, key, fingerprint)
         if claimed.fingerprint != fingerprint:

@@ -100,6 +100,17 @@ def _lock_tenant(tenant: Tenant) -> None:
     Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
 
 
+def _acting_role_now(tenant: Tenant, actor: Actor, acting_role: Role | None) -> Role | None:
+    """The acting operator's role as it is under the tenant lock, not as it was when their request
+    began: an owner demoted a moment ago must not still grant the owner role."""
+    if acting_role is None or actor.kind != "user":
+        return acting_role
+    current = Membership.objects.filter(tenant=tenant, user_id=actor.id).values_list("role", flat=True).first()
+    if current is None:
+        raise MemberChangeNotAllowed("You are no longer a member of this tenant.")
+    return Role(current)
+
+
 def add_member(
     tenant: Tenant,
     user: Any,
@@ -114,6 +125,7 @@ def add_member(
     check_member_change(acting_role, current=None, new=role)
     with transaction.atomic():
         _lock_tenant(tenant)
+        check_member_change(_acting_role_now(tenant, actor, acting_role), current=None, new=role)
         if Membership.objects.filter(tenant=tenant, user=user).exists():
             raise MembershipError(f"{user.get_username()} is already a member of {tenant.slug}.")
         membership = Membership.objects.create(tenant=tenant, user=user, role=role.value)
@@ -146,7 +158,9 @@ def change_member_role(
     with transaction.atomic():
         _lock_tenant(membership.tenant)
         membership = Membership.objects.select_for_update().select_related("user", "tenant").get(pk=membership.pk)
-        check_member_change(acting_role, current=membership.role_enum, new=role)
+        check_member_change(
+            _acting_role_now(membership.tenant, actor, acting_role), current=membership.role_enum, new=role
+        )
         if membership.role == role.value:
             return membership
         if membership.role == Role.OWNER.value and _owner_count(membership.tenant) <= 1:
@@ -176,7 +190,9 @@ def remove_member(
     with transaction.atomic():
         _lock_tenant(membership.tenant)
         membership = Membership.objects.select_for_update().select_related("user", "tenant").get(pk=membership.pk)
-        check_member_change(acting_role, current=membership.role_enum, new=None)
+        check_member_change(
+            _acting_role_now(membership.tenant, actor, acting_role), current=membership.role_enum, new=None
+        )
         if membership.role == Role.OWNER.value and _owner_count(membership.tenant) <= 1:
             raise MembershipError("A tenant needs at least one owner: the last owner cannot be removed.")
         before = _member_snapshot(membership)

@@ -248,19 +248,19 @@ def test_the_plan_of_a_tenant_without_events_is_empty(db: None) -> None:
 
 def test_changing_the_retention_is_audited(initech: Any) -> None:
     assert retention_days(initech) == 365
-    set_retention(initech, 30, actor=ADMIN)
-    set_retention(initech, 30, actor=ADMIN)  # no change, no event
+    set_retention(initech, 120, actor=ADMIN)
+    set_retention(initech, 120, actor=ADMIN)  # no change, no event
     set_retention(initech, None, actor=ADMIN)
     events = AuditEvent.objects.for_tenant(initech).filter(type="audit.retention_changed").order_by("seq")
     assert [(e.before, e.after, e.actor_name) for e in events] == [
-        ({"retention_days": 365}, {"retention_days": 30}, "an admin"),
-        ({"retention_days": 30}, {"retention_days": None}, "an admin"),
+        ({"retention_days": 365}, {"retention_days": 120}, "an admin"),
+        ({"retention_days": 120}, {"retention_days": None}, "an admin"),
     ]
     assert AuditRetention.objects.get(tenant=initech).days is None
     assert verify_chain(initech) is None
 
 
-@pytest.mark.parametrize("days", [0, 6, 3651, -1])
+@pytest.mark.parametrize("days", [0, 6, 89, 3651, -1])
 def test_a_retention_outside_the_allowed_range_is_refused(initech: Any, days: int) -> None:
     with pytest.raises(InvalidRetention):
         set_retention(initech, days, actor=ADMIN)
@@ -303,8 +303,8 @@ RETENTION_URL = "/t/acme/audit/retention/"
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
-def test_it_shows_every_member_the_retention_and_only_admins_the_form(client: Any, personas: Any) -> None:
-    for role, sees_form in (("viewer", False), ("editor", False), ("admin", True), ("owner", True)):
+def test_it_shows_every_member_the_retention_and_only_owners_the_form(client: Any, personas: Any) -> None:
+    for role, sees_form in (("viewer", False), ("editor", False), ("admin", False), ("owner", True)):
         client.force_login(personas.by_role()[role])
         response = client.get(RETENTION_URL)
         assert response.status_code == 200
@@ -319,14 +319,14 @@ def test_the_audit_log_links_to_the_retention_panel(client: Any, personas: Any) 
     assert b'href="/t/acme/audit/retention/"' in response.content
 
 
-def test_an_admin_changes_the_retention_and_it_is_audited(client: Any, personas: Any) -> None:
-    client.force_login(personas.admin)
+def test_an_owner_changes_the_retention_and_it_is_audited(client: Any, personas: Any) -> None:
+    client.force_login(personas.owner)
     response = client.post(RETENTION_URL, {"policy": "days", "days": "90"}, follow=True)
     assert response.status_code == 200
     assert b"Audit events are now kept 90 days." in response.content
     assert retention_days(personas.tenant_a) == 90
     event = AuditEvent.objects.for_tenant(personas.tenant_a).get(type="audit.retention_changed")
-    assert (event.actor_name, event.before, event.after) == ("a-admin", {"retention_days": 365}, {"retention_days": 90})
+    assert (event.actor_name, event.before, event.after) == ("a-owner", {"retention_days": 365}, {"retention_days": 90})
     assert event.ip == "127.0.0.1"
 
 
@@ -342,7 +342,7 @@ def test_an_owner_chooses_forever_over_htmx_and_gets_the_panel_back(client: Any,
 @pytest.mark.parametrize(
     ("posted", "field", "message"),
     [
-        ({"policy": "days", "days": "3"}, "Days to keep", "Keep events for at least 7 days."),
+        ({"policy": "days", "days": "3"}, "Days to keep", "Keep events for at least 90 days."),
         ({"policy": "days", "days": "4000"}, "Days to keep", "At most 3650 days (ten years)"),
         ({"policy": "days", "days": "a year"}, "Days to keep", "Enter a whole number of days, such as 365."),
         ({"policy": "days", "days": ""}, "Days to keep", "Enter how many days to keep events, or choose Forever."),
@@ -353,7 +353,7 @@ def test_an_owner_chooses_forever_over_htmx_and_gets_the_panel_back(client: Any,
 def test_bad_input_is_refused_with_the_field_named_and_kept(
     client: Any, personas: Any, posted: dict[str, str], field: str, message: str
 ) -> None:
-    client.force_login(personas.admin)
+    client.force_login(personas.owner)
     response = client.post(RETENTION_URL, posted)
     assert response.status_code == 422
     html = response.content.decode()
@@ -365,15 +365,15 @@ def test_bad_input_is_refused_with_the_field_named_and_kept(
 
 
 def test_bad_input_over_htmx_comes_back_in_the_panel(client: Any, personas: Any) -> None:
-    client.force_login(personas.admin)
+    client.force_login(personas.owner)
     response = client.post(RETENTION_URL, {"policy": "days", "days": "3"}, **HTMX)
     assert response.status_code == 200  # htmx swaps only 2xx answers
-    assert b"<strong>Days to keep</strong>: Keep events for at least 7 days." in response.content
+    assert b"<strong>Days to keep</strong>: Keep events for at least 90 days." in response.content
     assert b'value="3"' in response.content
 
 
-@pytest.mark.parametrize("role", ["viewer", "editor"])
-def test_viewers_and_editors_may_not_change_the_retention(client: Any, personas: Any, role: str) -> None:
+@pytest.mark.parametrize("role", ["viewer", "editor", "admin"])
+def test_viewers_editors_and_admins_may_not_change_the_retention(client: Any, personas: Any, role: str) -> None:
     client.force_login(personas.by_role()[role])
     assert client.post(RETENTION_URL, {"policy": "forever"}).status_code == 403
     assert retention_days(personas.tenant_a) == 365
@@ -438,14 +438,14 @@ def test_a_purge_and_concurrent_writers_leave_one_verifiable_chain(db: None) -> 
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_an_admin_opens_the_retention_panel_on_the_audit_log_and_shortens_it(
+def test_an_owner_opens_the_retention_panel_on_the_audit_log_and_shortens_it(
     page: Any, live_server: Any, personas: Any, console_errors: list[str]
 ) -> None:
     from playwright.sync_api import expect
 
     from tests.test_browser_foundation import sign_in
 
-    sign_in(page, live_server, "a-admin")
+    sign_in(page, live_server, "a-owner")
     page.wait_for_url("**/t/acme/**")
     page.goto(f"{live_server.url}/t/acme/audit/")
     page.locator("summary", has_text="Retention").click()
@@ -454,12 +454,24 @@ def test_an_admin_opens_the_retention_panel_on_the_audit_log_and_shortens_it(
     days.fill("3")
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Save retention").click()
-    expect(page.locator("#retention .form-errors")).to_contain_text("Keep events for at least 7 days.")
+    expect(page.locator("#retention .form-errors")).to_contain_text("Keep events for at least 90 days.")
     expect(page.get_by_label("Days to keep")).to_have_value("3")
-    page.get_by_label("Days to keep").fill("30")
+    page.get_by_label("Days to keep").fill("120")
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Save retention").click()
-    expect(page.locator("#retention")).to_contain_text("Saved: audit events are now kept 30 days.")
+    expect(page.locator("#retention")).to_contain_text("Saved: audit events are now kept 120 days.")
     assert page.url == f"{live_server.url}/t/acme/audit/"  # never left the log
-    assert retention_days(personas.tenant_a) == 30
+    assert retention_days(personas.tenant_a) == 120
     assert console_errors == []
+
+
+def test_a_contractor_with_one_object_does_not_see_the_tenant_retention(client: Any, personas: Any) -> None:
+    from tenants.permissions import grant_object_to_operator
+    from tests.conftest import make_operator
+    from tests.test_url_walk import add_custom_action
+
+    contractor = make_operator("contractor")
+    grant_object_to_operator(contractor, "view_action", add_custom_action(personas.tenant_a, "contracted"))
+    client.force_login(contractor)
+    assert client.get(RETENTION_URL).status_code == 404
+    assert client.post(RETENTION_URL, {"policy": "forever"}).status_code == 404

@@ -268,3 +268,16 @@ def test_the_openapi_document_describes_the_rollout(client: Any) -> None:
     assert operation["security"] == [{"TenantTokenAuth": ["actions:write"]}]
     assert "actions:publish" in operation["description"] and "flows:write" in operation["description"]
     assert any(p["in"] == "header" and p["name"] == "Idempotency-Key" for p in operation["parameters"])
+
+
+def test_a_token_without_actions_write_gets_403_before_its_body_is_read(
+    client: Any, personas: Any, api_token: Any
+) -> None:
+    response = client.post(
+        "/api/v1/actions/risk-gate/rollout",
+        data="{not json",
+        content_type="application/json",
+        headers=bearer(api_token("actions:read")),
+    )
+    assert response.status_code == 403
+    assert response.json()["error"]["details"]["required_scope"] == "actions:write"

@@ -284,3 +284,14 @@ def test_the_api_records_a_rejected_bearer_token_and_never_its_secret(
         == 200
     )
     assert SecurityEvent.objects.count() == 1
+
+
+def test_odd_page_links_and_nul_usernames_are_named_not_500(client: Any, staff: Any) -> None:
+    client.force_login(staff)
+    for query in ("before=%C2%B2", "after=%D9%A3", "before=99999999999999999999999"):
+        response = client.get(f"/platform/security-log/?{query}")
+        assert response.status_code == 200, query
+        assert "This page link is not valid" in response.content.decode()
+    response = client.get("/platform/security-log/?username=a%00b")
+    assert response.status_code == 200
+    assert "A username cannot contain a NUL character." in response.content.decode()

@@ -552,3 +552,19 @@ def test_two_owners_demoting_each_other_at_once_leave_one_owner(personas: Any) -
         "second": "A tenant needs at least one owner: make someone else owner first.",
     }
     assert Membership.objects.filter(tenant=personas.tenant_a, role="owner").count() == 1
+
+
+def test_a_demoted_owner_cannot_still_grant_owner_with_the_role_they_had(personas: Any) -> None:
+    """The acting role is re-read under the tenant lock, not taken from the start of the request."""
+    from audit_app.services import Actor
+    from tenants.models import Membership
+    from tenants.roles import Role
+    from tenants.services import MemberChangeNotAllowed, change_member_role
+
+    owner_membership = Membership.objects.get(tenant=personas.tenant_a, user=personas.owner)
+    Membership.objects.filter(pk=owner_membership.pk).update(role=Role.ADMIN.value)  # demoted meanwhile
+    editor = Membership.objects.get(tenant=personas.tenant_a, user=personas.editor)
+    with pytest.raises(MemberChangeNotAllowed):
+        change_member_role(editor, Role.OWNER, actor=Actor.for_user(personas.owner), acting_role=Role.OWNER)
+    editor.refresh_from_db()
+    assert editor.role == Role.EDITOR.value

@@ -117,7 +117,7 @@ POST_ONLY = {
 ROLE_ORDER = ["viewer", "editor", "admin", "owner"]
 # Routes every member may read (GET) that change something by POST, and the lowest role allowed to POST.
 GET_AND_POST = {
-    "t/<slug:tenant_slug>/audit/retention/": "admin",
+    "t/<slug:tenant_slug>/audit/retention/": "owner",
 }
 
 
