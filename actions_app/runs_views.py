@@ -13,7 +13,7 @@ from actions_app.health import health_for
 from actions_app.models import Action, ActionKind
 from flows_app.models import ActionExecution, Flow
 from tenants.access import TenantAccess, get_visible_or_404, tenant_view, visible
-from tenants.http import HtmxHttpRequest
+from tenants.http import HtmxHttpRequest, parse_count
 
 HISTORY_SIZE = 50
 
@@ -27,9 +27,10 @@ def _executions(access: TenantAccess, action: Action) -> QuerySet[ActionExecutio
 def replayable_execution(access: TenantAccess, action: Action, execution_id: str) -> ActionExecution | None:
     """The execution of `action` named by a replay link, if the operator may see it (its flow
     included), else None: an unknown or foreign id simply opens the harness without a replay."""
-    if action.kind != ActionKind.CUSTOM or not execution_id.isdigit():
+    pk = parse_count(execution_id)
+    if action.kind != ActionKind.CUSTOM or pk is None:
         return None
-    return _executions(access, action).filter(pk=int(execution_id)).first()
+    return _executions(access, action).filter(pk=pk).first()
 
 
 @tenant_view

@@ -17,6 +17,7 @@ from django.utils.http import urlencode
 
 from audit_app.models import SECURITY_EVENT_KINDS, SecurityEvent
 from audit_app.queries import parse_time_range
+from tenants.http import parse_count
 
 
 @dataclass(frozen=True)
@@ -54,10 +55,8 @@ class SecurityLogQuery:
         for name in positions:
             text = params.get(name, "").strip()
             if text:
-                # isdecimal() alone admits other scripts' digits, which int() may still refuse.
-                if text.isascii() and text.isdecimal() and len(text) <= 18:
-                    positions[name] = int(text)
-                else:
+                positions[name] = parse_count(text)
+                if positions[name] is None:
                     problems.append({"field": "page", "message": "This page link is not valid; showing the newest."})
         username = params.get("username", "").strip()
         if "\x00" in username:

@@ -23,6 +23,7 @@ from django.utils.http import urlencode
 from audit_app.models import AuditEvent
 from audit_app.queries import parse_time_range
 from flows_app.models import ActionExecution
+from tenants.http import parse_count
 from tenants.models import Tenant
 
 BUCKET_MINUTES = (1, 5, 10, 60)
@@ -102,8 +103,9 @@ class TimelineWindow:
         bucket_text = params.get("bucket", "").strip()
         bucket = DEFAULT_BUCKET_MINUTES
         if bucket_text:
-            if bucket_text.isdigit() and int(bucket_text) in BUCKET_MINUTES:
-                bucket = int(bucket_text)
+            chosen = parse_count(bucket_text)
+            if chosen in BUCKET_MINUTES:
+                bucket = chosen
             else:
                 problems.append({"field": "bucket", "message": "Choose 1, 5, 10 or 60 minutes."})
         wanted = bucket

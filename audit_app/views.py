@@ -11,7 +11,7 @@ from audit_app.exports import csv_lines, jsonl_lines
 from audit_app.models import EVENT_TYPES, AuditEvent, AuditEventQuerySet
 from audit_app.queries import OUTCOMES, AuditQuery, Cursor, InvalidAuditQuery, event_diff, keyset_page
 from tenants.access import TenantAccess, tenant_view
-from tenants.http import HtmxHttpRequest
+from tenants.http import HtmxHttpRequest, parse_count
 
 PAGE_SIZE = 50
 
@@ -55,7 +55,8 @@ def audit_log(request: HtmxHttpRequest, access: TenantAccess) -> HttpResponse:
 @tenant_view
 @require_GET
 def event_detail(request: HttpRequest, access: TenantAccess, event_id: str) -> HttpResponse:
-    event = readable_events(access).filter(pk=int(event_id)).first() if event_id.isdigit() else None
+    pk = parse_count(event_id)
+    event = readable_events(access).filter(pk=pk).first() if pk is not None else None
     if event is None:
         raise Http404("No such audit event")
     context = {

@@ -36,6 +36,7 @@ from flows_app.models import Binding, Flow, FlowRevision, OnError
 from flows_app.services import BindingSpec
 from flows_app.triggers import ALLOWED_RESULTS, FLOW_SLOTS
 from tenants.access import TenantAccess, visible
+from tenants.http import parse_count
 
 _UID = re.compile(r"^[0-9a-f]{32}$")
 BINDING_FIELDS = ("action", "version", "enabled", "on_error", "timeout_ms")
@@ -148,10 +149,8 @@ class EditorBinding:
         self.errors.setdefault(name, []).append(message)
 
     def timeout_ms(self) -> int | None:
-        text = self.timeout_raw.strip()
-        if not text.isdigit() or not 50 <= int(text) <= 5000:
-            return None
-        return int(text)
+        timeout = parse_count(self.timeout_raw)
+        return timeout if timeout is not None and 50 <= timeout <= 5000 else None
 
 
 @dataclass(eq=False)
@@ -269,10 +268,11 @@ class EditorState:
                 continue
             index_text, _, name = key[len(trigger) + 1 :].partition(".")
             slot = slots[trigger]
-            if not index_text.isdigit() or int(index_text) >= len(slot.bindings):
+            index = parse_count(index_text)
+            if index is None or index >= len(slot.bindings):
                 slot.errors.extend(messages)
                 continue
-            binding = slot.bindings[int(index_text)]
+            binding = slot.bindings[index]
             if name == "config" or name.startswith("config."):
                 _attach_config_errors(binding, name.removeprefix("config").lstrip("."), messages)
             else:
@@ -356,7 +356,8 @@ def state_from_post(post: Mapping[str, Any], flow: Flow, catalogue: Catalogue) -
     assert flow.current_revision is not None
     current = {b.key.hex: b for b in flow.current_revision.bindings.select_related("action", "pinned_version").all()}
     expected_text = str(post.get("expected_revision", "")).strip()
-    expected = int(expected_text) if expected_text.isdigit() else flow.current_revision.number
+    posted_revision = parse_count(expected_text, max_digits=9)
+    expected = flow.current_revision.number if posted_revision is None else posted_revision
     state = EditorState(flow, expected, [])
     seen: set[str] = set()
     for trigger in FLOW_SLOTS[flow.kind]:

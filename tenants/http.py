@@ -28,3 +28,14 @@ def client_ip(request: HttpRequest) -> str | None:
         return str(ipaddress.ip_address(address))
     except ValueError:
         return None
+
+
+def parse_count(text: str, *, max_digits: int = 18) -> int | None:
+    """A non-negative whole number typed or sent as text (an id, an index, a page link), or None.
+
+    str.isdigit() also accepts digits such as "²" that int() refuses, and an id longer than 18
+    digits would overflow PostgreSQL's bigint: both used to end in a server error."""
+    text = text.strip()
+    if not text or len(text) > max_digits or not (text.isascii() and text.isdecimal()):
+        return None
+    return int(text)

@@ -28,6 +28,7 @@ from actions_app.schema_forms.posted import (
 )
 from actions_app.schema_forms.support import UnsupportedSchema, check_schema_supported
 from actions_app.schema_forms.validation import validate_config
+from tenants.http import parse_count
 
 FORM_TEMPLATE = "components/schema_form/form.html"
 
@@ -209,8 +210,8 @@ def _value_at(config: Any, path: str) -> Any:
     for part in path.split("."):
         if isinstance(value, dict):
             value = value.get(part)
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
+        elif isinstance(value, list) and (index := parse_count(part)) is not None and index < len(value):
+            value = value[index]
         else:
             return None
     return value

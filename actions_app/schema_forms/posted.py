@@ -17,6 +17,7 @@ from typing import Any
 from django.utils.datastructures import MultiValueDict
 
 from actions_app.schema_forms.validation import format_number, join_path
+from tenants.http import parse_count
 
 PostedValues = dict[str, list[str]]
 
@@ -73,8 +74,9 @@ def display_scalar(value: Any) -> str:
 def posted_row_count(posted: PostedValues, prefix: str, list_path: str) -> int:
     """How many rows a list has: its hidden row count, else the highest row index submitted plus one."""
     declared = last_value(posted, row_count_name(prefix, list_path)).strip()
-    if declared.isdigit():
-        return min(int(declared), MAX_ROWS)
+    count = parse_count(declared)
+    if count is not None:
+        return min(count, MAX_ROWS)
     row_prefix = f"{prefix}-{list_path}."
     indexes = [_row_index(key, row_prefix) for key in posted]
     return min(max((index + 1 for index in indexes if index is not None), default=0), MAX_ROWS)
