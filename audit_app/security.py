@@ -35,12 +35,6 @@ SECURITY_LOG_PER_ADDRESS_PER_MINUTE = 30
 SECURITY_LOG_PER_MINUTE = 1000
 
 
-def client_address(request: HttpRequest) -> str | None:
-    """The address django-axes counts sign-in failures against, so the log and the lock-out name
-    the same client (tenants.http.client_ip); None when it is not an IP address."""
-    return client_ip(request)
-
-
 def _admit(address: str | None) -> tuple[bool, str]:
     """Whether the rate guard lets one more row in, and a note for the last row it admits."""
     from_address = count_hit(f"security-log:{address or 'unknown'}", 60)
@@ -70,7 +64,7 @@ def record_security_event(
     raises for a database error: the request it describes is refused either way."""
     if kind not in SECURITY_EVENT_KINDS:
         raise ValueError(f"Unknown security event kind {kind!r}")
-    address = client_address(request)
+    address = client_ip(request)
     admitted, note = _admit(address)
     if not admitted:
         return None

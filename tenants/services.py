@@ -121,8 +121,8 @@ def add_member(
     meta: RequestMeta | None = None,
 ) -> Membership:
     """Make `user` a member of `tenant` with `role` and put them in that role's group.
-    `acting_role` is the role of the operator doing it (None: the platform itself)."""
-    check_member_change(acting_role, current=None, new=role)
+    `acting_role` is the role of the operator doing it (None: the platform itself), checked
+    again under the tenant lock."""
     with transaction.atomic():
         _lock_tenant(tenant)
         check_member_change(_acting_role_now(tenant, actor, acting_role), current=None, new=role)
