@@ -312,3 +312,32 @@ def test_it_starts_a_new_pool_after_shutdown() -> None:
 def test_it_refuses_arguments_outside_the_contract(arguments: dict) -> None:
     with pytest.raises(ValueError):
         execute_action(isolate_key=fresh_key(), compiled_js=ECHO_ACTION, **arguments)
+
+
+def _data_segment_mb(pid: int) -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        return next(int(line.split()[1]) // 1024 for line in status if line.startswith("VmData:"))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads the workers' data segment from /proc")
+def test_a_worker_left_over_its_memory_limit_is_replaced_and_warm_isolates_work_again(
+    single_worker: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert_runs_normally()
+    (first_pid,) = runtime_executor.worker_pids_for_tests()
+    fresh_worker_mb = _data_segment_mb(first_pid)
+    # A soft limit just above what a fresh worker holds, so the memory the bomb below leaves
+    # behind in the allocator (it is not handed back) puts the worker over it for good.
+    shutdown_pool()
+    monkeypatch.setenv("ACTIONS_RUNTIME_SOFT_LIMIT_MB", str(fresh_worker_mb + 40))
+    assert_runs_normally()
+    (bloated_pid,) = runtime_executor.worker_pids_for_tests()
+    bomb = PRELUDE + "async function execute(input) { const kept = []; while (true) kept.push({ n: kept.length }); }"
+    assert run(bomb, fresh_key(), memory_limit_mb=128).error.code == "memory"  # type: ignore[union-attr]
+
+    # The worker evicts everything after that reply and asks to be replaced in the next one.
+    assert_runs_normally()
+    (replacement_pid,) = runtime_executor.worker_pids_for_tests()
+    assert replacement_pid != bloated_pid
+    key = fresh_key()
+    assert [executions_of(run(COUNTER_ACTION, key)) for _ in range(3)] == [1, 2, 3]

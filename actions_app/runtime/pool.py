@@ -34,7 +34,7 @@ from actions_app.runtime.protocol import (
     read_frame_until,
     write_frame_until,
 )
-from actions_app.runtime.worker import WARM_ISOLATES_PER_WORKER
+from actions_app.runtime.worker import SOFT_LIMIT_ENV, WARM_ISOLATES_PER_WORKER
 
 WORKERS_ENV = "ACTIONS_RUNTIME_WORKERS"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +69,10 @@ def default_worker_count() -> int:
 def _worker_environment() -> dict[str, str]:
     # A worker needs nothing from the web process's environment (secret keys, database URLs).
     # Action code cannot read the environment anyway; what is not there cannot leak.
-    return {"PATH": os.defpath, "LANG": "C.UTF-8", "PYTHONPATH": str(PROJECT_ROOT)}
+    environment = {"PATH": os.defpath, "LANG": "C.UTF-8", "PYTHONPATH": str(PROJECT_ROOT)}
+    if SOFT_LIMIT_ENV in os.environ:
+        environment[SOFT_LIMIT_ENV] = os.environ[SOFT_LIMIT_ENV]
+    return environment
 
 
 def _describe_exit(returncode: int | None) -> str:
@@ -254,7 +257,12 @@ class WorkerPool:
             self._checkin(self._replace(worker))
             raise
         worker.note_reply(isolate_key, reply)
-        self._checkin(worker)
+        if reply.get("retire"):
+            # The worker holds memory it cannot give back (see IsolateCache.tidy): start afresh.
+            worker.stop()
+            self._checkin(self._replace(worker))
+        else:
+            self._checkin(worker)
         return reply
 
     def worker_pids(self) -> list[int]:

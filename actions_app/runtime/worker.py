@@ -31,6 +31,8 @@ from actions_app.runtime.protocol import ChannelClosed, read_frame, write_frame
 
 DATA_LIMIT_BYTES = 1024 * 1024 * 1024
 DATA_SOFT_LIMIT_BYTES = 800 * 1024 * 1024
+# Passed on by the pool; lowers (or raises, up to the hard limit) where eviction starts.
+SOFT_LIMIT_ENV = "ACTIONS_RUNTIME_SOFT_LIMIT_MB"
 THREAD_STACK_BYTES = 2 * 1024 * 1024
 WARM_ISOLATES_PER_WORKER = 32
 # Flags for the whole V8 instance: eval(), new Function() and friends throw EvalError.
@@ -80,12 +82,21 @@ class IsolateCache:
     freezing its built-ins takes several milliseconds).
     """
 
-    def __init__(self, event_loop: asyncio.AbstractEventLoop, capacity: int = WARM_ISOLATES_PER_WORKER) -> None:
+    def __init__(
+        self,
+        event_loop: asyncio.AbstractEventLoop,
+        capacity: int = WARM_ISOLATES_PER_WORKER,
+        soft_limit_bytes: int = DATA_SOFT_LIMIT_BYTES,
+    ) -> None:
         self._event_loop = event_loop
         self._capacity = capacity
+        self._soft_limit_bytes = soft_limit_bytes
         self._isolates: OrderedDict[str, WarmIsolate] = OrderedDict()
         self._spare: WarmIsolate | None = None
         self._unreported_evictions: list[str] = []
+        # What a fresh worker starts with; see tidy().
+        self._starting_data_bytes = data_segment_bytes()
+        self.retiring = False
 
     async def prepare_spare(self) -> None:
         if self._spare is None:
@@ -107,10 +118,20 @@ class IsolateCache:
 
     def tidy(self) -> None:
         """Between requests: evict the coldest isolates beyond the count, or while memory is tight."""
-        while self._isolates and (len(self._isolates) > self._capacity or data_segment_bytes() > DATA_SOFT_LIMIT_BYTES):
+
+        def too_many() -> bool:
+            return len(self._isolates) > self._capacity or data_segment_bytes() > self._soft_limit_bytes
+
+        while self._isolates and too_many():
             isolate_key, isolate = self._isolates.popitem(last=False)
             isolate.close()
             self._unreported_evictions.append(isolate_key)
+        # Everything evicted and still over the limit: after a memory-hungry action the allocator
+        # and V8 keep address space they will not hand back, and from here on every warm isolate
+        # would be evicted as soon as it was used. A fresh process starts well below the limit, so
+        # the next reply asks the pool for one (unless this process started over it already).
+        if not self._isolates and self._starting_data_bytes < self._soft_limit_bytes < data_segment_bytes():
+            self.retiring = True
 
     async def execute(self, request: dict[str, Any]) -> dict[str, Any]:
         isolate_key = str(request["isolate_key"])
@@ -137,6 +158,7 @@ class IsolateCache:
             "duration_ms": outcome.duration_ms,
             "warm": outcome.context_healthy,
             "evicted": evicted,
+            "retire": self.retiring,
         }
 
 
@@ -154,7 +176,9 @@ def serve(request_fd: int, reply_fd: int) -> None:
     # worker blocks in read_frame and no JavaScript runs.
     event_loop = asyncio.new_event_loop()
     asyncio.set_event_loop(event_loop)
-    cache = IsolateCache(event_loop)
+    configured = os.environ.get(SOFT_LIMIT_ENV, "")
+    soft_limit = int(configured) * 1024 * 1024 if configured.isdecimal() else DATA_SOFT_LIMIT_BYTES
+    cache = IsolateCache(event_loop, soft_limit_bytes=min(soft_limit, DATA_LIMIT_BYTES))
     # The first spare also pays V8's start-up, and fails here, visibly, if the sandbox cannot be
     # set up at all.
     event_loop.run_until_complete(cache.prepare_spare())
