@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
@@ -12,7 +14,7 @@ from django.utils import timezone
 
 from audit_app.chain import GENESIS_HASH, link
 from audit_app.models import EVENT_TYPES, AuditChainHead, AuditEvent
-from config.row_insert import insert_rows
+from config.row_insert import BatchCursor, add_rows, insert_rows
 from tenants.http import client_ip
 
 if TYPE_CHECKING:
@@ -82,12 +84,19 @@ class EventDraft:
     occurred_at: datetime | None = None
 
     def as_row(self) -> AuditEvent:
+        row = AuditEvent(**vars(self.as_values()))
+        row.tenant = self.tenant  # the caller's instance: reading it later costs no query
+        return row
+
+    def as_values(self) -> SimpleNamespace:
+        """The event's fields by attname, readable as attributes like a model instance (what
+        the chain's hash reads), without the cost of building one."""
         if self.event_type not in EVENT_TYPES:
             raise UnknownEventType(self.event_type)
         meta = self.meta or RequestMeta()
-        return AuditEvent(
+        return SimpleNamespace(
             occurred_at=self.occurred_at or timezone.now(),
-            tenant=self.tenant,
+            tenant_id=self.tenant.pk,
             type=self.event_type,
             actor_kind=self.actor.kind,
             actor_id=self.actor.id,
@@ -112,32 +121,33 @@ def _require_transaction() -> None:
         raise transaction.TransactionManagementError("audit events must be written inside transaction.atomic()")
 
 
-def _chain_onto_head(tenant_id: int, rows: list[AuditEvent]) -> None:
+def _chain_onto_head(cursor: BatchCursor, tenant_id: int, rows: Sequence[AuditEvent | SimpleNamespace]) -> None:
     """Give `rows` the next seqs of their tenant's hash chain (audit_app.chain). Locks the
     tenant's head row until the caller's transaction ends, so concurrent writers queue up and
     the chain stays linear."""
     # Plain SQL: this runs on every flow run, and the ORM's query building cost more than the queries.
     table = connection.ops.quote_name(AuditChainHead._meta.db_table)
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    with connection.cursor() as cursor:
-        sql = f"SELECT last_seq, last_hash FROM {table} WHERE tenant_id = %s{lock}"  # noqa: S608 (names from the model)
-        cursor.execute(sql, [tenant_id])
-        found = cursor.fetchone()
+    read_head = f"SELECT last_seq, last_hash FROM {table} WHERE tenant_id = %s{lock}"  # noqa: S608 (model names)
+    cursor.execute(read_head, [tenant_id])
+    found = cursor.fetchone()
     if found is None:
-        # A tenant's first event. get_or_create retries its read after losing the race to insert
-        # the head row; the INSERT waits for the winner's transaction, so the retried read sees
-        # (and locks) its row.
-        head, _ = AuditChainHead.objects.select_for_update().get_or_create(
-            tenant_id=tenant_id, defaults={"last_hash": GENESIS_HASH}
+        # A tenant's first event. Of two writers racing to start the chain, the second one's
+        # INSERT waits for the first one's transaction and then does nothing, so its second read
+        # sees (and locks) the winner's row.
+        start = (
+            f"INSERT INTO {table} (tenant_id, last_seq, last_hash, anchored_seq, anchored_hash)"  # noqa: S608
+            " VALUES (%s, 0, %s, 0, '') ON CONFLICT (tenant_id) DO NOTHING"
         )
-        found = (head.last_seq, head.last_hash)
+        cursor.execute(start, [tenant_id, GENESIS_HASH])
+        cursor.execute(read_head, [tenant_id])
+        found = cursor.fetchone()
     seq, last_hash = found[0], found[1] or GENESIS_HASH
     for row in rows:
         seq += 1
         last_hash = link(row, seq, last_hash)
-    with connection.cursor() as cursor:
-        sql = f"UPDATE {table} SET last_seq = %s, last_hash = %s WHERE tenant_id = %s"  # noqa: S608 (as above)
-        cursor.execute(sql, [seq, last_hash, tenant_id])
+    move_head = f"UPDATE {table} SET last_seq = %s, last_hash = %s WHERE tenant_id = %s"  # noqa: S608 (as above)
+    cursor.execute(move_head, [seq, last_hash, tenant_id])
 
 
 def record(**fields: Any) -> AuditEvent:
@@ -145,22 +155,36 @@ def record(**fields: Any) -> AuditEvent:
     so the change and its event land together or not at all. Takes EventDraft's fields."""
     row = EventDraft(**fields).as_row()
     _require_transaction()
-    _chain_onto_head(row.tenant_id, [row])
+    with connection.cursor() as cursor:
+        _chain_onto_head(cursor, row.tenant_id, [row])
     row.save()
     return row
 
 
 def record_many(drafts: list[EventDraft]) -> list[AuditEvent]:
     """Append a batch of events in one INSERT (a flow run's executions), inside the caller's transaction."""
-    rows = [draft.as_row() for draft in drafts]
-    if not rows:
+    if not drafts:
         return []
     _require_transaction()
-    by_tenant: dict[int, list[AuditEvent]] = {}
+    rows = [draft.as_row() for draft in drafts]
+    with connection.cursor() as cursor:
+        _chain_rows(cursor, rows)
+    insert_rows(rows)
+    return rows
+
+
+def append_events(cursor: BatchCursor, drafts: list[EventDraft]) -> None:
+    """`record_many` through a `config.row_insert.write_batch` cursor: the events are queued
+    with the rest of the batch."""
+    rows = [draft.as_values() for draft in drafts]
+    _chain_rows(cursor, rows)
+    add_rows(cursor, AuditEvent, [vars(row) for row in rows])
+
+
+def _chain_rows(cursor: BatchCursor, rows: Sequence[AuditEvent | SimpleNamespace]) -> None:
+    by_tenant: dict[int, list[AuditEvent | SimpleNamespace]] = {}
     for row in rows:
         by_tenant.setdefault(row.tenant_id, []).append(row)
     # Heads are always locked in tenant order, so two multi-tenant batches cannot deadlock.
     for tenant_id in sorted(by_tenant):
-        _chain_onto_head(tenant_id, by_tenant[tenant_id])
-    insert_rows(rows)
-    return rows
+        _chain_onto_head(cursor, tenant_id, by_tenant[tenant_id])

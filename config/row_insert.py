@@ -1,4 +1,5 @@
-"""One multi-row INSERT for a batch of new model instances, without bulk_create's per-call cost.
+"""Writing a burst of new rows without bulk_create's per-call cost, in as few round trips as the
+database allows.
 
 A flow run writes a handful of rows to four tables on every sign-in. `QuerySet.bulk_create`
 builds its SQL from scratch on every call (field lists, placeholders, per-value preparation
@@ -7,21 +8,38 @@ statement's shape is worked out once per model and database vendor, values are p
 the fields whose database form differs from the Python one (JSON, datetimes, UUIDs, IP
 addresses), and the new ids come back through RETURNING, as with bulk_create.
 
+`write_batch` goes further for the flow run, which writes to four tables per sign-in: on
+PostgreSQL its statements travel in pipeline mode, prepared once per connection, so the whole
+batch costs a round trip per read that needs its answer, one at the end and the commit.
+
 Only for plain models: an auto-incrementing primary key, no multi-table inheritance, no
 auto_now fields (defaults are filled when the instance is built), no save() overrides relied on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from django.db import connections, models
+import psycopg
+from django.db import connections, models, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.utils import timezone
 
 # Fields whose Python value is what the database driver takes as it is (subclasses included).
 _PASS_THROUGH = (models.CharField, models.TextField, models.IntegerField, models.BooleanField, models.FloatField)
 _AUTO_KEYS = ("AutoField", "BigAutoField", "SmallAutoField")
+# A value of each kind whose preparation may turn out to change nothing on a given backend
+# (PostgreSQL takes aware datetimes and UUIDs as they are; SQLite wants text).
+_PROBES: tuple[tuple[type[models.Field[Any, Any]], Callable[[], Any]], ...] = (
+    (models.DateTimeField, timezone.now),
+    (models.UUIDField, uuid.uuid4),
+)
+
+_Preparer = Callable[[Any, BaseDatabaseWrapper], Any]
 
 
 @dataclass(frozen=True)
@@ -30,18 +48,23 @@ class _Statement:
     row_placeholder: str
     tail: str
     attnames: tuple[str, ...]
-    preparers: tuple[Callable[[Any], Any] | None, ...]
+    table: str  # quoted, like the column names
+    key: str
+    columns: tuple[str, ...]
+    preparers: tuple[_Preparer | None, ...]
+    # For a row given as a mapping: the default of each field it leaves out, as the model would.
+    defaults: tuple[Callable[[], Any], ...]
 
 
 _statements: dict[tuple[type[models.Model], str], _Statement] = {}
 
 
 def _statement_for(model: type[models.Model], alias: str) -> _Statement:
-    connection = connections[alias]
-    key = (model, connection.vendor)
+    key = (model, alias)
     found = _statements.get(key)
     if found is not None:
         return found
+    connection = connections[alias]
     meta = model._meta
     if meta.pk is None or meta.pk.get_internal_type() not in _AUTO_KEYS or meta.parents:
         raise TypeError(f"{meta.label}: insert_rows needs a plain model with an auto-incrementing key")
@@ -49,31 +72,42 @@ def _statement_for(model: type[models.Model], alias: str) -> _Statement:
     if any(getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) for f in fields):
         raise TypeError(f"{meta.label}: insert_rows does not fill auto_now fields")
     quote = connection.ops.quote_name
-    preparers: list[Callable[[Any], Any] | None] = []
-    placeholders = []
-    for field in fields:
-        plain = isinstance(field, _PASS_THROUGH) or (
-            isinstance(field, models.ForeignKey) and field.target_field.get_internal_type() in _AUTO_KEYS
-        )
-        preparers.append(None if plain else _preparer(field, alias))
-        placeholders.append("%s")
     # Only model metadata goes into the SQL text; every value is a parameter.
     statement = _Statement(
         head=f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) VALUES ",  # noqa: S608
-        row_placeholder=f"({', '.join(placeholders)})",
+        row_placeholder=f"({', '.join(['%s'] * len(fields))})",
         tail=f" RETURNING {quote(meta.pk.column)}",
         attnames=tuple(f.attname for f in fields),
-        preparers=tuple(preparers),
+        table=quote(meta.db_table),
+        key=quote(meta.pk.column),
+        columns=tuple(quote(f.column) for f in fields),
+        preparers=tuple(_preparer(field, connection) for field in fields),
+        defaults=tuple(field.get_default for field in fields),
     )
     _statements[key] = statement
     return statement
 
 
-def _preparer(field: models.Field[Any, Any], alias: str) -> Callable[[Any], Any]:
-    def prepare(value: Any) -> Any:
-        return field.get_db_prep_save(value, connections[alias])
+def _preparer(field: models.Field[Any, Any], connection: BaseDatabaseWrapper) -> _Preparer | None:
+    """How a value of `field` becomes a parameter on `connection`; None when it goes as it is."""
+    if isinstance(field, _PASS_THROUGH):
+        return None
+    if isinstance(field, models.ForeignKey) and field.target_field.get_internal_type() in _AUTO_KEYS:
+        return None
+    for kind, sample in _PROBES:
+        if isinstance(field, kind):
+            probe = sample()
+            if field.get_db_prep_save(probe, connection) is probe:
+                return None
+    return field.get_db_prep_save
 
-    return prepare
+
+def _row_params(statement: _Statement, values: Mapping[str, Any], connection: BaseDatabaseWrapper) -> list[Any]:
+    params = []
+    for attname, prepare, default in zip(statement.attnames, statement.preparers, statement.defaults, strict=True):
+        value = values[attname] if attname in values else default()
+        params.append(value if prepare is None or value is None else prepare(value, connection))
+    return params
 
 
 def insert_rows(rows: Sequence[models.Model], *, using: str = "default") -> None:
@@ -82,19 +116,85 @@ def insert_rows(rows: Sequence[models.Model], *, using: str = "default") -> None
         return
     model = type(rows[0])
     statement = _statement_for(model, using)
+    connection = connections[using]
     params: list[Any] = []
     for row in rows:
         if type(row) is not model:
             raise TypeError("insert_rows takes instances of one model at a time")
-        values = row.__dict__
-        for attname, prepare in zip(statement.attnames, statement.preparers, strict=True):
-            value = values[attname]
-            params.append(value if prepare is None or value is None else prepare(value))
+        params += _row_params(statement, row.__dict__, connection)
     sql = statement.head + ", ".join([statement.row_placeholder] * len(rows)) + statement.tail
-    with connections[using].cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         new_ids = cursor.fetchall()
     for row, (new_id,) in zip(rows, new_ids, strict=True):
         row.pk = new_id
         row._state.adding = False
         row._state.db = using
+
+
+class BatchCursor(Protocol):
+    """What `write_batch` yields: a DB-API cursor (psycopg's, or Django's wrapper of one)."""
+
+    def execute(self, sql: str, params: Sequence[Any] | None = ...) -> Any: ...
+
+    def executemany(self, sql: str, params_seq: Sequence[Sequence[Any]]) -> Any: ...
+
+    def fetchone(self) -> Any: ...
+
+
+@contextmanager
+def write_batch(using: str = "default") -> Iterator[BatchCursor]:
+    """A transaction whose statements travel together, for `add_rows` and plain SQL.
+
+    On PostgreSQL the cursor binds parameters on the server and the connection is in pipeline
+    mode: statements are queued and sent together, a fetch waits for what was sent before it, and
+    each INSERT shape is prepared once per connection. Elsewhere it is Django's own cursor, one
+    statement at a time. Only SELECT, INSERT, UPDATE and SET LOCAL with literal values belong in
+    it (parameters cannot be bound into SET); an error anywhere rolls the whole batch back and
+    reaches the caller as Django's database exception."""
+    connection = connections[using]
+    with transaction.atomic(using=using):
+        if connection.vendor != "postgresql":
+            with connection.cursor() as cursor:
+                yield cursor
+            return
+        connection.ensure_connection()
+        raw = connection.connection
+        with connection.wrap_database_errors, raw.pipeline(), psycopg.Cursor(raw) as cursor:
+            yield cursor
+
+
+def add_rows(
+    cursor: BatchCursor,
+    model: type[models.Model],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    on_conflict_do_nothing: bool = False,
+    using: str = "default",
+) -> None:
+    """INSERT `rows` of `model` through a `write_batch` cursor. Each row maps field attnames
+    (`tenant_id`, not `tenant`) to values; a field left out takes its default. No model
+    instance is built, and the rows get no ids back: the batch does not wait for an answer.
+    `on_conflict_do_nothing` skips rows that would break a unique constraint."""
+    if not rows:
+        return
+    statement = _statement_for(model, using)
+    connection = connections[using]
+    sql = statement.head + statement.row_placeholder + (" ON CONFLICT DO NOTHING" if on_conflict_do_nothing else "")
+    cursor.executemany(sql, [_row_params(statement, row, connection) for row in rows])
+
+
+def update_row(
+    cursor: BatchCursor, model: type[models.Model], pk: Any, values: Mapping[str, Any], *, using: str = "default"
+) -> None:
+    """UPDATE the fields in `values` (by attname) of one row of `model` through a `write_batch` cursor."""
+    statement = _statement_for(model, using)
+    connection = connections[using]
+    assignments, params = [], []
+    for attname, value in values.items():
+        position = statement.attnames.index(attname)
+        prepare = statement.preparers[position]
+        assignments.append(f"{statement.columns[position]} = %s")
+        params.append(value if prepare is None or value is None else prepare(value, connection))
+    sql = f"UPDATE {statement.table} SET {', '.join(assignments)} WHERE {statement.key} = %s"  # noqa: S608 (model names)
+    cursor.execute(sql, [*params, pk])

@@ -15,15 +15,15 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from actions_app.models import ActionKind
 from actions_app.runtime import ExecutionError, execute_action, validate_action_result
-from audit_app.services import Actor, EventDraft, RequestMeta, record_many
-from config.row_insert import insert_rows
-from flows_app.models import ActionExecution, Binding, Flow, FlowRevision, FlowTransaction, OnError
-from flows_app.outbound.outbox import enqueue_delivery
+from audit_app.services import Actor, EventDraft, RequestMeta, append_events
+from config.row_insert import BatchCursor, add_rows, update_row, write_batch
+from flows_app.models import ActionExecution, Binding, Flow, FlowRevision, FlowTransaction, OnError, WebhookDelivery
+from flows_app.outbound.outbox import delivery_values
 from flows_app.prepared import prepared_bindings
 from flows_app.template_behaviours import TemplateCall, TemplateOutcome, run_platform_template
 from flows_app.triggers import FLOW_SLOTS
@@ -89,24 +89,15 @@ def _transaction_for(flow: Flow, transaction_id: str, *, known_new: bool) -> tup
     return fresh, True
 
 
-def _store_transaction(flow_tx: FlowTransaction, state: dict[str, Any], rewrite: bool, *, may_exist: bool) -> None:
-    # A transaction id this run generated itself cannot be in the table yet: no savepoint needed.
+def _store_transaction(cursor: BatchCursor, flow_tx: FlowTransaction, state: dict[str, Any], rewrite: bool) -> None:
     if flow_tx.pk is None:
         flow_tx.state = state
-        if not may_exist:
-            insert_rows([flow_tx])
-            return
-        try:
-            with transaction.atomic():
-                insert_rows([flow_tx])
-        except IntegrityError:
-            # A parallel first trigger of the same transaction recorded it a moment ago, with the
-            # same current revision; its record stands.
-            pass
+        # A parallel first trigger of the same transaction may have recorded it a moment ago,
+        # with the same current revision; its record stands.
+        add_rows(cursor, FlowTransaction, [flow_tx.__dict__], on_conflict_do_nothing=True)
     elif rewrite or state != flow_tx.state:
-        FlowTransaction.objects.filter(pk=flow_tx.pk).update(
-            state=state, revision=flow_tx.revision, created_at=flow_tx.created_at, expires_at=flow_tx.expires_at
-        )
+        changed = {"state": state, "revision_id": flow_tx.revision_id, "created_at": flow_tx.created_at}
+        update_row(cursor, FlowTransaction, flow_tx.pk, {**changed, "expires_at": flow_tx.expires_at})
 
 
 def _action_input(
@@ -173,7 +164,7 @@ def run_flow(flow: Flow, run: RunRequest, *, actor: Actor, meta: RequestMeta | N
     claims: dict[str, Any] = {}
     final: dict[str, Any] = {"kind": "continue"}
     reports: list[ExecutionReport] = []
-    rows: list[ActionExecution] = []
+    rows: list[tuple[Binding, dict[str, Any]]] = []
     outbound: list[tuple[Binding, Any]] = []
     for item in prepared:
         binding, config = item.binding, item.config
@@ -204,9 +195,8 @@ def run_flow(flow: Flow, run: RunRequest, *, actor: Actor, meta: RequestMeta | N
             )
         )
         masked = {**action_input, "context": {**action_input["context"], "config": item.masked_config}}
-        rows.append(
-            _execution_row(flow, revision, run, transaction_id, binding, executed, outcome_kind, applied, masked)
-        )
+        row = _execution_row(flow, revision, run, transaction_id, binding, executed, outcome_kind, applied, masked)
+        rows.append((binding, row))
         if effective is None:
             continue
         kind = effective["kind"]
@@ -220,12 +210,12 @@ def run_flow(flow: Flow, run: RunRequest, *, actor: Actor, meta: RequestMeta | N
             final = dict(effective)
             break
     final = {**final, "claims": claims, "state": state}
-    with transaction.atomic():
-        _relax_commit_durability()
-        insert_rows(rows)
-        record_many([_execution_event(flow, revision, row, actor, meta) for row in rows])
-        for binding, message in outbound:
-            enqueue_delivery(
+    with write_batch() as cursor:
+        _relax_commit_durability(cursor)
+        add_rows(cursor, ActionExecution, [row for _, row in rows])
+        append_events(cursor, [_execution_event(flow, revision, binding, row, actor, meta) for binding, row in rows])
+        deliveries = [
+            delivery_values(
                 tenant=flow.tenant,
                 binding=binding,
                 action_slug=binding.action.slug,
@@ -236,11 +226,14 @@ def run_flow(flow: Flow, run: RunRequest, *, actor: Actor, meta: RequestMeta | N
                 signing_secret=message.signing_secret,
                 body=message.body,
             )
-        _store_transaction(flow_tx, state, rewrite, may_exist=run.transaction_id is not None)
+            for binding, message in outbound
+        ]
+        add_rows(cursor, WebhookDelivery, deliveries)
+        _store_transaction(cursor, flow_tx, state, rewrite)
     return RunResult(transaction_id, revision.number, final, reports)
 
 
-def _relax_commit_durability() -> None:
+def _relax_commit_durability(cursor: BatchCursor) -> None:
     """On PostgreSQL, let this run's records commit without waiting for the WAL flush.
 
     A sign-in must not wait on a disk flush to log what it did: the records still commit
@@ -248,8 +241,7 @@ def _relax_commit_durability() -> None:
     milliseconds of execution records (never a configuration change, which commits durably).
     RUN_RECORDS_DURABLE = True restores the full wait."""
     if connection.vendor == "postgresql" and not getattr(settings, "RUN_RECORDS_DURABLE", False):
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _execution_row(
@@ -262,46 +254,47 @@ def _execution_row(
     outcome_kind: str,
     applied: str,
     masked_input: dict[str, Any],
-) -> ActionExecution:
-    return ActionExecution(
-        tenant=flow.tenant,
-        flow=flow,
-        revision_number=revision.number,
-        transaction_id=transaction_id,
-        trigger=run.trigger,
-        binding_key=binding.key,
-        action=binding.action,
-        action_version=binding.pinned_version.version,
-        position=binding.position,
-        outcome=outcome_kind,
-        result=executed.result,
-        error_code=executed.error.code if executed.error else "",
-        error_message=(executed.error.message if executed.error else "")[:500],
-        on_error_applied=applied,
-        duration_ms=executed.duration_ms,
-        logs=executed.logs,
-        masked_input=masked_input,
-    )
+) -> dict[str, Any]:
+    """The ActionExecution row by field attname (fields left out take their defaults)."""
+    return {
+        "tenant_id": flow.tenant_id,
+        "flow_id": flow.pk,
+        "revision_number": revision.number,
+        "transaction_id": transaction_id,
+        "trigger": run.trigger,
+        "binding_key": binding.key,
+        "action_id": binding.action_id,
+        "action_version": binding.pinned_version.version,
+        "position": binding.position,
+        "outcome": outcome_kind,
+        "result": executed.result,
+        "error_code": executed.error.code if executed.error else "",
+        "error_message": (executed.error.message if executed.error else "")[:500],
+        "on_error_applied": applied,
+        "duration_ms": executed.duration_ms,
+        "logs": executed.logs,
+        "masked_input": masked_input,
+    }
 
 
 def _execution_event(
-    flow: Flow, revision: FlowRevision, row: ActionExecution, actor: Actor, meta: RequestMeta | None
+    flow: Flow, revision: FlowRevision, binding: Binding, row: dict[str, Any], actor: Actor, meta: RequestMeta | None
 ) -> EventDraft:
     return EventDraft(
         tenant=flow.tenant,
         event_type="flow.action_executed",
         actor=actor,
         meta=meta,
-        action_slug=row.action.slug,
-        action_version=row.action_version,
+        action_slug=binding.action.slug,
+        action_version=row["action_version"],
         flow_slug=flow.slug,
         flow_revision=revision.number,
-        trigger=row.trigger,
-        transaction_id=row.transaction_id,
+        trigger=row["trigger"],
+        transaction_id=row["transaction_id"],
         after={
-            "outcome": row.outcome,
-            "duration_ms": round(row.duration_ms, 3),
-            "error": {"code": row.error_code, "message": row.error_message} if row.error_code else None,
-            "on_error_applied": row.on_error_applied or None,
+            "outcome": row["outcome"],
+            "duration_ms": round(row["duration_ms"], 3),
+            "error": {"code": row["error_code"], "message": row["error_message"]} if row["error_code"] else None,
+            "on_error_applied": row["on_error_applied"] or None,
         },
     )

@@ -11,12 +11,14 @@ restored database), so a new revision simply misses and an old one ages out.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.expressions import Col
 
 from actions_app.schema_forms import mask_secrets
@@ -73,15 +75,12 @@ def flow_for_run(tenant: Tenant, slug: str) -> Flow | None:
         found = cursor.fetchone()
     if found is None:
         return None
-    flow_values = loader.convert(loader.flow_columns, found[: len(loader.flow_columns)])
-    flow = Flow.from_db(connection.alias, [c.target.attname for c in loader.flow_columns], flow_values)
+    split = len(loader.flow_columns)
+    flow = Flow.from_db(connection.alias, loader.flow_attnames, loader.convert(loader.flow_columns, found[:split]))
     flow.tenant = tenant
     if flow.current_revision_id is not None:
-        revision_values = loader.convert(loader.revision_columns, found[len(loader.flow_columns) :])
-        revision = FlowRevision.from_db(
-            connection.alias, [c.target.attname for c in loader.revision_columns], revision_values
-        )
-        flow.current_revision = revision
+        revision_values = loader.convert(loader.revision_columns, found[split:])
+        flow.current_revision = FlowRevision.from_db(connection.alias, loader.revision_attnames, revision_values)
     return flow
 
 
@@ -90,21 +89,33 @@ class _FlowLoader:
     sql: str
     flow_columns: list[Col]
     revision_columns: list[Col]
+    # The ORM's converters of each column, looked up once (the lookup cost more than converting).
+    converters: dict[Col, list[Any]]
+
+    @property
+    def flow_attnames(self) -> list[str]:
+        return [c.target.attname for c in self.flow_columns]
+
+    @property
+    def revision_attnames(self) -> list[str]:
+        return [c.target.attname for c in self.revision_columns]
 
     def convert(self, columns: list[Col], values: tuple[Any, ...]) -> list[Any]:
         converted = []
         for column, value in zip(columns, values, strict=True):
-            for converter in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
+            for converter in self.converters[column]:
                 value = converter(value, column, connection)
             converted.append(value)
         return converted
 
 
-_loaders: dict[str, _FlowLoader] = {}
+# One loader per database connection: converters may be bound to the connection's own operations.
+_loaders: weakref.WeakKeyDictionary[BaseDatabaseWrapper, _FlowLoader] = weakref.WeakKeyDictionary()
 
 
 def _flow_loader() -> _FlowLoader:
-    loader = _loaders.get(connection.vendor)
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    loader = _loaders.get(wrapper)
     if loader is None:
         quote = connection.ops.quote_name
         flow_columns = [field.get_col("f") for field in Flow._meta.concrete_fields]
@@ -117,5 +128,9 @@ def _flow_loader() -> _FlowLoader:
             f" ON r.{quote(FlowRevision._meta.pk.column)} = f.{quote(Flow._meta.get_field('current_revision').column)}"
             " WHERE f.tenant_id = %s AND f.slug = %s"
         )
-        loader = _loaders[connection.vendor] = _FlowLoader(sql, flow_columns, revision_columns)
+        converters = {
+            column: connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            for column in flow_columns + revision_columns
+        }
+        loader = _loaders[wrapper] = _FlowLoader(sql, flow_columns, revision_columns, converters)
     return loader

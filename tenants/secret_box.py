@@ -48,6 +48,19 @@ def encrypt_secret(plain: str) -> str:
     return _secret_box().encrypt(plain.encode("utf-8")).decode("ascii")
 
 
+def encrypt_repeated_secret(plain: str) -> str:
+    """`encrypt_secret` for a value stored over and over (a webhook's URL and signing secret, once per
+    flow run): the same token is reused while the keys stay the same. A token made for the same
+    plaintext under the same key discloses nothing the first one did not."""
+    return _encrypt_cached(_secret_box(), plain)
+
+
+@functools.lru_cache(maxsize=1024)
+def _encrypt_cached(box: MultiFernet, plain: str) -> str:
+    # Keyed by the box too, so a key rotation (a new box) starts encrypting under the new key at once.
+    return box.encrypt(plain.encode("utf-8")).decode("ascii")
+
+
 def decrypt_secret(token: str) -> str:
     """Decrypt a token made by `encrypt_secret` with any configured key; `SecretDecryptError` otherwise."""
     try:

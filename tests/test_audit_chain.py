@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+from collections.abc import Callable
 from io import StringIO
 from typing import Any
 
@@ -14,7 +15,9 @@ from django.db import connection, transaction
 
 from audit_app.chain import GENESIS_HASH, ChainBreak, event_hash, verify_chain
 from audit_app.models import AuditChainHead, AuditEvent
-from audit_app.services import Actor, EventDraft, RequestMeta, record, record_many
+from audit_app.services import Actor, EventDraft, RequestMeta, append_events, record, record_many
+from config.row_insert import write_batch
+from tenants.models import Tenant
 
 
 def _record(tenant: Any, n: int) -> AuditEvent:
@@ -169,35 +172,91 @@ def test_verify_audit_reports_the_first_break_and_exits_1(personas: Any, chain: 
     assert out.getvalue() == "globex: OK\n"
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite serialises writers itself")
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_writers_leave_one_linear_chain(personas: Any) -> None:
-    start = AuditChainHead.objects.get(tenant=personas.tenant_a).last_seq
-    barrier = threading.Barrier(20)
+def _all_at_once(count: int, work: Callable[[int], None]) -> list[BaseException]:
+    """Run work(0) … work(count - 1) in threads released together; what they raised."""
+    barrier = threading.Barrier(count)
     errors: list[BaseException] = []
 
-    def write(thread: int) -> None:
+    def thread_main(thread: int) -> None:
         try:
             barrier.wait()
-            for n in range(10):
-                with transaction.atomic():
-                    record(
-                        tenant=personas.tenant_a,
-                        event_type="flow.action_executed",
-                        actor=Actor.system(),
-                        target=f"{thread}-{n}",
-                    )
-        except BaseException as error:  # reported to the test thread below
+            work(thread)
+        except BaseException as error:  # reported to the test thread
             errors.append(error)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=write, args=(thread,)) for thread in range(20)]
+    threads = [threading.Thread(target=thread_main, args=(thread,)) for thread in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert errors == []
+    return errors
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite serialises writers itself")
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_leave_one_linear_chain(personas: Any) -> None:
+    start = AuditChainHead.objects.get(tenant=personas.tenant_a).last_seq
+
+    def write(thread: int) -> None:
+        for n in range(10):
+            with transaction.atomic():
+                record(
+                    tenant=personas.tenant_a,
+                    event_type="flow.action_executed",
+                    actor=Actor.system(),
+                    target=f"{thread}-{n}",
+                )
+
+    assert _all_at_once(20, write) == []
     seqs = list(AuditEvent.objects.for_tenant(personas.tenant_a).order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, start + 201))
     assert verify_chain(personas.tenant_a) is None
+
+
+def _run_draft(tenant: Any, n: int) -> EventDraft:
+    return EventDraft(
+        tenant=tenant,
+        event_type="flow.action_executed",
+        actor=Actor.system(),
+        meta=RequestMeta(ip="::ffff:203.0.113.9", user_agent="pytest", request_id=f"req-{n}"),
+        flow_slug="login",
+        flow_revision=2,
+        after={"outcome": "continue", "duration_ms": 1.0, "error": None},
+        transaction_id=f"tx-{n}",
+    )
+
+
+def test_a_write_batch_appends_events_to_the_same_chain_as_record(personas: Any) -> None:
+    fresh = Tenant.objects.create(slug="fresh", name="Fresh")  # no chain head yet
+    _record(personas.tenant_a, 1)
+    with write_batch() as cursor:
+        append_events(cursor, [_run_draft(fresh, 1), _run_draft(personas.tenant_a, 2), _run_draft(fresh, 3)])
+    _record(personas.tenant_a, 4)
+    assert verify_chain(fresh) is None
+    assert verify_chain(personas.tenant_a) is None
+    fresh_events = list(AuditEvent.objects.for_tenant(fresh).order_by("seq"))
+    assert [(e.seq, e.transaction_id) for e in fresh_events] == [(1, "tx-1"), (2, "tx-3")]
+    assert fresh_events[0].prev_hash == GENESIS_HASH
+    a_types = list(AuditEvent.objects.for_tenant(personas.tenant_a).order_by("-seq").values_list("type", flat=True)[:3])
+    assert a_types == ["action.version_saved", "flow.action_executed", "action.version_saved"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite serialises writers itself")
+@pytest.mark.django_db(transaction=True)
+def test_batches_and_single_events_racing_on_a_new_tenant_leave_one_linear_chain(personas: Any) -> None:
+    fresh = Tenant.objects.create(slug="fresh", name="Fresh")  # every thread finds no head at first
+
+    def write(thread: int) -> None:
+        for n in range(5):
+            if thread % 2:
+                with write_batch() as cursor:
+                    append_events(cursor, [_run_draft(fresh, thread * 100 + n), _run_draft(fresh, -n)])
+            else:
+                _record(fresh, n)
+
+    assert _all_at_once(12, write) == []
+    seqs = list(AuditEvent.objects.for_tenant(fresh).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, 6 * 5 + 6 * 5 * 2 + 1))
+    assert verify_chain(fresh) is None

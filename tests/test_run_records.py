@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+import pytest
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit_app.models import AuditEvent
-from config.row_insert import insert_rows
-from flows_app.models import ActionExecution, Flow
+from config.row_insert import add_rows, insert_rows, update_row, write_batch
+from flows_app.models import ActionExecution, Flow, FlowTransaction
 from flows_app.prepared import flow_for_run
 from flows_app.services import BindingSpec, set_flow_enabled
 from tests.flow_helpers import attach, flow_of
@@ -91,3 +93,74 @@ def test_insert_rows_keeps_null_json_and_ip_addresses(personas: Any) -> None:
         insert_rows([with_meta])
     again = AuditEvent.objects.get(pk=with_meta.pk)
     assert again.ip == "2001:db8::1" and again.before is None and again.after == {"outcome": "continue"}
+
+
+def _execution_values(personas: Any, flow: Flow, n: int) -> dict[str, Any]:
+    action = flow.current_revision.bindings.get().action  # type: ignore[union-attr]
+    return {
+        "tenant_id": personas.tenant_a.pk,
+        "flow_id": flow.pk,
+        "revision_number": 2,
+        "transaction_id": f"batch-{n}",
+        "trigger": "login.post-auth",
+        "binding_key": uuid.uuid4(),
+        "action_id": action.pk,
+        "action_version": "1.0.0",
+        "position": n,
+        "outcome": "continue",
+        "result": {"kind": "continue", "state": {"n": n}},
+        "duration_ms": 0.25,
+        "logs": [],
+        "masked_input": {"user": {"email": "ü@example.com"}},
+    }
+
+
+def test_a_write_batch_stores_rows_given_by_attname_and_fills_defaults(personas: Any) -> None:
+    flow = attach(personas.tenant_a, "login.post-auth", BindingSpec("block-by-risk-score", "1.0.0", {"threshold": 70}))
+    before = timezone.now()
+    with write_batch() as cursor:
+        add_rows(cursor, ActionExecution, [_execution_values(personas, flow, n) for n in range(3)])
+        cursor.execute("SELECT COUNT(*) FROM flows_app_actionexecution WHERE transaction_id LIKE %s", ["batch-%"])
+        # A read inside the batch sees the rows queued before it.
+        assert cursor.fetchone()[0] == 3
+    stored = list(ActionExecution.objects.filter(transaction_id__startswith="batch-").order_by("position"))
+    assert [row.result for row in stored] == [{"kind": "continue", "state": {"n": n}} for n in range(3)]
+    assert stored[0].masked_input == {"user": {"email": "ü@example.com"}}
+    # Left out, so filled from the model's defaults: "" for text, now() for occurred_at.
+    assert stored[0].error_code == "" and stored[0].on_error_applied == ""
+    assert before <= stored[0].occurred_at <= timezone.now()
+
+
+def test_a_write_batch_is_all_or_nothing(personas: Any) -> None:
+    flow = attach(personas.tenant_a, "login.post-auth", BindingSpec("block-by-risk-score", "1.0.0", {"threshold": 70}))
+    broken = {**_execution_values(personas, flow, 1), "flow_id": None}  # NOT NULL
+    with pytest.raises(IntegrityError), write_batch() as cursor:
+        add_rows(cursor, ActionExecution, [_execution_values(personas, flow, 0)])
+        add_rows(cursor, ActionExecution, [broken])
+    assert not ActionExecution.objects.filter(transaction_id__startswith="batch-").exists()
+    # The connection is usable afterwards.
+    assert Flow.objects.filter(pk=flow.pk).exists()
+
+
+def test_a_write_batch_skips_a_conflicting_row_when_asked_and_updates_one(personas: Any) -> None:
+    flow = flow_of(personas.tenant_a)
+    assert flow.current_revision is not None
+    now = timezone.now()
+    first = {
+        "tenant_id": flow.tenant_id,
+        "flow_id": flow.pk,
+        "transaction_id": "tx-1",
+        "revision_id": flow.current_revision_id,
+    }
+    with write_batch() as cursor:
+        add_rows(cursor, FlowTransaction, [{**first, "state": {"a": 1}, "expires_at": now}])
+        add_rows(
+            cursor, FlowTransaction, [{**first, "state": {"b": 2}, "expires_at": now}], on_conflict_do_nothing=True
+        )
+    stored = FlowTransaction.objects.get(flow=flow, transaction_id="tx-1")
+    assert stored.state == {"a": 1}
+    later = now + timedelta(hours=1)
+    with write_batch() as cursor:
+        update_row(cursor, FlowTransaction, stored.pk, {"state": {"c": [1, 2]}, "expires_at": later})
+    stored.refresh_from_db()
+    assert stored.state == {"c": [1, 2]} and stored.expires_at == later

@@ -11,6 +11,7 @@ from tenants.secret_box import (
     SecretDecryptError,
     decrypt_secret,
     derived_fernet_key,
+    encrypt_repeated_secret,
     encrypt_secret,
     rotate_secret,
 )
@@ -88,3 +89,17 @@ def test_it_names_a_malformed_configured_key(settings: Settings) -> None:
     settings.SECRETS_ENCRYPTION_KEYS = [NEW_KEY, "too-short"]
     with pytest.raises(ImproperlyConfigured, match=r"SECRETS_ENCRYPTION_KEYS\[1\]"):
         encrypt_secret("s3cret")
+
+
+def test_a_repeated_secret_reuses_its_token_until_the_key_changes(settings: Settings) -> None:
+    settings.SECRETS_ENCRYPTION_KEYS = [OLD_KEY]
+    first = encrypt_repeated_secret("https://hooks.example.com/in")
+    assert encrypt_repeated_secret("https://hooks.example.com/in") == first
+    assert encrypt_repeated_secret("https://hooks.example.com/other") != first
+    assert decrypt_secret(first) == "https://hooks.example.com/in"
+
+    # After a rotation the next delivery is sealed under the new key, not the cached old token.
+    settings.SECRETS_ENCRYPTION_KEYS = [NEW_KEY]
+    rotated = encrypt_repeated_secret("https://hooks.example.com/in")
+    assert rotated != first
+    assert Fernet(NEW_KEY.encode()).decrypt(rotated.encode()) == b"https://hooks.example.com/in"

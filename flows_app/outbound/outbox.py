@@ -13,6 +13,7 @@ Settings (read with defaults, none required):
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import secrets
@@ -34,7 +35,7 @@ from flows_app.outbound.http_pinned import DEFAULT_TIMEOUT_SECONDS, post_pinned
 from flows_app.outbound.signing import delivery_headers
 from flows_app.outbound.ssrf import Resolver, TargetUnresolvable, UnsafeURL, check_url_shape, resolve_and_check
 from tenants.models import Tenant
-from tenants.secret_box import SecretDecryptError, decrypt_secret, encrypt_secret
+from tenants.secret_box import SecretDecryptError, decrypt_secret, encrypt_repeated_secret
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,15 @@ class AttemptResult:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def enqueue_delivery(
+def enqueue_delivery(**fields: Any) -> WebhookDelivery:
+    """Queue one POST for the worker, in the caller's transaction; touches no network. Takes
+    `delivery_values`' fields."""
+    delivery = WebhookDelivery(**delivery_values(**fields))
+    insert_rows([delivery])
+    return delivery
+
+
+def delivery_values(
     *,
     tenant: Tenant,
     binding: Binding | None,
@@ -77,36 +86,38 @@ def enqueue_delivery(
     url: str,
     signing_secret: str,
     body: dict[str, Any],
-) -> WebhookDelivery:
-    """Queue one POST for the worker, in the caller's transaction; touches no network.
+) -> dict[str, Any]:
+    """The outbox row for one POST by field attname, not yet saved (a flow run adds its rows to
+    its write batch; fields left out take their defaults).
 
     A URL that fails the shape check is still recorded, as failed with the reason, so the operator sees it
     in the delivery log; the flow run itself must not fail because of it.
     """
-    status = DeliveryStatus.PENDING
-    last_error = ""
+    url_display, refused = _url_shape(url)
+    return {
+        "tenant_id": tenant.pk,
+        "binding_id": binding.pk if binding is not None else None,
+        "action_slug": action_slug,
+        "flow_slug": flow_slug,
+        "trigger": trigger,
+        "transaction_id": transaction_id or "",
+        "encrypted_url": encrypt_repeated_secret(url),
+        "url_display": url_display[:300],
+        "encrypted_signing_secret": encrypt_repeated_secret(signing_secret) if signing_secret else "",
+        "body": body,
+        "status": DeliveryStatus.FAILED if refused else DeliveryStatus.PENDING,
+        "last_error": f"Not sent: {refused}"[:_LAST_ERROR_LENGTH] if refused else "",
+    }
+
+
+@functools.lru_cache(maxsize=1024)
+def _url_shape(url: str) -> tuple[str, str]:
+    """(what the delivery log shows of `url`, why it is refused or ""). Cached: a binding sends to
+    the same URL on every run."""
     try:
-        url_display = check_url_shape(url).origin
+        return check_url_shape(url).origin, ""
     except UnsafeURL as unsafe:
-        url_display = _unchecked_origin(url)
-        status = DeliveryStatus.FAILED
-        last_error = f"Not sent: {unsafe}"
-    delivery = WebhookDelivery(
-        tenant=tenant,
-        binding=binding,
-        action_slug=action_slug,
-        flow_slug=flow_slug,
-        trigger=trigger,
-        transaction_id=transaction_id or "",
-        encrypted_url=encrypt_secret(url),
-        url_display=url_display[:300],
-        encrypted_signing_secret=encrypt_secret(signing_secret) if signing_secret else "",
-        body=body,
-        status=status,
-        last_error=last_error[:_LAST_ERROR_LENGTH],
-    )
-    insert_rows([delivery])
-    return delivery
+        return _unchecked_origin(url), str(unsafe)
 
 
 def deliver_due(*, limit: int = 50, now: datetime | None = None, resolver: Resolver | None = None) -> int:
