@@ -33,6 +33,8 @@ GENESIS_HASH = "0" * 64
 def _json_value(value: Any) -> Any:
     """The value as it reads back from a JSON column: PostgreSQL's jsonb turns 1e20 into an
     integer and every backend turns tuples into lists and dictionary keys into strings."""
+    if value is None:
+        return None
     value = json.loads(json.dumps(value))
 
     def normalise(item: Any) -> Any:

@@ -173,10 +173,9 @@ def record_many(drafts: list[EventDraft]) -> list[AuditEvent]:
     return rows
 
 
-def append_events(cursor: BatchCursor, drafts: list[EventDraft]) -> None:
-    """`record_many` through a `config.row_insert.write_batch` cursor: the events are queued
-    with the rest of the batch."""
-    rows = [draft.as_values() for draft in drafts]
+def append_events(cursor: BatchCursor, rows: list[SimpleNamespace]) -> None:
+    """`record_many` through a `config.row_insert.write_batch` cursor, for events made with
+    `EventDraft.as_values()`: they are queued with the rest of the batch."""
     _chain_rows(cursor, rows)
     add_rows(cursor, AuditEvent, [vars(row) for row in rows])
 

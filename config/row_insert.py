@@ -164,24 +164,40 @@ def write_batch(using: str = "default") -> Iterator[BatchCursor]:
             yield cursor
 
 
-def add_rows(
-    cursor: BatchCursor,
+@dataclass(frozen=True)
+class PreparedInsert:
+    """An INSERT with its parameters worked out, to run inside a `write_batch` later: preparing
+    values outside the transaction keeps its locks (SQLite's write lock, a chain head's row
+    lock) for a shorter time."""
+
+    sql: str
+    params: list[list[Any]]
+
+    def run(self, cursor: BatchCursor) -> None:
+        if self.params:
+            cursor.executemany(self.sql, self.params)
+
+
+def prepare_insert(
     model: type[models.Model],
     rows: Sequence[Mapping[str, Any]],
     *,
     on_conflict_do_nothing: bool = False,
     using: str = "default",
-) -> None:
-    """INSERT `rows` of `model` through a `write_batch` cursor. Each row maps field attnames
-    (`tenant_id`, not `tenant`) to values; a field left out takes its default. No model
-    instance is built, and the rows get no ids back: the batch does not wait for an answer.
-    `on_conflict_do_nothing` skips rows that would break a unique constraint."""
-    if not rows:
-        return
+) -> PreparedInsert:
+    """The INSERT of `rows` of `model`, each row mapping field attnames (`tenant_id`, not `tenant`)
+    to values; a field left out takes its default. No model instance is built, and the rows get
+    no ids back: a batch does not wait for an answer. `on_conflict_do_nothing` skips rows that
+    would break a unique constraint."""
     statement = _statement_for(model, using)
     connection = connections[using]
     sql = statement.head + statement.row_placeholder + (" ON CONFLICT DO NOTHING" if on_conflict_do_nothing else "")
-    cursor.executemany(sql, [_row_params(statement, row, connection) for row in rows])
+    return PreparedInsert(sql, [_row_params(statement, row, connection) for row in rows])
+
+
+def add_rows(cursor: BatchCursor, model: type[models.Model], rows: Sequence[Mapping[str, Any]]) -> None:
+    """`prepare_insert` and run it at once."""
+    prepare_insert(model, rows).run(cursor)
 
 
 def update_row(

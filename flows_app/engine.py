@@ -21,7 +21,7 @@ from django.utils import timezone
 from actions_app.models import ActionKind
 from actions_app.runtime import ExecutionError, execute_action, validate_action_result
 from audit_app.services import Actor, EventDraft, RequestMeta, append_events
-from config.row_insert import BatchCursor, add_rows, update_row, write_batch
+from config.row_insert import BatchCursor, prepare_insert, update_row, write_batch
 from flows_app.models import ActionExecution, Binding, Flow, FlowRevision, FlowTransaction, OnError, WebhookDelivery
 from flows_app.outbound.outbox import delivery_values
 from flows_app.prepared import prepared_bindings
@@ -94,7 +94,7 @@ def _store_transaction(cursor: BatchCursor, flow_tx: FlowTransaction, state: dic
         flow_tx.state = state
         # A parallel first trigger of the same transaction may have recorded it a moment ago,
         # with the same current revision; its record stands.
-        add_rows(cursor, FlowTransaction, [flow_tx.__dict__], on_conflict_do_nothing=True)
+        prepare_insert(FlowTransaction, [flow_tx.__dict__], on_conflict_do_nothing=True).run(cursor)
     elif rewrite or state != flow_tx.state:
         changed = {"state": state, "revision_id": flow_tx.revision_id, "created_at": flow_tx.created_at}
         update_row(cursor, FlowTransaction, flow_tx.pk, {**changed, "expires_at": flow_tx.expires_at})
@@ -210,11 +210,12 @@ def run_flow(flow: Flow, run: RunRequest, *, actor: Actor, meta: RequestMeta | N
             final = dict(effective)
             break
     final = {**final, "claims": claims, "state": state}
-    with write_batch() as cursor:
-        _relax_commit_durability(cursor)
-        add_rows(cursor, ActionExecution, [row for _, row in rows])
-        append_events(cursor, [_execution_event(flow, revision, binding, row, actor, meta) for binding, row in rows])
-        deliveries = [
+    # Everything that does not need the chain head is worked out before the transaction begins.
+    executions = prepare_insert(ActionExecution, [row for _, row in rows])
+    events = [_execution_event(flow, revision, binding, row, actor, meta).as_values() for binding, row in rows]
+    deliveries = prepare_insert(
+        WebhookDelivery,
+        [
             delivery_values(
                 tenant=flow.tenant,
                 binding=binding,
@@ -227,9 +228,15 @@ def run_flow(flow: Flow, run: RunRequest, *, actor: Actor, meta: RequestMeta | N
                 body=message.body,
             )
             for binding, message in outbound
-        ]
-        add_rows(cursor, WebhookDelivery, deliveries)
+        ],
+    )
+    with write_batch() as cursor:
+        _relax_commit_durability(cursor)
+        executions.run(cursor)
+        deliveries.run(cursor)
         _store_transaction(cursor, flow_tx, state, rewrite)
+        # Last: from here to the commit the tenant's chain head is locked.
+        append_events(cursor, events)
     return RunResult(transaction_id, revision.number, final, reports)
 
 

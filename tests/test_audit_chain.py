@@ -232,7 +232,8 @@ def test_a_write_batch_appends_events_to_the_same_chain_as_record(personas: Any)
     fresh = Tenant.objects.create(slug="fresh", name="Fresh")  # no chain head yet
     _record(personas.tenant_a, 1)
     with write_batch() as cursor:
-        append_events(cursor, [_run_draft(fresh, 1), _run_draft(personas.tenant_a, 2), _run_draft(fresh, 3)])
+        drafts = [_run_draft(fresh, 1), _run_draft(personas.tenant_a, 2), _run_draft(fresh, 3)]
+        append_events(cursor, [draft.as_values() for draft in drafts])
     _record(personas.tenant_a, 4)
     assert verify_chain(fresh) is None
     assert verify_chain(personas.tenant_a) is None
@@ -252,7 +253,8 @@ def test_batches_and_single_events_racing_on_a_new_tenant_leave_one_linear_chain
         for n in range(5):
             if thread % 2:
                 with write_batch() as cursor:
-                    append_events(cursor, [_run_draft(fresh, thread * 100 + n), _run_draft(fresh, -n)])
+                    drafts = [_run_draft(fresh, thread * 100 + n), _run_draft(fresh, -n)]
+                    append_events(cursor, [draft.as_values() for draft in drafts])
             else:
                 _record(fresh, n)
 

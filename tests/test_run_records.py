@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit_app.models import AuditEvent
-from config.row_insert import add_rows, insert_rows, update_row, write_batch
+from config.row_insert import add_rows, insert_rows, prepare_insert, update_row, write_batch
 from flows_app.models import ActionExecution, Flow, FlowTransaction
 from flows_app.prepared import flow_for_run
 from flows_app.services import BindingSpec, set_flow_enabled
@@ -154,9 +154,8 @@ def test_a_write_batch_skips_a_conflicting_row_when_asked_and_updates_one(person
     }
     with write_batch() as cursor:
         add_rows(cursor, FlowTransaction, [{**first, "state": {"a": 1}, "expires_at": now}])
-        add_rows(
-            cursor, FlowTransaction, [{**first, "state": {"b": 2}, "expires_at": now}], on_conflict_do_nothing=True
-        )
+        again = [{**first, "state": {"b": 2}, "expires_at": now}]
+        prepare_insert(FlowTransaction, again, on_conflict_do_nothing=True).run(cursor)
     stored = FlowTransaction.objects.get(flow=flow, transaction_id="tx-1")
     assert stored.state == {"a": 1}
     later = now + timedelta(hours=1)
