@@ -163,3 +163,16 @@ def test_a_write_batch_skips_a_conflicting_row_when_asked_and_updates_one(person
         update_row(cursor, FlowTransaction, stored.pk, {"state": {"c": [1, 2]}, "expires_at": later})
     stored.refresh_from_db()
     assert stored.state == {"c": [1, 2]} and stored.expires_at == later
+
+
+def test_a_write_batch_left_by_an_exception_keeps_nothing(personas: Any) -> None:
+    flow = attach(personas.tenant_a, "login.post-auth", BindingSpec("block-by-risk-score", "1.0.0", {"threshold": 70}))
+    with pytest.raises(RuntimeError, match="half-way"), write_batch() as cursor:
+        add_rows(cursor, ActionExecution, [_execution_values(personas, flow, 0)])
+        raise RuntimeError("half-way")
+    assert not ActionExecution.objects.filter(transaction_id__startswith="batch-").exists()
+    with write_batch() as cursor:
+        add_rows(cursor, ActionExecution, [_execution_values(personas, flow, 1)])
+    assert list(
+        ActionExecution.objects.filter(transaction_id__startswith="batch-").values_list("position", flat=True)
+    ) == [1]
