@@ -149,9 +149,13 @@ def write_batch(using: str = "default") -> Iterator[BatchCursor]:
     On PostgreSQL the cursor binds parameters on the server and the connection is in pipeline
     mode: statements are queued and sent together, a fetch waits for what was sent before it, and
     each INSERT shape is prepared once per connection. Elsewhere it is Django's own cursor, one
-    statement at a time. Only SELECT, INSERT, UPDATE and SET LOCAL with literal values belong in
-    it (parameters cannot be bound into SET); an error anywhere rolls the whole batch back and
-    reaches the caller as Django's database exception."""
+    statement at a time. An error anywhere rolls the whole batch back and reaches the caller as
+    Django's database exception.
+
+    Inside the block use only the yielded cursor, for SELECT, INSERT, UPDATE and SET LOCAL with
+    literal values (SET takes no parameters). No ORM calls and no nested transaction.atomic():
+    in pipeline mode their results arrive late (an UPDATE's row count is unknown, an error shows
+    after its savepoint is gone), so they would misbehave on PostgreSQL only."""
     connection = connections[using]
     with transaction.atomic(using=using):
         if connection.vendor != "postgresql":

@@ -11,7 +11,6 @@ restored database), so a new revision simply misses and an old one ages out.
 from __future__ import annotations
 
 import threading
-import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
@@ -109,13 +108,15 @@ class _FlowLoader:
         return converted
 
 
-# One loader per database connection: converters may be bound to the connection's own operations.
-_loaders: weakref.WeakKeyDictionary[BaseDatabaseWrapper, _FlowLoader] = weakref.WeakKeyDictionary()
+# Kept on the connection object itself (one per thread): its converters may be methods bound to
+# that connection, so the loader lives and goes with it. A module-level map keyed by connection
+# would keep every thread's connection alive through those methods.
+_LOADER_ATTRIBUTE = "_actions_flow_loader"
 
 
 def _flow_loader() -> _FlowLoader:
-    wrapper = connections[DEFAULT_DB_ALIAS]
-    loader = _loaders.get(wrapper)
+    wrapper: BaseDatabaseWrapper = connections[DEFAULT_DB_ALIAS]
+    loader: _FlowLoader | None = wrapper.__dict__.get(_LOADER_ATTRIBUTE)
     if loader is None:
         quote = connection.ops.quote_name
         flow_columns = [field.get_col("f") for field in Flow._meta.concrete_fields]
@@ -132,5 +133,6 @@ def _flow_loader() -> _FlowLoader:
             column: connection.ops.get_db_converters(column) + column.get_db_converters(connection)
             for column in flow_columns + revision_columns
         }
-        loader = _loaders[wrapper] = _FlowLoader(sql, flow_columns, revision_columns, converters)
+        loader = _FlowLoader(sql, flow_columns, revision_columns, converters)
+        wrapper.__dict__[_LOADER_ATTRIBUTE] = loader
     return loader

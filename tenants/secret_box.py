@@ -48,15 +48,16 @@ def encrypt_secret(plain: str) -> str:
     return _secret_box().encrypt(plain.encode("utf-8")).decode("ascii")
 
 
-def encrypt_repeated_secret(plain: str) -> str:
+def encrypt_repeated_secret(plain: str, *, scope: object) -> str:
     """`encrypt_secret` for a value stored over and over (a webhook's URL and signing secret, once per
-    flow run): the same token is reused while the keys stay the same. A token made for the same
-    plaintext under the same key discloses nothing the first one did not."""
-    return _encrypt_cached(_secret_box(), plain)
+    flow run): within one `scope` (a tenant) the same token is reused while the keys stay the same.
+    Equal tokens show only that the value repeats, which the rows' binding already says; another
+    scope gets its own token, so equal secrets of two tenants do not show as equal."""
+    return _encrypt_cached(_secret_box(), scope, plain)
 
 
 @functools.lru_cache(maxsize=1024)
-def _encrypt_cached(box: MultiFernet, plain: str) -> str:
+def _encrypt_cached(box: MultiFernet, scope: object, plain: str) -> str:
     # Keyed by the box too, so a key rotation (a new box) starts encrypting under the new key at once.
     return box.encrypt(plain.encode("utf-8")).decode("ascii")
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from audit_app.models import AuditEvent
@@ -176,3 +176,21 @@ def test_a_write_batch_left_by_an_exception_keeps_nothing(personas: Any) -> None
     assert list(
         ActionExecution.objects.filter(transaction_id__startswith="batch-").values_list("position", flat=True)
     ) == [1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_outermost_write_batch_commits_or_rolls_back_as_a_whole(personas: Any) -> None:
+    # Not inside the test's own transaction: the batch's atomic block is the real BEGIN/COMMIT.
+    flow = attach(personas.tenant_a, "login.post-auth", BindingSpec("block-by-risk-score", "1.0.0", {"threshold": 70}))
+    broken = {**_execution_values(personas, flow, 1), "flow_id": None}  # NOT NULL
+    with pytest.raises(IntegrityError), write_batch() as cursor:
+        add_rows(cursor, ActionExecution, [_execution_values(personas, flow, 0)])
+        add_rows(cursor, ActionExecution, [broken])
+    with pytest.raises(RuntimeError), write_batch() as cursor:
+        add_rows(cursor, ActionExecution, [_execution_values(personas, flow, 2)])
+        raise RuntimeError("half-way")
+    assert not connection.in_atomic_block
+    with write_batch() as cursor:
+        add_rows(cursor, ActionExecution, [_execution_values(personas, flow, 3)])
+    positions = ActionExecution.objects.filter(transaction_id__startswith="batch-").values_list("position", flat=True)
+    assert list(positions) == [3]

@@ -93,13 +93,15 @@ def test_it_names_a_malformed_configured_key(settings: Settings) -> None:
 
 def test_a_repeated_secret_reuses_its_token_until_the_key_changes(settings: Settings) -> None:
     settings.SECRETS_ENCRYPTION_KEYS = [OLD_KEY]
-    first = encrypt_repeated_secret("https://hooks.example.com/in")
-    assert encrypt_repeated_secret("https://hooks.example.com/in") == first
-    assert encrypt_repeated_secret("https://hooks.example.com/other") != first
+    first = encrypt_repeated_secret("https://hooks.example.com/in", scope=1)
+    assert encrypt_repeated_secret("https://hooks.example.com/in", scope=1) == first
+    assert encrypt_repeated_secret("https://hooks.example.com/other", scope=1) != first
+    # Another tenant's equal secret does not show as equal.
+    assert encrypt_repeated_secret("https://hooks.example.com/in", scope=2) != first
     assert decrypt_secret(first) == "https://hooks.example.com/in"
 
     # After a rotation the next delivery is sealed under the new key, not the cached old token.
     settings.SECRETS_ENCRYPTION_KEYS = [NEW_KEY]
-    rotated = encrypt_repeated_secret("https://hooks.example.com/in")
+    rotated = encrypt_repeated_secret("https://hooks.example.com/in", scope=1)
     assert rotated != first
     assert Fernet(NEW_KEY.encode()).decrypt(rotated.encode()) == b"https://hooks.example.com/in"

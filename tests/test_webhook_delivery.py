@@ -230,6 +230,17 @@ def test_it_stores_the_url_and_secret_encrypted(personas: Personas) -> None:
     assert delivery.url_display == "https://hooks.slack.com"
 
 
+def test_an_address_refused_at_queue_time_is_let_through_once_its_network_is_allowed(
+    personas: Personas, settings: Settings
+) -> None:
+    refused = enqueue(personas, "https://10.1.2.3/hook")
+    assert refused.status == DeliveryStatus.FAILED and "Not sent" in refused.last_error
+    # The queue-time check is cached per URL; allowing the network must still take effect.
+    settings.WEBHOOK_ALLOWED_PRIVATE_NETWORKS = ["10.0.0.0/8"]
+    allowed = enqueue(personas, "https://10.1.2.3/hook")
+    assert allowed.status == DeliveryStatus.PENDING and allowed.last_error == ""
+
+
 def test_it_keeps_the_host_header_of_a_pinned_name(
     personas: Personas, receiver: Receiver, allow_loopback: None
 ) -> None:

@@ -94,9 +94,13 @@ class IsolateCache:
         self._isolates: OrderedDict[str, WarmIsolate] = OrderedDict()
         self._spare: WarmIsolate | None = None
         self._unreported_evictions: list[str] = []
-        # What a fresh worker starts with; see tidy().
-        self._starting_data_bytes = data_segment_bytes()
+        # What this worker held once V8 was up (see record_starting_size and tidy).
+        self._starting_data_bytes = 0
         self.retiring = False
+
+    def record_starting_size(self) -> None:
+        """Call once the first context exists: V8's process-wide reservations come with it."""
+        self._starting_data_bytes = data_segment_bytes()
 
     async def prepare_spare(self) -> None:
         if self._spare is None:
@@ -130,7 +134,8 @@ class IsolateCache:
         # and V8 keep address space they will not hand back, and from here on every warm isolate
         # would be evicted as soon as it was used. A fresh process starts well below the limit, so
         # the next reply asks the pool for one (unless this process started over it already).
-        if not self._isolates and self._starting_data_bytes < self._soft_limit_bytes < data_segment_bytes():
+        started_below = 0 < self._starting_data_bytes < self._soft_limit_bytes
+        if not self._isolates and started_below and data_segment_bytes() > self._soft_limit_bytes:
             self.retiring = True
 
     async def execute(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -182,6 +187,7 @@ def serve(request_fd: int, reply_fd: int) -> None:
     # The first spare also pays V8's start-up, and fails here, visibly, if the sandbox cannot be
     # set up at all.
     event_loop.run_until_complete(cache.prepare_spare())
+    cache.record_starting_size()
     write_frame(reply_fd, {"ready": True, "pid": os.getpid()})
     while True:
         try:

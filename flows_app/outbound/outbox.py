@@ -93,7 +93,9 @@ def delivery_values(
     A URL that fails the shape check is still recorded, as failed with the reason, so the operator sees it
     in the delivery log; the flow run itself must not fail because of it.
     """
-    url_display, refused = _url_shape(url)
+    # The check reads WEBHOOK_ALLOWED_PRIVATE_NETWORKS for literal addresses: part of the cache key.
+    allowed = tuple(getattr(settings, "WEBHOOK_ALLOWED_PRIVATE_NETWORKS", None) or ())
+    url_display, refused = _url_shape(url, allowed)
     return {
         "tenant_id": tenant.pk,
         "binding_id": binding.pk if binding is not None else None,
@@ -101,9 +103,9 @@ def delivery_values(
         "flow_slug": flow_slug,
         "trigger": trigger,
         "transaction_id": transaction_id or "",
-        "encrypted_url": encrypt_repeated_secret(url),
+        "encrypted_url": encrypt_repeated_secret(url, scope=tenant.pk),
         "url_display": url_display[:300],
-        "encrypted_signing_secret": encrypt_repeated_secret(signing_secret) if signing_secret else "",
+        "encrypted_signing_secret": encrypt_repeated_secret(signing_secret, scope=tenant.pk) if signing_secret else "",
         "body": body,
         "status": DeliveryStatus.FAILED if refused else DeliveryStatus.PENDING,
         "last_error": f"Not sent: {refused}"[:_LAST_ERROR_LENGTH] if refused else "",
@@ -111,9 +113,10 @@ def delivery_values(
 
 
 @functools.lru_cache(maxsize=1024)
-def _url_shape(url: str) -> tuple[str, str]:
+def _url_shape(url: str, allowed_private_networks: tuple[str, ...]) -> tuple[str, str]:
     """(what the delivery log shows of `url`, why it is refused or ""). Cached: a binding sends to
-    the same URL on every run."""
+    the same URL on every run. `allowed_private_networks` is not read here; it is the setting the
+    check reads, passed so that changing it misses the cache."""
     try:
         return check_url_shape(url).origin, ""
     except UnsafeURL as unsafe:
