@@ -6,6 +6,9 @@ DATABASE_URL is set), then drives three endpoints in turn with the same client t
   templates POST /api/v1/flows/login/run, login.post-auth with five template bindings
   custom    POST /api/v1/flows/login-custom/run, login.post-auth with one custom action
 Goal: each run endpoint keeps at least half the baseline's throughput.
+
+It also prints where each request's CPU went (gunicorn, the V8 sandbox workers, PostgreSQL, the
+client), read from /proc: on one machine all of them share the cores, so these sums bound the ratio.
 """
 
 from __future__ import annotations
@@ -76,6 +79,38 @@ RUN_BODY = {
     "request": {"ip": "203.0.113.9", "user_agent": "bench", "hostname": "login.example.com"},
     "context": {"risk": {"score": 12}},
 }
+
+
+def cpu_seconds_by_part(server_pid: int, database: str) -> dict[str, float]:
+    """CPU seconds used so far by the parts of the set-up: the gunicorn processes, their V8 sandbox
+    workers, the PostgreSQL backends of the bench database and this client. Read from /proc;
+    empty where there is none. Backends that exit take their time with them, but the bench's stay
+    connected (persistent connections)."""
+    if not os.path.exists("/proc/self/stat"):
+        return {}
+    tick = os.sysconf("SC_CLK_TCK")
+    parts = {"server": 0.0, "sandbox": 0.0, "client": 0.0} | ({"postgres": 0.0} if database else {})
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                command = cmdline.read().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue
+        used = (int(fields[11]) + int(fields[12])) / tick
+        parent = int(fields[1])
+        if int(entry) == os.getpid():
+            parts["client"] += used
+        elif "worker import main" in command:
+            parts["sandbox"] += used
+        elif int(entry) == server_pid or (parent == server_pid and "gunicorn" in command):
+            parts["server"] += used
+        elif "postgres" in parts and command.startswith("postgres:") and f" {database} " in f" {command} ":
+            parts["postgres"] += used
+    return parts
 
 
 def free_port() -> int:
@@ -170,9 +205,14 @@ def main() -> None:
             ("run, 1 custom action", "POST", "/api/v1/flows/login-custom/run", RUN_BODY),
         ]
         rounds: dict[str, list[tuple[float, list[float]]]] = {label: [] for label, *_ in scenarios}
+        cpu: dict[str, dict[str, float]] = {label: {} for label, *_ in scenarios}
         for _ in range(ROUNDS):
             for label, method, path, body in scenarios:
+                before = cpu_seconds_by_part(server.pid, scratch_db)
                 rounds[label].append(drive(base, token, method, path, body, SECONDS / ROUNDS))
+                after = cpu_seconds_by_part(server.pid, scratch_db)
+                for part, used in after.items():
+                    cpu[label][part] = cpu[label].get(part, 0.0) + used - before.get(part, 0.0)
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -195,6 +235,15 @@ def main() -> None:
         spread = f"{min(per_round):.2f}–{max(per_round):.2f}"
         print(f"{label:<28} {rate:8.1f} {statistics.median(ordered):8.2f} {p99:8.2f} {ratio:11.2f}x {spread:>14}")
     print("goal: each run endpoint at least 0.50x the baseline")
+    if any(cpu.values()):
+        # Where each request's CPU went (all rounds together): the ratio is bounded by these sums
+        # on a machine where the client, the server and the database share the cores.
+        print()
+        print(f"{'CPU ms per request':<28} " + " ".join(f"{part:>9}" for part in next(iter(cpu.values()))))
+        for label, taken in rounds.items():
+            requests = sum(len(latencies) for _, latencies in taken)
+            shares = " ".join(f"{used / requests * 1000:9.2f}" for used in cpu[label].values())
+            print(f"{label:<28} {shares}")
 
 
 if __name__ == "__main__":
