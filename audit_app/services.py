@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from audit_app.chain import GENESIS_HASH, link
 from audit_app.models import EVENT_TYPES, AuditChainHead, AuditEvent
-from config.row_insert import BatchCursor, add_rows, insert_rows
+from config.row_insert import BatchCursor, add_rows
 from tenants.http import client_ip
 
 if TYPE_CHECKING:
@@ -162,15 +162,15 @@ def record(**fields: Any) -> AuditEvent:
 
 
 def record_many(drafts: list[EventDraft]) -> list[AuditEvent]:
-    """Append a batch of events in one INSERT (a flow run's executions), inside the caller's transaction."""
+    """Append a batch of events in one INSERT, inside the caller's transaction (a flow run's own
+    events go through `append_events` in its write batch)."""
     if not drafts:
         return []
     _require_transaction()
     rows = [draft.as_row() for draft in drafts]
     with connection.cursor() as cursor:
         _chain_rows(cursor, rows)
-    insert_rows(rows)
-    return rows
+    return AuditEvent.objects.bulk_create(rows)
 
 
 def append_events(cursor: BatchCursor, rows: list[SimpleNamespace]) -> None:

@@ -1,19 +1,18 @@
-"""Writing a burst of new rows without bulk_create's per-call cost, in as few round trips as the
-database allows.
+"""Writing the rows of a flow run: a burst of new rows in four tables on every sign-in, in as
+few round trips as the database allows and without bulk_create's per-call cost.
 
-A flow run writes a handful of rows to four tables on every sign-in. `QuerySet.bulk_create`
-builds its SQL from scratch on every call (field lists, placeholders, per-value preparation
-through the compiler) and that bookkeeping cost more than the database work itself. Here the
-statement's shape is worked out once per model and database vendor, values are prepared only for
-the fields whose database form differs from the Python one (JSON, datetimes, UUIDs, IP
-addresses), and the new ids come back through RETURNING, as with bulk_create.
-
-`write_batch` goes further for the flow run, which writes to four tables per sign-in: on
-PostgreSQL its statements travel in pipeline mode, prepared once per connection, so the whole
-batch costs a round trip per read that needs its answer, one at the end and the commit.
+`QuerySet.bulk_create` builds its SQL from scratch on every call (field lists, placeholders,
+per-value preparation through the compiler), and on the sign-in path that bookkeeping cost more
+than the database work itself. Here each INSERT's shape is worked out once per model and
+database, rows are plain attname -> value mappings (no model instances), and values are prepared
+only for the fields whose database form differs from the Python one (JSON, IP addresses, and
+datetimes and UUIDs where the driver needs text). `write_batch` sends the statements together:
+on PostgreSQL in pipeline mode, prepared once per connection, so a batch costs a round trip per
+read that needs its answer, one at the end and the commit. Elsewhere the ORM's bulk_create is the
+tool.
 
 Only for plain models: an auto-incrementing primary key, no multi-table inheritance, no
-auto_now fields (defaults are filled when the instance is built), no save() overrides relied on.
+auto_now fields, no save() overrides relied on.
 """
 
 from __future__ import annotations
@@ -46,7 +45,6 @@ _Preparer = Callable[[Any, BaseDatabaseWrapper], Any]
 class _Statement:
     head: str
     row_placeholder: str
-    tail: str
     attnames: tuple[str, ...]
     table: str  # quoted, like the column names
     key: str
@@ -67,16 +65,15 @@ def _statement_for(model: type[models.Model], alias: str) -> _Statement:
     connection = connections[alias]
     meta = model._meta
     if meta.pk is None or meta.pk.get_internal_type() not in _AUTO_KEYS or meta.parents:
-        raise TypeError(f"{meta.label}: insert_rows needs a plain model with an auto-incrementing key")
+        raise TypeError(f"{meta.label}: row_insert needs a plain model with an auto-incrementing key")
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     if any(getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) for f in fields):
-        raise TypeError(f"{meta.label}: insert_rows does not fill auto_now fields")
+        raise TypeError(f"{meta.label}: row_insert does not fill auto_now fields")
     quote = connection.ops.quote_name
     # Only model metadata goes into the SQL text; every value is a parameter.
     statement = _Statement(
         head=f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) VALUES ",  # noqa: S608
         row_placeholder=f"({', '.join(['%s'] * len(fields))})",
-        tail=f" RETURNING {quote(meta.pk.column)}",
         attnames=tuple(f.attname for f in fields),
         table=quote(meta.db_table),
         key=quote(meta.pk.column),
@@ -108,28 +105,6 @@ def _row_params(statement: _Statement, values: Mapping[str, Any], connection: Ba
         value = values[attname] if attname in values else default()
         params.append(value if prepare is None or value is None else prepare(value, connection))
     return params
-
-
-def insert_rows(rows: Sequence[models.Model], *, using: str = "default") -> None:
-    """INSERT `rows` (new instances of one model) in one statement and give each its new id."""
-    if not rows:
-        return
-    model = type(rows[0])
-    statement = _statement_for(model, using)
-    connection = connections[using]
-    params: list[Any] = []
-    for row in rows:
-        if type(row) is not model:
-            raise TypeError("insert_rows takes instances of one model at a time")
-        params += _row_params(statement, row.__dict__, connection)
-    sql = statement.head + ", ".join([statement.row_placeholder] * len(rows)) + statement.tail
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        new_ids = cursor.fetchall()
-    for row, (new_id,) in zip(rows, new_ids, strict=True):
-        row.pk = new_id
-        row._state.adding = False
-        row._state.db = using
 
 
 class BatchCursor(Protocol):

@@ -7,11 +7,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from audit_app.models import AuditEvent
-from config.row_insert import add_rows, insert_rows, prepare_insert, update_row, write_batch
+from config.row_insert import add_rows, prepare_insert, update_row, write_batch
 from flows_app.models import ActionExecution, Flow, FlowTransaction
 from flows_app.prepared import flow_for_run
 from flows_app.services import BindingSpec, set_flow_enabled
@@ -42,7 +42,7 @@ def test_flow_for_run_sees_disabling_and_other_tenants_flows_not_at_all(personas
     assert flow_for_run(personas.tenant_a, "globex-login") is None
 
 
-def test_insert_rows_stores_what_bulk_create_would(personas: Any) -> None:
+def test_batch_rows_store_what_bulk_create_would(personas: Any) -> None:
     flow = attach(personas.tenant_a, "login.post-auth", BindingSpec("block-by-risk-score", "1.0.0", {"threshold": 70}))
     action = flow.current_revision.bindings.get().action  # type: ignore[union-attr]
     key = uuid.uuid4()
@@ -65,11 +65,12 @@ def test_insert_rows_stores_what_bulk_create_would(personas: Any) -> None:
         )
         for n in range(3)
     ]
-    insert_rows(rows)
-    assert all(row.pk is not None for row in rows)
-    stored = {row.pk: row for row in ActionExecution.objects.filter(pk__in=[r.pk for r in rows])}
+    with write_batch() as cursor:
+        add_rows(cursor, ActionExecution, [row.__dict__ for row in rows])
+    stored = {row.transaction_id: row for row in ActionExecution.objects.filter(binding_key=key)}
+    assert len(stored) == len(rows)
     for row in rows:
-        again = stored[row.pk]
+        again = stored[row.transaction_id]
         assert again.transaction_id == row.transaction_id and again.position == row.position
         assert again.binding_key == key
         assert again.result == {"kind": "block", "reason": "naïve ✓"}
@@ -78,7 +79,7 @@ def test_insert_rows_stores_what_bulk_create_would(personas: Any) -> None:
         assert again.error_code == ""
 
 
-def test_insert_rows_keeps_null_json_and_ip_addresses(personas: Any) -> None:
+def test_batch_rows_keep_null_json_and_ip_addresses(personas: Any) -> None:
     with_meta = AuditEvent(
         tenant=personas.tenant_a,
         type="flow.action_executed",
@@ -89,9 +90,9 @@ def test_insert_rows_keeps_null_json_and_ip_addresses(personas: Any) -> None:
         after={"outcome": "continue"},
         occurred_at=timezone.now(),
     )
-    with transaction.atomic():
-        insert_rows([with_meta])
-    again = AuditEvent.objects.get(pk=with_meta.pk)
+    with write_batch() as cursor:
+        add_rows(cursor, AuditEvent, [with_meta.__dict__])
+    again = AuditEvent.objects.get(tenant=personas.tenant_a, actor_name="t")
     assert again.ip == "2001:db8::1" and again.before is None and again.after == {"outcome": "continue"}
 
 

@@ -32,9 +32,10 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings
 
 from actions_app.models import Action
+from config.row_insert import add_rows, write_batch
 from flows_app.models import Binding, DeliveryStatus, Flow, WebhookDelivery
 from flows_app.outbound.http_pinned import post_pinned
-from flows_app.outbound.outbox import deliver_due, deliveries_for_binding, enqueue_delivery
+from flows_app.outbound.outbox import deliver_due, deliveries_for_binding, delivery_values
 from flows_app.outbound.signing import signature_header_value, verify_signature
 from flows_app.outbound.ssrf import Resolver, resolve_and_check
 from flows_app.outbound.worker import start_in_process_worker, stop_in_process_worker
@@ -171,6 +172,13 @@ def resolving(answers: dict[str, list[str]]) -> Resolver:
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port)) for address in answers[host]]
 
     return resolve
+
+
+def enqueue_delivery(**fields: Any) -> WebhookDelivery:
+    """Queue one delivery the way a flow run does (in its write batch) and return the stored row."""
+    with write_batch() as cursor:
+        add_rows(cursor, WebhookDelivery, [delivery_values(**fields)])
+    return WebhookDelivery.objects.latest("pk")
 
 
 def enqueue(

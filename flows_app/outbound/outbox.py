@@ -29,7 +29,6 @@ from django.db import OperationalError, connections, router, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from config.row_insert import insert_rows
 from flows_app.models import Binding, DeliveryStatus, WebhookDelivery
 from flows_app.outbound.http_pinned import DEFAULT_TIMEOUT_SECONDS, post_pinned
 from flows_app.outbound.signing import delivery_headers
@@ -67,14 +66,6 @@ class AttemptResult:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def enqueue_delivery(**fields: Any) -> WebhookDelivery:
-    """Queue one POST for the worker, in the caller's transaction; touches no network. Takes
-    `delivery_values`' fields."""
-    delivery = WebhookDelivery(**delivery_values(**fields))
-    insert_rows([delivery])
-    return delivery
-
-
 def delivery_values(
     *,
     tenant: Tenant,
@@ -87,8 +78,8 @@ def delivery_values(
     signing_secret: str,
     body: dict[str, Any],
 ) -> dict[str, Any]:
-    """The outbox row for one POST by field attname, not yet saved (a flow run adds its rows to
-    its write batch; fields left out take their defaults).
+    """The outbox row for one POST by field attname, for a flow run's write batch
+    (config.row_insert; fields left out take their defaults). Touches no network.
 
     A URL that fails the shape check is still recorded, as failed with the reason, so the operator sees it
     in the delivery log; the flow run itself must not fail because of it.
