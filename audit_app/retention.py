@@ -9,8 +9,9 @@ checks the kept events from N+1 and the anchor against the event.
 
 One transaction per tenant and run: the deletion, the anchor and the purge event land together or
 not at all, so there is never a moment (or a crash) where the chain and its anchor disagree or
-events vanished without an `audit.purged` event. The purge serialises on the tenant's
-AuditRetention row, not on the chain head, so the tenant's other writes go on while the DELETE runs;
+events vanished without an `audit.purged` event. The purge serialises with retention changes on
+the tenant row (tenants.services.lock_tenant), not on the chain head, so the tenant's other writes
+go on while the DELETE runs;
 the head is locked only for the final anchor update and event. A first purge of a long history can
 be bounded with `max_events`: each run then deletes the oldest `max_events` (still a prefix, still
 one transaction) and the next run carries on where it stopped.
@@ -35,6 +36,7 @@ from audit_app.models import (
     AuditRetention,
 )
 from audit_app.services import Actor, RequestMeta, record
+from tenants.services import lock_tenant
 
 if TYPE_CHECKING:
     from tenants.models import Tenant
@@ -72,7 +74,8 @@ def set_retention(tenant: Tenant, days: int | None, *, actor: Actor, meta: Reque
     `audit.retention_changed`; no event when nothing changes. Returns the period now in force."""
     validate_retention_days(days)
     with transaction.atomic():
-        retention, _ = AuditRetention.objects.select_for_update().get_or_create(tenant=tenant)
+        lock_tenant(tenant)
+        retention, _ = AuditRetention.objects.get_or_create(tenant=tenant)
         if retention.days == days:
             return days
         before = retention.days
@@ -140,7 +143,8 @@ def purge_tenant(tenant: Tenant, *, now: datetime | None = None, max_events: int
     rest and record `audit.purged`, all in one transaction (see the module docstring). Refuses
     with ChainBrokenBeforePurge when the events to delete do not verify."""
     with transaction.atomic():
-        AuditRetention.objects.select_for_update().get_or_create(tenant=tenant)
+        # Not a get_or_create: a tenant that never chose a period keeps following the default.
+        lock_tenant(tenant)
         plan = plan_purge(tenant, now=now, max_events=max_events)
         if plan.event_count == 0:
             return PurgeResult(plan, 0, None)

@@ -94,10 +94,12 @@ def find_operator(identifier: str) -> Any:
     )
 
 
-def _lock_tenant(tenant: Tenant) -> None:
-    # Membership changes of one tenant queue behind this row lock, so two owners demoting each
-    # other at the same moment cannot both pass the "one owner left" check.
-    Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+def lock_tenant(tenant: Tenant) -> None:
+    """Queue tenant-wide changes behind this row lock until the caller's transaction ends: two
+    owners demoting each other at the same moment cannot both pass the "one owner left" check,
+    and a retention purge cannot run on a period that is being changed. NO KEY UPDATE: rows that
+    only reference the tenant (a flow run's records) are still written meanwhile."""
+    Tenant.objects.select_for_update(no_key=True).filter(pk=tenant.pk).first()
 
 
 def _acting_role_now(tenant: Tenant, actor: Actor, acting_role: Role | None) -> Role | None:
@@ -124,7 +126,7 @@ def add_member(
     `acting_role` is the role of the operator doing it (None: the platform itself), checked
     again under the tenant lock."""
     with transaction.atomic():
-        _lock_tenant(tenant)
+        lock_tenant(tenant)
         check_member_change(_acting_role_now(tenant, actor, acting_role), current=None, new=role)
         if Membership.objects.filter(tenant=tenant, user=user).exists():
             raise MembershipError(f"{user.get_username()} is already a member of {tenant.slug}.")
@@ -156,7 +158,7 @@ def change_member_role(
     """Move a member to another role; the last owner cannot be demoted. `acting_role` as in
     `add_member`; the check runs on the locked row, so a concurrent change cannot slip past it."""
     with transaction.atomic():
-        _lock_tenant(membership.tenant)
+        lock_tenant(membership.tenant)
         membership = Membership.objects.select_for_update().select_related("user", "tenant").get(pk=membership.pk)
         check_member_change(
             _acting_role_now(membership.tenant, actor, acting_role), current=membership.role_enum, new=role
@@ -188,7 +190,7 @@ def remove_member(
 ) -> None:
     """End a membership; the last owner cannot be removed. `acting_role` as in `add_member`."""
     with transaction.atomic():
-        _lock_tenant(membership.tenant)
+        lock_tenant(membership.tenant)
         membership = Membership.objects.select_for_update().select_related("user", "tenant").get(pk=membership.pk)
         check_member_change(
             _acting_role_now(membership.tenant, actor, acting_role), current=membership.role_enum, new=None

@@ -13,7 +13,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from audit_app.chain import verify_chain
-from audit_app.models import AuditChainHead, AuditEvent, AuditRetention
+from audit_app.models import DEFAULT_RETENTION_DAYS, AuditChainHead, AuditEvent, AuditRetention
 from audit_app.retention import (
     ChainBrokenBeforePurge,
     InvalidRetention,
@@ -78,6 +78,13 @@ def test_the_purge_deletes_events_older_than_the_retention_and_the_chain_still_v
     assert (head.anchored_seq, head.anchored_hash) == (10, tenth.hash)
     assert AuditEvent.objects.get(tenant=initech, seq=11).prev_hash == tenth.hash
     assert verify_chain(initech) is None
+
+
+def test_a_purge_leaves_a_tenant_that_never_chose_a_period_on_the_default(initech: Any) -> None:
+    purge_tenant(initech)
+    # Nothing was stored for it, so a later change of the default applies to it too.
+    assert not AuditRetention.objects.filter(tenant=initech).exists()
+    assert retention_days(initech) == DEFAULT_RETENTION_DAYS
 
 
 def test_the_purge_records_its_own_event(initech: Any) -> None:
