@@ -191,31 +191,43 @@ def _flow_or_404(token: ApiToken, slug: str) -> Flow:
 
 
 def flow_document(flow: Flow) -> dict[str, Any]:
-    assert flow.current_revision is not None
+    return flow_documents([flow])[0]
+
+
+def flow_documents(flows: list[Flow]) -> list[dict[str, Any]]:
+    """Each flow with its current revision's slots, in two queries however many flows."""
     bindings = list(
-        Binding.objects.filter(revision=flow.current_revision)
+        Binding.objects.filter(revision__in=[flow.current_revision_id for flow in flows])
         .select_related("action", "pinned_version")
         .order_by("trigger", "position")
     )
     latest_published = _latest_published({b.action_id for b in bindings})
-    slots: dict[str, list[dict[str, Any]]] = {trigger: [] for trigger in FLOW_SLOTS[flow.kind]}
+    by_revision: dict[int, list[Binding]] = {}
     for binding in bindings:
-        newest = latest_published.get(binding.action_id)
-        snapshot = binding_snapshot(binding)
-        slots[binding.trigger].append(
+        by_revision.setdefault(binding.revision_id, []).append(binding)
+    documents = []
+    for flow in flows:
+        assert flow.current_revision is not None
+        slots: dict[str, list[dict[str, Any]]] = {trigger: [] for trigger in FLOW_SLOTS[flow.kind]}
+        for binding in by_revision.get(flow.current_revision.pk, []):
+            newest = latest_published.get(binding.action_id)
+            slots[binding.trigger].append(
+                {
+                    **binding_snapshot(binding),
+                    "newer_version_available": newest[1] if newest and newest[0] > _semver_key(binding) else None,
+                }
+            )
+        documents.append(
             {
-                **snapshot,
-                "newer_version_available": newest[1] if newest and newest[0] > _semver_key(binding) else None,
+                "slug": flow.slug,
+                "name": flow.name,
+                "kind": flow.kind,
+                "enabled": flow.enabled,
+                "revision": flow.current_revision.number,
+                "slots": slots,
             }
         )
-    return {
-        "slug": flow.slug,
-        "name": flow.name,
-        "kind": flow.kind,
-        "enabled": flow.enabled,
-        "revision": flow.current_revision.number,
-        "slots": slots,
-    }
+    return documents
 
 
 def _semver_key(binding: Binding) -> tuple[int, int, int]:
@@ -258,7 +270,7 @@ def list_flows(
     more = len(page) > size
     page = page[:size]
     return {
-        "items": [flow_document(flow) for flow in page],
+        "items": flow_documents(page),
         "next": encode_cursor("flows", [page[-1].slug]) if more else None,
     }
 

@@ -150,3 +150,31 @@ def test_if_match_problems_name_the_header(client: Any, personas: Any, api_token
         response = put_slot(client, token, {"bindings": []}, if_match=if_match)
         assert response.status_code == status, if_match
         assert response.json()["error"]["details"][0]["field"] == "If-Match"
+
+
+def test_the_flows_list_costs_the_same_queries_for_more_flows_and_bindings(
+    client: Any, personas: Any, api_token: Any
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from flows_app.services import BindingSpec, create_flow
+    from tests.flow_helpers import attach
+
+    token = api_token("flows:read")
+
+    def queries_for_list() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/api/v1/flows", headers=bearer(token)).status_code == 200
+        return len(captured)
+
+    attach(personas.tenant_a, "login.post-auth", BindingSpec("block-by-risk-score", "1.0.0", {"threshold": 70}))
+    queries_for_list()  # the token's first use also records when it was last used
+    few = queries_for_list()
+    for n in range(4):
+        create_flow(personas.tenant_a, name=f"Login {n}", slug=f"login-{n}", kind="login")
+    spec = BindingSpec("block-by-risk-score", "1.0.0", {"threshold": 80})
+    attach(personas.tenant_a, "login.post-auth", spec, flow_slug="login-0")
+    items = client.get("/api/v1/flows", headers=bearer(token)).json()["items"]
+    assert len(items) == 8 and sum(len(b) for f in items for b in f["slots"].values()) == 2
+    assert queries_for_list() == few
