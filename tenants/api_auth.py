@@ -137,11 +137,3 @@ def request_token(request: HttpRequest) -> ApiToken:
     """The token TenantTokenAuth accepted for this request."""
     token: ApiToken = request.auth  # type: ignore[attr-defined]
     return token
-
-
-def require_scope(request: HttpRequest, scope: str) -> ApiToken:
-    """The request's token, if it carries `scope`; otherwise a 403 that names the missing scope."""
-    token = request_token(request)
-    if not token.has_scope(scope):
-        raise missing_scope(scope)
-    return token
