@@ -82,6 +82,18 @@ def test_a_key_used_on_another_endpoint_is_refused(client: Any, writer: str) -> 
     assert not Action.objects.filter(slug="other").exists()
 
 
+def test_the_same_request_on_another_endpoint_is_refused_by_its_key(client: Any, writer: str) -> None:
+    # Same body, same key: only the URL differs, and that alone makes it another request.
+    created = {"name": "Other", "slug": "other", "compatible_triggers": ["login.post-auth"], "source": GOOD}
+    assert post_with_key(client, "/api/v1/actions", writer, created, "k-other").status_code == 201
+    body = {"source": GOOD + "// same"}
+    assert post_with_key(client, VERSIONS, writer, body, "k-3").status_code == 201
+    response = post_with_key(client, "/api/v1/actions/other/versions", writer, body, "k-3")
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_idempotency_key"
+    assert versions_of("other") == ["0.1.0"]
+
+
 def test_a_malformed_key_is_a_422_naming_the_header(client: Any, writer: str) -> None:
     for key in ["has space", "x" * 256]:
         response = post_with_key(client, VERSIONS, writer, {"source": GOOD + "// k"}, key)

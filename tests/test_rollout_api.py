@@ -171,7 +171,9 @@ def test_a_binding_config_the_new_schema_refuses_writes_nothing(client: Any, per
     # No version 0.1.1, nothing published, no audit event, no flow revision.
     assert footprint(personas.tenant_a) == before
     # The same dry run says so without writing either.
-    assert rollout(client, token, config_schema=STRICTER, pin=PIN, publish=True, dry_run=True).status_code == 422
+    dry = rollout(client, token, config_schema=STRICTER, pin=PIN, publish=True, dry_run=True)
+    assert dry.status_code == 422
+    assert dry.json()["error"]["code"] == "invalid_pins"
     assert footprint(personas.tenant_a) == before
 
 

@@ -140,6 +140,13 @@ def test_sign_in_lock_out_counts_the_forwarded_client_not_the_balancer(client: A
             REMOTE_ADDR="10.0.0.2",
             HTTP_X_FORWARDED_FOR="198.51.100.1",
         )
+    locked = client.post(
+        "/accounts/login/",
+        {"username": "lockme", "password": "right-pass-123"},
+        REMOTE_ADDR="10.0.0.2",
+        HTTP_X_FORWARDED_FOR="198.51.100.1",
+    )
+    assert locked.status_code != 302  # the forwarded client that failed is locked out, right password or not
     from_elsewhere = client.post(
         "/accounts/login/",
         {"username": "lockme", "password": "right-pass-123"},

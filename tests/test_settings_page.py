@@ -544,6 +544,7 @@ def test_two_owners_demoting_each_other_at_once_leave_one_owner(personas: Any) -
     two = threading.Thread(target=demote, args=("second", second, False))
     two.start()
     two.join(timeout=1)  # the second demotion has to wait for the first one's transaction
+    assert two.is_alive()
     let_first_commit.set()
     one.join()
     two.join()
