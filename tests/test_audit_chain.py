@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
-from collections.abc import Callable
 from io import StringIO
 from typing import Any
 
@@ -18,6 +16,7 @@ from audit_app.models import AuditChainHead, AuditEvent
 from audit_app.services import Actor, EventDraft, RequestMeta, append_events, record, record_many
 from config.row_insert import write_batch
 from tenants.models import Tenant
+from tests.threads import all_at_once
 
 
 def _record(tenant: Any, n: int) -> AuditEvent:
@@ -172,28 +171,6 @@ def test_verify_audit_reports_the_first_break_and_exits_1(personas: Any, chain: 
     assert out.getvalue() == "globex: OK\n"
 
 
-def _all_at_once(count: int, work: Callable[[int], None]) -> list[BaseException]:
-    """Run work(0) … work(count - 1) in threads released together; what they raised."""
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def thread_main(thread: int) -> None:
-        try:
-            barrier.wait()
-            work(thread)
-        except BaseException as error:  # reported to the test thread
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=thread_main, args=(thread,)) for thread in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
-
-
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite serialises writers itself")
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_writers_leave_one_linear_chain(personas: Any) -> None:
@@ -209,7 +186,7 @@ def test_concurrent_writers_leave_one_linear_chain(personas: Any) -> None:
                     target=f"{thread}-{n}",
                 )
 
-    assert _all_at_once(20, write) == []
+    assert all_at_once(20, write) == []
     seqs = list(AuditEvent.objects.for_tenant(personas.tenant_a).order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, start + 201))
     assert verify_chain(personas.tenant_a) is None
@@ -258,7 +235,7 @@ def test_batches_and_single_events_racing_on_a_new_tenant_leave_one_linear_chain
             else:
                 _record(fresh, n)
 
-    assert _all_at_once(12, write) == []
+    assert all_at_once(12, write) == []
     seqs = list(AuditEvent.objects.for_tenant(fresh).order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, 6 * 5 + 6 * 5 * 2 + 1))
     assert verify_chain(fresh) is None

@@ -401,42 +401,21 @@ def test_anonymous_visitors_are_sent_to_sign_in(client: Any, personas: Any) -> N
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
 def test_a_purge_and_concurrent_writers_leave_one_verifiable_chain(db: None) -> None:
-    import threading
-
     from audit_app.services import record
+    from tests.threads import all_at_once
 
     tenant = create_tenant(slug="initech", name="Initech")
     add_events(tenant, *[400] * 3000)
-    errors: list[BaseException] = []
-    start = threading.Barrier(5)
 
-    def write(thread: int) -> None:
-        try:
-            start.wait()
-            for n in range(20):
-                with transaction.atomic():
-                    record(
-                        tenant=tenant, event_type="flow.action_executed", actor=Actor.system(), target=f"{thread}-{n}"
-                    )
-        except BaseException as error:  # reported to the test thread below
-            errors.append(error)
-        finally:
-            connection.close()
-
-    def purge() -> None:
-        try:
-            start.wait()
+    def write_or_purge(thread: int) -> None:
+        if thread == 4:
             purge_tenant(tenant)
-        except BaseException as error:
-            errors.append(error)
-        finally:
-            connection.close()
+            return
+        for n in range(20):
+            with transaction.atomic():
+                record(tenant=tenant, event_type="flow.action_executed", actor=Actor.system(), target=f"{thread}-{n}")
 
-    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)] + [threading.Thread(target=purge)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = all_at_once(5, write_or_purge)
     assert errors == []
     assert AuditChainHead.objects.get(tenant=tenant).anchored_seq == 3000
     assert AuditEvent.objects.for_tenant(tenant).filter(type="flow.action_executed").count() == 80
