@@ -382,7 +382,7 @@ def create_version(
     actor, meta = _actor(request, token)
 
     def save() -> tuple[int, dict[str, Any]]:
-        latest = action.versions.order_by("-major", "-minor", "-patch").first()
+        latest = action.latest_version()
         draft = VersionDraft(
             body.source,
             body.config_schema if body.config_schema is not None else (latest.config_schema if latest else {}),

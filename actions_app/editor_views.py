@@ -157,7 +157,7 @@ def _saved_message(version: ActionVersion) -> str:
 
 def action_editor(request: HttpRequest, access: TenantAccess, action: Action) -> HttpResponse:
     """GET of a custom action's page: the editor opened on the latest version."""
-    latest = action.versions.order_by("-major", "-minor", "-patch").first()
+    latest = action.latest_version()
     form = ActionEditorForm(initial=_initial_from_version(latest) if latest else {}, editing_existing=True)
     context = editor_context(access, form, action=action, latest=latest)
     replayed = replayable_execution(access, action, request.GET.get("replay", ""))
@@ -177,7 +177,7 @@ def action_editor(request: HttpRequest, access: TenantAccess, action: Action) ->
 def action_save(request: HttpRequest, access: TenantAccess, action_slug: str) -> HttpResponse:
     action = get_visible_or_404(access, "view_action", Action.objects.all(), slug=action_slug)
     require_object_perm(access, "change_action", action)
-    latest = action.versions.order_by("-major", "-minor", "-patch").first()
+    latest = action.latest_version()
     form = ActionEditorForm(request.POST, editing_existing=True, initial={"name": action.name, "slug": action.slug})
     diagnostics: list[Any] = []
     conflict = None
@@ -276,7 +276,7 @@ def action_test(request: HtmxHttpRequest, access: TenantAccess, action_slug: str
             version=version,
             draft_source=form.data.get("source", "") if version is None else None,
         )
-    latest = action.versions.order_by("-major", "-minor", "-patch").first() if action else None
+    latest = action.latest_version() if action else None
     context = editor_context(access, form, action=action, latest=latest)
     context.update(
         harness_run=run,

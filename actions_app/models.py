@@ -68,6 +68,10 @@ class Action(models.Model):
     def __str__(self) -> str:
         return self.slug
 
+    def latest_version(self) -> ActionVersion | None:
+        """The highest version by semver, draft or published (one query)."""
+        return self.versions.order_by("-major", "-minor", "-patch").first()
+
 
 def parse_semver(label: str) -> semver.Version:
     return semver.Version.parse(label)

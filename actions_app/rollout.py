@@ -152,7 +152,7 @@ def _apply(
         )
         version, change = outcome.version, CREATED
     else:
-        latest = action.versions.order_by("-major", "-minor", "-patch").first()
+        latest = action.latest_version()
         previous = latest.version if latest else None
         try:
             version = save_action_version(

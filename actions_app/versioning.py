@@ -160,10 +160,6 @@ def version_snapshot(version: ActionVersion) -> dict[str, Any]:
     }
 
 
-def _latest(action: Action) -> ActionVersion | None:
-    return action.versions.order_by("-major", "-minor", "-patch").first()
-
-
 def _insert_version(
     action: Action, label: str, draft: VersionDraft, compiled: CompileResult, author: Any
 ) -> ActionVersion:
@@ -262,7 +258,7 @@ def save_action_version(
     compiled = _compile_or_refuse(draft, save_anyway)
     with transaction.atomic():
         Action.objects.select_for_update().filter(pk=action.pk).first()
-        latest = _latest(action)
+        latest = action.latest_version()
         if latest is not None and base_version and latest.version != base_version:
             raise VersionConflict(latest, base_version)
         if latest is not None and latest.checksum == draft.checksum:
