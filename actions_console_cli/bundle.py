@@ -38,7 +38,6 @@ class ActionBundle:
     slug: str
     triggers: list[str]
     source: str
-    source_file: str
     config_schema: dict[str, Any] = field(default_factory=dict)
     attach_config: dict[str, Any] = field(default_factory=dict)
 
@@ -110,7 +109,6 @@ def load_bundle(folder: Path) -> ActionBundle:
         slug=slug,
         triggers=list(triggers),
         source=source,
-        source_file=source_path.name,
         config_schema=config_schema,
         attach_config=attach_config,
     )

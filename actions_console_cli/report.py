@@ -30,8 +30,8 @@ class TenantOutcome:
     def succeeded(self) -> bool:
         return self.failure is None and self.document is not None
 
-    def fail(self, reason: str, details: list[str] | None = None) -> None:
-        self.failure = ApiFailure(reason, details=details)
+    def fail(self, reason: str) -> None:
+        self.failure = ApiFailure(reason)
 
 
 def result_words(outcome: TenantOutcome) -> str:

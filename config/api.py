@@ -31,7 +31,8 @@ pass `next` back as `cursor` for the following page.
 default). Answers carry `X-RateLimit-Limit` and `X-RateLimit-Remaining`; past the limit a 429 says
 in `Retry-After` how many seconds until the next minute.
 
-**Idempotency.** `POST /actions` and `POST /actions/{{slug}}/versions` accept `{IDEMPOTENCY_HEADER}`: a retry
+**Idempotency.** `POST /actions`, `POST /actions/{{slug}}/versions` and `POST /actions/{{slug}}/rollout` accept
+`{IDEMPOTENCY_HEADER}`: a retry
 with the same key and body within {IDEMPOTENCY_KEY_LIFETIME_HOURS} h answers the first response again with
 `{REPLAYED_HEADER}: true` and creates nothing; the same key with another body is a 422.""",
     urls_namespace="api",
