@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import caches
-from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest
 from ninja.security import HttpBearer
 
+from config.rate_limits import count_hit
 from tenants.models import ApiToken
 from tenants.services import authenticate_token
 
@@ -53,45 +52,13 @@ class RateBudget:
         return self.used > self.limit
 
 
-def _redis_client(cache: RedisCache) -> Any:
-    """The cache's redis.Redis client, made once per cache object (Django keeps one per thread):
-    Django builds a new one for every operation, which costs more than the round-trip itself."""
-    client = cache.__dict__.get("_rate_limit_client")
-    if client is None:
-        # A write client is always on the first server, whatever the key.
-        client = cache._cache.get_client(None, write=True)  # type: ignore[attr-defined]
-        cache.__dict__["_rate_limit_client"] = client
-    return client
-
-
-def _count_request(key: str) -> int:
-    """Add one to the window's counter and return it, atomically across app processes."""
-    cache = caches["default"]
-    if isinstance(cache, RedisCache):
-        # One INCR per request (Django's incr() asks EXISTS first); the request that opens the
-        # window also sets its expiry. Django stores ints unpickled, so cache.get() reads it too.
-        full_key = cache.make_and_validate_key(key)
-        client = _redis_client(cache)
-        count = int(client.incr(full_key))
-        if count == 1:
-            client.expire(full_key, RATE_WINDOW_SECONDS * 2)
-        return count
-    if cache.add(key, 1, RATE_WINDOW_SECONDS * 2):
-        return 1
-    try:
-        return cache.incr(key)
-    except ValueError:  # the key expired between add() and incr()
-        cache.add(key, 1, RATE_WINDOW_SECONDS * 2)
-        return 1
-
-
 def spend_request(token: ApiToken) -> RateBudget:
     """Count one request against the token's fixed one-minute window (aligned to the clock, so every
     app process shares it) and say whether it is still within API_RATE_LIMIT_PER_MINUTE."""
     limit = int(getattr(settings, "API_RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE))
     now = rate_clock()
     window = int(now // RATE_WINDOW_SECONDS)
-    used = _count_request(f"api-rate:{token.key_id}:{window}")
+    used = count_hit(f"api-rate:{token.key_id}", RATE_WINDOW_SECONDS, now=now)
     retry_after = max(1, math.ceil((window + 1) * RATE_WINDOW_SECONDS - now))
     return RateBudget(limit=limit, used=used, retry_after=retry_after)
 

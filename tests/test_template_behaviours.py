@@ -179,7 +179,7 @@ def test_exactly_limit_requests_pass_across_processes_on_redis(personas: Any, tm
         f"sys.path.insert(0, {str(ROOT)!r})\n"
         "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings')\n"
         "django.setup()\n"
-        "from flows_app.rate_limits import count_hit\n"
+        "from config.rate_limits import count_hit\n"
         "print(sum(1 for _ in range(50) if count_hit(sys.argv[1], 60, now=1000.0) <= 37))\n"
     )
     scope = f"concurrency-{os.getpid()}"
