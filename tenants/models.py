@@ -128,6 +128,15 @@ class ApiToken(models.Model):
         secret = secrets.token_urlsafe(32)
         return key_id, secret, f"{TOKEN_PREFIX}_{key_id}_{secret}"
 
+    @property
+    def status(self) -> str:
+        """ "revoked", "expired" or "active": the same rule as ApiTokenQuerySet.usable()."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= timezone.now():
+            return "expired"
+        return "active"
+
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
 

@@ -10,7 +10,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
@@ -104,16 +103,8 @@ class MemberRow:
 
 def token_rows(tenant: Tenant) -> list[TokenRow]:
     """The tenant's tokens, usable ones first, each newest first."""
-    now = timezone.now()
-    rows = []
-    for token in ApiToken.objects.filter(tenant=tenant).select_related("created_by").order_by("-created_at", "-pk"):
-        if token.revoked_at is not None:
-            status = "revoked"
-        elif token.expires_at is not None and token.expires_at <= now:
-            status = "expired"
-        else:
-            status = "active"
-        rows.append(TokenRow(token, status))
+    tokens = ApiToken.objects.filter(tenant=tenant).select_related("created_by").order_by("-created_at", "-pk")
+    rows = [TokenRow(token, token.status) for token in tokens]
     return sorted(rows, key=lambda row: row.status != "active")
 
 
@@ -159,9 +150,13 @@ def render_settings(
         context["token_rows"] = tokens
         context["token_form"] = state.token_form or ApiTokenForm()
         context["confirm_revoke"] = next(
-            (r for r in tokens if r.status == "active" and r.token.key_id == state.confirm_revoke), None
+            (
+                r
+                for r in tokens
+                if context["can_manage_tokens"] and r.status == "active" and r.token.key_id == state.confirm_revoke
+            ),
+            None,
         )
-        context["confirm_revoke"] = context["confirm_revoke"] if context["can_manage_tokens"] else None
     template = "tenants/settings.html" + (f"#{REGION_PARTIALS[region]}" if region else "")
     response = render(request, template, context)
     # A new token's secret must not come back from any cache, back button or history.
