@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from audit_app.chain import GENESIS_HASH, link
 from audit_app.models import EVENT_TYPES, AuditChainHead, AuditEvent
-from config.row_insert import BatchCursor, add_rows
+from config.row_insert import BatchCursor
 from tenants.http import client_ip
 
 if TYPE_CHECKING:
@@ -121,11 +121,11 @@ def _require_transaction() -> None:
         raise transaction.TransactionManagementError("audit events must be written inside transaction.atomic()")
 
 
-def _chain_onto_head(cursor: BatchCursor, tenant_id: int, rows: Sequence[AuditEvent | SimpleNamespace]) -> None:
-    """Give `rows` the next seqs of their tenant's hash chain (audit_app.chain). Locks the
-    tenant's head row until the caller's transaction ends, so concurrent writers queue up and
-    the chain stays linear."""
-    # Plain SQL: this runs on every flow run, and the ORM's query building cost more than the queries.
+def lock_chain_head(cursor: BatchCursor, tenant_id: int) -> tuple[int, str]:
+    """The tenant's chain head (last seq and hash), locked until the caller's transaction ends,
+    so concurrent writers of the tenant's events queue up. Starts the chain if there is none."""
+    # Plain SQL: this runs for every batch of flow runs, and the ORM's query building cost more
+    # than the queries.
     table = connection.ops.quote_name(AuditChainHead._meta.db_table)
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     read_head = f"SELECT last_seq, last_hash FROM {table} WHERE tenant_id = %s{lock}"  # noqa: S608 (model names)
@@ -142,11 +142,18 @@ def _chain_onto_head(cursor: BatchCursor, tenant_id: int, rows: Sequence[AuditEv
         cursor.execute(start, [tenant_id, GENESIS_HASH])
         cursor.execute(read_head, [tenant_id])
         found = cursor.fetchone()
-    seq, last_hash = found[0], found[1] or GENESIS_HASH
+    return int(found[0]), str(found[1] or GENESIS_HASH)
+
+
+def _chain_onto_head(cursor: BatchCursor, tenant_id: int, rows: Sequence[AuditEvent | SimpleNamespace]) -> None:
+    """Give `rows` the next seqs of their tenant's hash chain (audit_app.chain), holding the
+    head's lock (`lock_chain_head`) so the chain stays linear."""
+    seq, last_hash = lock_chain_head(cursor, tenant_id)
     for row in rows:
         seq += 1
         last_hash = link(row, seq, last_hash)
-    move_head = f"UPDATE {table} SET last_seq = %s, last_hash = %s WHERE tenant_id = %s"  # noqa: S608 (as above)
+    table = connection.ops.quote_name(AuditChainHead._meta.db_table)
+    move_head = f"UPDATE {table} SET last_seq = %s, last_hash = %s WHERE tenant_id = %s"  # noqa: S608 (model names)
     cursor.execute(move_head, [seq, last_hash, tenant_id])
 
 
@@ -162,25 +169,20 @@ def record(**fields: Any) -> AuditEvent:
 
 
 def record_many(drafts: list[EventDraft]) -> list[AuditEvent]:
-    """Append a batch of events in one INSERT, inside the caller's transaction (a flow run's own
-    events go through `append_events` in its write batch)."""
+    """Append a batch of events in one INSERT, inside the caller's transaction (flow runs' events
+    are settled in batches by flows_app.run_records)."""
     if not drafts:
         return []
     _require_transaction()
     rows = [draft.as_row() for draft in drafts]
     with connection.cursor() as cursor:
-        _chain_rows(cursor, rows)
+        chain_events(cursor, rows)
     return AuditEvent.objects.bulk_create(rows)
 
 
-def append_events(cursor: BatchCursor, rows: list[SimpleNamespace]) -> None:
-    """`record_many` through a `config.row_insert.write_batch` cursor, for events made with
-    `EventDraft.as_values()`: they are queued with the rest of the batch."""
-    _chain_rows(cursor, rows)
-    add_rows(cursor, AuditEvent, [vars(row) for row in rows])
-
-
-def _chain_rows(cursor: BatchCursor, rows: Sequence[AuditEvent | SimpleNamespace]) -> None:
+def chain_events(cursor: BatchCursor, rows: Sequence[AuditEvent | SimpleNamespace]) -> None:
+    """Give unsaved `rows` their seqs and hashes, tenant by tenant, moving (and locking) each
+    tenant's chain head. The caller inserts them in the same transaction."""
     by_tenant: dict[int, list[AuditEvent | SimpleNamespace]] = {}
     for row in rows:
         by_tenant.setdefault(row.tenant_id, []).append(row)

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET
 from audit_app.exports import csv_lines, jsonl_lines
 from audit_app.models import EVENT_TYPES, AuditEvent, AuditEventQuerySet
 from audit_app.queries import OUTCOMES, AuditQuery, Cursor, InvalidAuditQuery, event_diff, keyset_page
+from flows_app.run_records import settle_tenant
 from tenants.access import TenantAccess, tenant_view
 from tenants.http import HtmxHttpRequest, parse_count
 
@@ -18,9 +19,11 @@ PAGE_SIZE = 50
 
 def readable_events(access: TenantAccess) -> AuditEventQuerySet:
     """The tenant's audit events for a member; none for an operator who holds only single-object
-    grants (contract §1: every role reads the whole history, a contractor is not a member)."""
+    grants (contract §1: every role reads the whole history, a contractor is not a member).
+    Flow runs still pending are settled first, so their events are there."""
     if access.membership is None:
         return AuditEvent.objects.none()
+    settle_tenant(access.tenant)
     return AuditEvent.objects.for_tenant(access.tenant)
 
 

@@ -17,6 +17,7 @@ auto_now fields, no save() overrides relied on.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -52,6 +53,9 @@ class _Statement:
     preparers: tuple[_Preparer | None, ...]
     # For a row given as a mapping: the default of each field it leaves out, as the model would.
     defaults: tuple[Callable[[], Any], ...]
+    # For COPY, which reads every value as text: the encoder of each JSON field, None elsewhere.
+    json_encoders: tuple[type[json.JSONEncoder] | None, ...]
+    json_fields: tuple[bool, ...]
 
 
 _statements: dict[tuple[type[models.Model], str], _Statement] = {}
@@ -80,6 +84,8 @@ def _statement_for(model: type[models.Model], alias: str) -> _Statement:
         columns=tuple(quote(f.column) for f in fields),
         preparers=tuple(_preparer(field, connection) for field in fields),
         defaults=tuple(field.get_default for field in fields),
+        json_encoders=tuple(getattr(field, "encoder", None) for field in fields),
+        json_fields=tuple(isinstance(field, models.JSONField) for field in fields),
     )
     _statements[key] = statement
     return statement
@@ -115,6 +121,8 @@ class BatchCursor(Protocol):
     def executemany(self, sql: str, params_seq: Sequence[Sequence[Any]]) -> Any: ...
 
     def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> Any: ...
 
 
 @contextmanager
@@ -177,6 +185,33 @@ def prepare_insert(
 def add_rows(cursor: BatchCursor, model: type[models.Model], rows: Sequence[Mapping[str, Any]]) -> None:
     """`prepare_insert` and run it at once."""
     prepare_insert(model, rows).run(cursor)
+
+
+def copy_rows(
+    cursor: Any, model: type[models.Model], rows: Sequence[Mapping[str, Any]], *, using: str = "default"
+) -> None:
+    """Insert many `rows` of `model` (as `prepare_insert` takes them) through a plain cursor of
+    `transaction.atomic()`, not a `write_batch` one: on PostgreSQL with COPY, which costs the
+    server a fraction of one INSERT per row; elsewhere with executemany.
+
+    For the background settling of flow runs (flows_app.run_records), thousands of rows at a time.
+    COPY reads every value as text, so JSON goes as its JSON text and the rest as psycopg writes it."""
+    if not rows:
+        return
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        prepare_insert(model, rows, using=using).run(cursor)
+        return
+    statement = _statement_for(model, using)
+    with cursor.copy(f"COPY {statement.table} ({', '.join(statement.columns)}) FROM STDIN") as copy:
+        for values in rows:
+            params = []
+            for attname, is_json, encoder, default in zip(
+                statement.attnames, statement.json_fields, statement.json_encoders, statement.defaults, strict=True
+            ):
+                value = values[attname] if attname in values else default()
+                params.append(json.dumps(value, cls=encoder) if is_json and value is not None else value)
+            copy.write_row(params)
 
 
 def update_row(

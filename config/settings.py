@@ -234,8 +234,8 @@ SECRETS_ENCRYPTION_KEYS = env_list("SECRETS_ENCRYPTION_KEYS", "")
 WEBHOOK_ALLOWED_PRIVATE_NETWORKS = env_list("WEBHOOK_ALLOWED_PRIVATE_NETWORKS", "")
 WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "5"))
 WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "6"))
-# `make run` drains the webhook outbox in a thread of the dev server; production runs
-# `manage.py run_outbox_worker` as its own process instead.
+# `make run` drains the webhook outbox and settles flow runs' records in a thread of the dev
+# server; production runs `manage.py run_outbox_worker` and `manage.py settle_runs` as processes.
 OUTBOX_IN_PROCESS = env_flag("OUTBOX_IN_PROCESS", False)
 
 # Management API: requests per token per clock minute, counted in the cache (Redis in production,

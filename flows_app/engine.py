@@ -2,8 +2,9 @@
 
 Bindings of the slot run in position order. `continue` merges its state and claims and passes
 on; `block` and `redirect` end the slot; `demand_mfa` is remembered and the chain goes on. An
-execution that fails follows its binding's on_error. Every execution is stored and audited, in
-one batch, in the same database transaction as the outbox messages the run produced.
+execution that fails follows its binding's on_error. What every execution did is written as one
+pending run record, in the same database transaction as the transaction row and the outbox
+messages the run produced; flows_app.run_records turns it into executions and audit events.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from django.utils import timezone
 
 from actions_app.models import ActionKind
 from actions_app.runtime import ExecutionError, execute_action, validate_action_result
-from audit_app.services import Actor, EventDraft, RequestMeta, append_events
+from audit_app.services import Actor, RequestMeta
 from config.row_insert import BatchCursor, prepare_insert, update_row, write_batch
-from flows_app.models import ActionExecution, Binding, Flow, FlowRevision, FlowTransaction, OnError, WebhookDelivery
+from flows_app.models import Binding, Flow, FlowRevision, FlowTransaction, OnError, PendingRunRecord, WebhookDelivery
 from flows_app.outbound.outbox import delivery_values
 from flows_app.prepared import prepared_bindings
+from flows_app.run_records import pending_record
 from flows_app.template_behaviours import TemplateCall, TemplateOutcome, run_platform_template
 from flows_app.triggers import FLOW_SLOTS
 
@@ -164,7 +166,7 @@ def run_flow(flow: Flow, run: RunRequest, *, actor: Actor, meta: RequestMeta | N
     claims: dict[str, Any] = {}
     final: dict[str, Any] = {"kind": "continue"}
     reports: list[ExecutionReport] = []
-    rows: list[tuple[Binding, dict[str, Any]]] = []
+    recorded: list[dict[str, Any]] = []
     outbound: list[tuple[Binding, Any]] = []
     for item in prepared:
         binding, config = item.binding, item.config
@@ -195,8 +197,7 @@ def run_flow(flow: Flow, run: RunRequest, *, actor: Actor, meta: RequestMeta | N
             )
         )
         masked = {**action_input, "context": {**action_input["context"], "config": item.masked_config}}
-        row = _execution_row(flow, revision, run, transaction_id, binding, executed, outcome_kind, applied, masked)
-        rows.append((binding, row))
+        recorded.append(_execution_values(binding, executed, outcome_kind, applied, masked))
         if effective is None:
             continue
         kind = effective["kind"]
@@ -211,8 +212,18 @@ def run_flow(flow: Flow, run: RunRequest, *, actor: Actor, meta: RequestMeta | N
             break
     final = {**final, "claims": claims, "state": state}
     # Everything that does not need the chain head is worked out before the transaction begins.
-    executions = prepare_insert(ActionExecution, [row for _, row in rows])
-    events = [_execution_event(flow, revision, binding, row, actor, meta).as_values() for binding, row in rows]
+    record = pending_record(
+        tenant_id=flow.tenant_id,
+        flow_id=flow.pk,
+        flow_slug=flow.slug,
+        revision_number=revision.number,
+        transaction_id=transaction_id,
+        trigger=run.trigger,
+        actor=actor,
+        meta=meta,
+        executions=recorded,
+    )
+    records = prepare_insert(PendingRunRecord, [record] if recorded else [])
     deliveries = prepare_insert(
         WebhookDelivery,
         [
@@ -232,11 +243,9 @@ def run_flow(flow: Flow, run: RunRequest, *, actor: Actor, meta: RequestMeta | N
     )
     with write_batch() as cursor:
         _relax_commit_durability(cursor)
-        executions.run(cursor)
+        records.run(cursor)
         deliveries.run(cursor)
         _store_transaction(cursor, flow_tx, state, rewrite)
-        # Last: from here to the commit the tenant's chain head is locked.
-        append_events(cursor, events)
     return RunResult(transaction_id, revision.number, final, reports)
 
 
@@ -251,26 +260,15 @@ def _relax_commit_durability(cursor: BatchCursor) -> None:
         cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
-def _execution_row(
-    flow: Flow,
-    revision: FlowRevision,
-    run: RunRequest,
-    transaction_id: str,
-    binding: Binding,
-    executed: _Executed,
-    outcome_kind: str,
-    applied: str,
-    masked_input: dict[str, Any],
+def _execution_values(
+    binding: Binding, executed: _Executed, outcome_kind: str, applied: str, masked_input: dict[str, Any]
 ) -> dict[str, Any]:
-    """The ActionExecution row by field attname (fields left out take their defaults)."""
+    """What the run record keeps of one execution: the ActionExecution fields that vary per
+    execution (flows_app.run_records adds the run's own), and the action's slug for its event."""
     return {
-        "tenant_id": flow.tenant_id,
-        "flow_id": flow.pk,
-        "revision_number": revision.number,
-        "transaction_id": transaction_id,
-        "trigger": run.trigger,
-        "binding_key": binding.key,
+        "binding_key": str(binding.key),
         "action_id": binding.action_id,
+        "action_slug": binding.action.slug,
         "action_version": binding.pinned_version.version,
         "position": binding.position,
         "outcome": outcome_kind,
@@ -282,26 +280,3 @@ def _execution_row(
         "logs": executed.logs,
         "masked_input": masked_input,
     }
-
-
-def _execution_event(
-    flow: Flow, revision: FlowRevision, binding: Binding, row: dict[str, Any], actor: Actor, meta: RequestMeta | None
-) -> EventDraft:
-    return EventDraft(
-        tenant=flow.tenant,
-        event_type="flow.action_executed",
-        actor=actor,
-        meta=meta,
-        action_slug=binding.action.slug,
-        action_version=row["action_version"],
-        flow_slug=flow.slug,
-        flow_revision=revision.number,
-        trigger=row["trigger"],
-        transaction_id=row["transaction_id"],
-        after={
-            "outcome": row["outcome"],
-            "duration_ms": round(row["duration_ms"], 3),
-            "error": {"code": row["error_code"], "message": row["error_message"]} if row["error_code"] else None,
-            "on_error_applied": row["on_error_applied"] or None,
-        },
-    )

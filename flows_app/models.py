@@ -217,3 +217,20 @@ class ActionExecution(models.Model):
 
     def __str__(self) -> str:
         return f"{self.trigger} {self.action_id}@{self.action_version} → {self.outcome}"
+
+
+class PendingRunRecord(models.Model):
+    """What one flow run did, as the sign-in left it: a single row, turned into ActionExecution
+    rows and `flow.action_executed` audit events by `flows_app.run_records` (see why there).
+    Rows live until they are settled, normally well under a second."""
+
+    # Served by pending_run_per_tenant (tenant, id).
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False)
+    # JSON text, not a JSON column: the database never looks inside, so it need not parse it.
+    payload = models.TextField()
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "id"], name="pending_run_per_tenant")]
+
+    def __str__(self) -> str:
+        return f"pending run record {self.pk} of tenant {self.tenant_id}"

@@ -23,6 +23,7 @@ from audit_app.services import Actor, RequestMeta
 from flows_app.forms import NewFlowForm
 from flows_app.models import ActionExecution, Binding, Flow, FlowQuerySet
 from flows_app.outbound.outbox import deliveries_for_binding
+from flows_app.run_records import settle_tenant
 from flows_app.services import FlowSlugTaken, create_flow, set_flow_enabled
 from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view, visible
 from tenants.http import HtmxHttpRequest
@@ -79,7 +80,10 @@ def run_stats(tenant: Tenant, flows: FlowQuerySet, since: datetime) -> dict[int,
       error counts even when its binding's on_error let the run continue).
     - The failure rate is failed runs / runs; a flow with no runs has no rate ("—"), and sorts
       after every flow that ran, in both directions.
+
+    The tenant's pending runs are settled first.
     """
+    settle_tenant(tenant)
     # "|" never occurs in a trigger name, so the concatenation names each pair exactly once.
     run_key = Concat("transaction_id", Value("|"), "trigger", output_field=CharField())
     rows = (

@@ -13,8 +13,8 @@ from django.db import connection, transaction
 
 from audit_app.chain import GENESIS_HASH, ChainBreak, event_hash, verify_chain
 from audit_app.models import AuditChainHead, AuditEvent
-from audit_app.services import Actor, EventDraft, RequestMeta, append_events, record, record_many
-from config.row_insert import write_batch
+from audit_app.services import Actor, EventDraft, RequestMeta, chain_events, record, record_many
+from config.row_insert import add_rows, write_batch
 from tenants.models import Tenant
 from tests.threads import all_at_once
 
@@ -192,6 +192,12 @@ def test_concurrent_writers_leave_one_linear_chain(personas: Any) -> None:
     assert verify_chain(personas.tenant_a) is None
 
 
+def _append(cursor: Any, rows: list[Any]) -> None:
+    """Chain and insert events in a write batch, as a flow run's settling does."""
+    chain_events(cursor, rows)
+    add_rows(cursor, AuditEvent, [vars(row) for row in rows])
+
+
 def _run_draft(tenant: Any, n: int) -> EventDraft:
     return EventDraft(
         tenant=tenant,
@@ -210,7 +216,7 @@ def test_a_write_batch_appends_events_to_the_same_chain_as_record(personas: Any)
     _record(personas.tenant_a, 1)
     with write_batch() as cursor:
         drafts = [_run_draft(fresh, 1), _run_draft(personas.tenant_a, 2), _run_draft(fresh, 3)]
-        append_events(cursor, [draft.as_values() for draft in drafts])
+        _append(cursor, [draft.as_values() for draft in drafts])
     _record(personas.tenant_a, 4)
     assert verify_chain(fresh) is None
     assert verify_chain(personas.tenant_a) is None
@@ -231,7 +237,7 @@ def test_batches_and_single_events_racing_on_a_new_tenant_leave_one_linear_chain
             if thread % 2:
                 with write_batch() as cursor:
                     drafts = [_run_draft(fresh, thread * 100 + n), _run_draft(fresh, -n)]
-                    append_events(cursor, [draft.as_values() for draft in drafts])
+                    _append(cursor, [draft.as_values() for draft in drafts])
             else:
                 _record(fresh, n)
 

@@ -8,6 +8,7 @@ from django.db import DatabaseError, connection, transaction
 
 from audit_app.models import AppendOnlyError, AuditEvent
 from audit_app.services import Actor, RequestMeta, UnknownEventType, record
+from flows_app.run_records import settle_tenant
 from flows_app.services import BindingSpec
 from tests.flow_helpers import attach
 
@@ -102,5 +103,6 @@ def test_events_name_the_client_as_the_lock_out_does(
         REMOTE_ADDR="10.0.0.5",
     )
     assert response.status_code == 200
+    settle_tenant(personas.tenant_a)
     event = AuditEvent.objects.filter(tenant=personas.tenant_a, type="flow.action_executed").get()
     assert event.ip == expected_ip

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from audit_app.models import EVENT_TYPES, AuditEvent
 from flows_app.models import ActionExecution
+from flows_app.run_records import settle_pending
 from flows_app.services import BindingSpec
 from tenants.models import ApiToken, Membership
 from tenants.roles import Role
@@ -127,10 +128,13 @@ def sweep(personas: Any, api_token: Any) -> Sweep:
 
 @contextmanager
 def new_events() -> Iterator[list[AuditEvent]]:
-    """Collects the events written inside the block, oldest first."""
+    """Collects the events written inside the block, oldest first, once flow runs' pending
+    records are settled (as the background worker or any reader would)."""
     last = AuditEvent.objects.aggregate(last=Max("id"))["last"] or 0
     appeared: list[AuditEvent] = []
     yield appeared
+    while settle_pending():
+        pass
     appeared.extend(AuditEvent.objects.filter(id__gt=last).order_by("id"))
 
 

@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from actions_app.versioning import VersionDraft, save_action_version
 from flows_app.models import ActionExecution
+from flows_app.run_records import settle_tenant
 from flows_app.services import BindingSpec
 from tests.flow_helpers import SYSTEM, attach, custom_action, run
 from tests.test_browser_foundation import sign_in
@@ -30,9 +31,9 @@ def test_operator_replays_an_execution_against_another_version(
 ) -> None:
     gate = custom_action(personas.tenant_a, "risk-gate", "return { kind: 'continue' };", [POST_AUTH])
     attach(personas.tenant_a, POST_AUTH, BindingSpec("risk-gate", "0.1.0"))
-    recorded = ActionExecution.objects.get(
-        transaction_id=run(personas.tenant_a, POST_AUTH, email="replay@example.com").transaction_id
-    )
+    transaction_id = run(personas.tenant_a, POST_AUTH, email="replay@example.com").transaction_id
+    settle_tenant(personas.tenant_a)
+    recorded = ActionExecution.objects.get(transaction_id=transaction_id)
     save_action_version(
         gate, VersionDraft(BLOCKING, {"type": "object", "properties": {}}, [POST_AUTH]), author=None, actor=SYSTEM
     )

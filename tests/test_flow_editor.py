@@ -15,6 +15,7 @@ from audit_app.models import AuditEvent
 from audit_app.services import Actor
 from flows_app.bindings import stored_secrets
 from flows_app.models import ActionExecution, Binding, FlowRevision
+from flows_app.run_records import settle_tenant
 from flows_app.services import BindingSpec, save_flow_slots
 from tenants.models import TenantRoleGroup
 from tests.flow_helpers import SYSTEM, attach, custom_action, flow_of
@@ -550,6 +551,7 @@ def test_try_it_runs_the_saved_revision_and_shows_the_trace(editor_client: Any, 
     assert "Outcome: block" in fragment and "Risky" in fragment
     trace = fragment[fragment.index('id="try-trace"') :]
     assert "<code>block-by-risk-score</code>" in trace and "<code>1.0.0</code>" in trace and ">block<" in trace
+    settle_tenant(personas.tenant_a)
     execution = ActionExecution.objects.get()
     assert (execution.outcome, execution.revision_number) == ("block", 2)
     event = AuditEvent.objects.get(type="flow.action_executed")

@@ -9,6 +9,7 @@ from django.utils import timezone
 from audit_app.models import AuditEvent
 from flows_app.engine import RunRefused
 from flows_app.models import ActionExecution, FlowTransaction
+from flows_app.run_records import settle_tenant
 from flows_app.services import BindingSpec, InvalidBindings, StaleRevision, save_flow_slots
 from tests.flow_helpers import SYSTEM, attach, custom_action, flow_of, run
 
@@ -84,6 +85,7 @@ def test_on_error_decides_what_a_failure_means(personas: Any, on_error: str, exp
     execution = result.executions[0]
     assert execution.outcome == "error" and execution.error is not None
     assert "database down" in execution.error["message"]
+    settle_tenant(tenant)
     row = ActionExecution.objects.get()
     assert (row.outcome, row.error_code, row.on_error_applied) == ("error", "exception", on_error)
 
@@ -155,6 +157,7 @@ def test_every_execution_is_stored_and_audited_with_masked_input(personas: Any) 
     )
     result = run(tenant, POST_AUTH, transaction_id="tx-a", risk=70)
     assert [e.outcome for e in result.executions] == ["continue", "block"]
+    settle_tenant(tenant)
     rows = list(ActionExecution.objects.order_by("position"))
     assert [r.action.slug for r in rows] == ["webhook-emit", "block-by-risk-score"]
     assert rows[0].masked_input["context"]["config"]["secret"] == "••••••"

@@ -14,6 +14,7 @@ from actions_app.health import health_for, percentile
 from actions_app.models import Action, ActionKind
 from actions_app.versioning import VersionDraft, save_action_version
 from flows_app.models import ActionExecution
+from flows_app.run_records import settle_tenant
 from flows_app.services import BindingSpec
 from tests.flow_helpers import SYSTEM, attach, custom_action, flow_of, run
 
@@ -199,6 +200,7 @@ def _recorded_run(personas: Any) -> ActionExecution:
     """A real execution of risk-gate 0.1.0 (continue), recorded by the engine."""
     attach(personas.tenant_a, POST_AUTH, BindingSpec("risk-gate", "0.1.0"))
     result = run(personas.tenant_a, POST_AUTH, email="replay@example.com")
+    settle_tenant(personas.tenant_a)
     return ActionExecution.objects.get(transaction_id=result.transaction_id)
 
 

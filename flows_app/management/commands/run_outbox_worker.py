@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-from types import FrameType
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from flows_app.outbound.outbox import deliver_due
-from flows_app.outbound.worker import DEFAULT_BATCH_SIZE, run_delivery_loop
+from flows_app.outbound.worker import DEFAULT_BATCH_SIZE, run_delivery_loop, run_until_signalled
 
 
 class Command(BaseCommand):
@@ -39,19 +36,6 @@ class Command(BaseCommand):
                     break
             self.stdout.write(f"Sent {total} deliveries.")
             return
-
-        stop = threading.Event()
-
-        def request_stop(signal_number: int, frame: FrameType | None) -> None:
-            name = signal.Signals(signal_number).name
-            self.stderr.write(f"{name}: stopping after the current delivery round.")
-            stop.set()
-
-        previous = {number: signal.signal(number, request_stop) for number in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            self.stdout.write(f"Outbox worker running (every {interval_s:g} s, up to {limit} per round).")
-            run_delivery_loop(stop, interval_s=interval_s, limit=limit)
-        finally:
-            for number, handler in previous.items():
-                signal.signal(number, handler)
+        self.stdout.write(f"Outbox worker running (every {interval_s:g} s, up to {limit} per round).")
+        run_until_signalled(lambda stop: run_delivery_loop(stop, interval_s=interval_s, limit=limit), self.stderr.write)
         self.stdout.write("Outbox worker stopped.")

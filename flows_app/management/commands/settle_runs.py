@@ -1,0 +1,40 @@
+"""Settle flow runs' pending records into executions and audit events: the production worker process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from flows_app.outbound.worker import run_settle_loop, run_until_signalled
+from flows_app.run_records import SETTLE_BATCH_RUNS, settle_pending
+
+
+class Command(BaseCommand):
+    help = (
+        "Turn the pending records of flow runs into executions and flow.action_executed audit events. "
+        "Runs until SIGTERM/SIGINT (finishing the round in progress), or with --once until nothing is "
+        "pending. Several may run at once; each tenant is settled by one of them at a time."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--once", action="store_true", help="Settle what is pending now, then exit.")
+        parser.add_argument("--interval", type=float, default=0.5, help="Seconds between rounds when idle.")
+        parser.add_argument(
+            "--limit", type=int, default=SETTLE_BATCH_RUNS, help="Runs per tenant per round (one transaction)."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        interval_s: float = options["interval"]
+        limit: int = options["limit"]
+        if interval_s <= 0 or limit < 1:
+            raise CommandError("--interval must be positive and --limit at least 1.")
+        if options["once"]:
+            total = 0
+            while settled := settle_pending(limit):
+                total += settled
+            self.stdout.write(f"Settled {total} runs.")
+            return
+        self.stdout.write(f"Run settler running (every {interval_s:g} s, up to {limit} runs per tenant per round).")
+        run_until_signalled(lambda stop: run_settle_loop(stop, interval_s=interval_s, limit=limit), self.stderr.write)
+        self.stdout.write("Run settler stopped.")

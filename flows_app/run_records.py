@@ -1,0 +1,163 @@
+"""A flow run's records: one row written by the sign-in, settled into executions and audit events.
+
+Why not write them with the run: every execution is an ActionExecution row and a
+`flow.action_executed` audit event, and audit events are hash-chained per tenant, so writing them
+on the sign-in path meant two rows per execution and a lock on the tenant's chain head, which
+every concurrent sign-in of that tenant queued on. Measured on the run endpoint, that bookkeeping
+cost more than running five template actions. So the run writes one PendingRunRecord (its
+transaction row and outbox messages commit with it, in the same transaction) and `settle_*` turns
+pending records into executions and events later, many runs per database transaction.
+
+Who settles:
+- the background worker (`manage.py settle_runs`; in `make run` the in-process worker thread),
+  normally well under a second after the run;
+- every page and API that shows executions or audit events, for its tenant, before it reads
+  (`settle_tenant`), so an operator never sees a run's outcome without its record, even with
+  the worker stopped.
+
+Settling a tenant holds its chain head's lock, so two settlers (or a settler and a console change
+being audited) never interleave; each pending row is read and deleted in the same transaction as
+the rows made from it, so a run is recorded exactly once. The records keep the run's own time:
+an event settled late still sorts where it happened (pages order by occurred_at).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit_app.models import AuditEvent
+from audit_app.services import Actor, EventDraft, RequestMeta, chain_events, lock_chain_head
+from config.row_insert import copy_rows
+from flows_app.models import ActionExecution, PendingRunRecord
+from tenants.models import Tenant
+
+# Runs settled per database transaction: large enough that a busy tenant's backlog goes in few
+# transactions, small enough that the chain head is not held for long (about 50 ms on PostgreSQL).
+SETTLE_BATCH_RUNS = 200
+# Tenants looked at per worker round; the next round takes the rest.
+TENANTS_PER_ROUND = 50
+
+
+def pending_record(
+    *,
+    tenant_id: int,
+    flow_id: int,
+    flow_slug: str,
+    revision_number: int,
+    transaction_id: str,
+    trigger: str,
+    actor: Actor,
+    meta: RequestMeta | None,
+    executions: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The PendingRunRecord row (by attname) of one run. Each execution is a dict of its
+    ActionExecution fields that vary per execution, plus `action_slug` for its audit event."""
+    meta = meta or RequestMeta()
+    payload = {
+        "occurred_at": timezone.now().isoformat(),
+        "flow_id": flow_id,
+        "flow_slug": flow_slug,
+        "revision_number": revision_number,
+        "transaction_id": transaction_id,
+        "trigger": trigger,
+        "actor": [actor.kind, actor.id, actor.name],
+        "meta": [meta.ip, meta.user_agent, meta.request_id],
+        "executions": executions,
+    }
+    return {"tenant_id": tenant_id, "payload": json.dumps(payload, separators=(",", ":"))}
+
+
+def settle_tenant(tenant: Tenant | int) -> int:
+    """Settle every run of `tenant` that is pending now; the number settled. Readers call this
+    before they read executions or audit events: when nothing is pending it costs one query."""
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+    settled = 0
+    while PendingRunRecord.objects.filter(tenant_id=tenant_id).exists():
+        settled += _settle_batch(tenant_id, SETTLE_BATCH_RUNS)
+    return settled
+
+
+def settle_pending(limit: int = SETTLE_BATCH_RUNS) -> int:
+    """One worker round: up to `limit` pending runs of each tenant that has some (up to
+    TENANTS_PER_ROUND tenants); the number settled."""
+    pending = PendingRunRecord.objects.order_by("tenant_id").values_list("tenant_id", flat=True)
+    tenant_ids = list(pending.distinct()[:TENANTS_PER_ROUND])
+    return sum(_settle_batch(tenant_id, limit) for tenant_id in tenant_ids)
+
+
+def _settle_batch(tenant_id: int, limit: int) -> int:
+    table = connection.ops.quote_name(PendingRunRecord._meta.db_table)
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The head's lock first: it is what makes this the tenant's only settler until the commit.
+        lock_chain_head(cursor, tenant_id)
+        select = f"SELECT id, payload FROM {table} WHERE tenant_id = %s ORDER BY id LIMIT %s"  # noqa: S608 (model name)
+        cursor.execute(select, [tenant_id, limit])
+        found: Sequence[tuple[int, str]] = cursor.fetchall()
+        if not found:
+            return 0
+        executions: list[dict[str, Any]] = []
+        events: list[SimpleNamespace] = []
+        tenant = Tenant(pk=tenant_id)  # the drafts read only its pk
+        for _, payload in found:
+            _expand(tenant, json.loads(payload), executions, events)
+        copy_rows(cursor, ActionExecution, executions)
+        chain_events(cursor, events)
+        copy_rows(cursor, AuditEvent, [vars(event) for event in events])
+        placeholders = ", ".join(["%s"] * len(found))
+        delete = f"DELETE FROM {table} WHERE id IN ({placeholders})"  # noqa: S608 (model name)
+        cursor.execute(delete, [record_id for record_id, _ in found])
+    return len(found)
+
+
+def _expand(
+    tenant: Tenant, run: dict[str, Any], executions: list[dict[str, Any]], events: list[SimpleNamespace]
+) -> None:
+    occurred_at = datetime.fromisoformat(run["occurred_at"])
+    actor, meta = Actor(*run["actor"]), RequestMeta(*run["meta"])
+    for execution in run["executions"]:
+        row = {key: value for key, value in execution.items() if key != "action_slug"}
+        row.update(
+            tenant_id=tenant.pk,
+            flow_id=run["flow_id"],
+            revision_number=run["revision_number"],
+            transaction_id=run["transaction_id"],
+            trigger=run["trigger"],
+            binding_key=uuid.UUID(execution["binding_key"]),
+            occurred_at=occurred_at,
+        )
+        executions.append(row)
+        draft = EventDraft(
+            tenant=tenant,
+            event_type="flow.action_executed",
+            actor=actor,
+            meta=meta,
+            action_slug=execution["action_slug"],
+            action_version=execution["action_version"],
+            flow_slug=run["flow_slug"],
+            flow_revision=run["revision_number"],
+            trigger=run["trigger"],
+            transaction_id=run["transaction_id"],
+            after={
+                "outcome": execution["outcome"],
+                "duration_ms": round(execution["duration_ms"], 3),
+                "error": {"code": execution["error_code"], "message": execution["error_message"]}
+                if execution["error_code"]
+                else None,
+                "on_error_applied": execution["on_error_applied"] or None,
+            },
+            occurred_at=occurred_at,
+        )
+        events.append(draft.as_values())
+
+
+def pending_run_count() -> int:
+    """Runs not settled yet, all tenants (the worker's backlog)."""
+    return PendingRunRecord.objects.count()

@@ -1,0 +1,225 @@
+"""A flow run's records: one pending row from the sign-in, settled into executions and audit events
+by the background worker or by the first reader (flows_app.run_records)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit_app.chain import verify_chain
+from audit_app.models import AuditEvent
+from audit_app.services import Actor, record
+from config.row_insert import copy_rows
+from flows_app.models import ActionExecution, PendingRunRecord
+from flows_app.outbound.worker import start_in_process_worker, stop_in_process_worker
+from flows_app.run_records import settle_pending, settle_tenant
+from flows_app.services import BindingSpec
+from tests.flow_helpers import attach, flow_of, run
+from tests.threads import all_at_once
+
+POST_AUTH = "login.post-auth"
+API_RUN = {"trigger": POST_AUTH, "user": {"id": "u1", "email": "u@example.com"}, "request": {"ip": "203.0.113.7"}}
+
+
+def two_bindings(tenant: Any) -> None:
+    attach(
+        tenant,
+        POST_AUTH,
+        BindingSpec("webhook-emit", "1.0.0", {"url": "https://hooks.example.com/in", "secret": "s3cret-s3cret-s3cret"}),
+        BindingSpec("block-by-risk-score", "1.0.0", {"threshold": 50}),
+    )
+
+
+def executed_events(tenant: Any) -> Any:
+    return AuditEvent.objects.for_tenant(tenant).filter(type="flow.action_executed")
+
+
+def test_a_run_leaves_one_pending_record_until_it_is_settled(personas: Any) -> None:
+    two_bindings(personas.tenant_a)
+    result = run(personas.tenant_a, POST_AUTH, transaction_id="tx-1", risk=70)
+    assert [e.outcome for e in result.executions] == ["continue", "block"]
+    assert PendingRunRecord.objects.filter(tenant=personas.tenant_a).count() == 1
+    assert not ActionExecution.objects.exists() and not executed_events(personas.tenant_a).exists()
+
+    assert settle_tenant(personas.tenant_a) == 1
+    assert not PendingRunRecord.objects.exists()
+    rows = list(ActionExecution.objects.order_by("position"))
+    assert [(r.action.slug, r.outcome, r.transaction_id) for r in rows] == [
+        ("webhook-emit", "continue", "tx-1"),
+        ("block-by-risk-score", "block", "tx-1"),
+    ]
+    assert rows[0].masked_input["context"]["config"]["secret"] == "••••••"
+    assert rows[0].masked_input["context"]["risk"] == {"score": 70}
+    events = list(executed_events(personas.tenant_a).order_by("seq"))
+    assert [(e.action_slug, e.after["outcome"]) for e in events] == [
+        ("webhook-emit", "continue"),
+        ("block-by-risk-score", "block"),
+    ]
+    assert verify_chain(personas.tenant_a) is None
+    # Settling again finds nothing: every run is recorded once.
+    assert settle_tenant(personas.tenant_a) == 0
+    assert ActionExecution.objects.count() == 2
+
+
+def test_records_keep_the_time_of_the_run_not_of_the_settling(personas: Any) -> None:
+    two_bindings(personas.tenant_a)
+    before = timezone.now()
+    run(personas.tenant_a, POST_AUTH, risk=10)
+    after = timezone.now()
+    # Stand in for a worker that was away for an hour.
+    payload = json.loads(PendingRunRecord.objects.get().payload)
+    payload["occurred_at"] = (before - timedelta(hours=1)).isoformat()
+    PendingRunRecord.objects.update(payload=json.dumps(payload))
+    settle_tenant(personas.tenant_a)
+    times = {row.occurred_at for row in ActionExecution.objects.all()}
+    times |= {event.occurred_at for event in executed_events(personas.tenant_a)}
+    assert times == {before - timedelta(hours=1)}
+    assert verify_chain(personas.tenant_a) is None
+    assert after < timezone.now()
+
+
+def test_a_console_change_between_runs_keeps_the_chain_linear(personas: Any) -> None:
+    two_bindings(personas.tenant_a)
+    run(personas.tenant_a, POST_AUTH, transaction_id="tx-early", risk=10)
+    with transaction.atomic():
+        record(tenant=personas.tenant_a, event_type="member.added", actor=Actor.system(), target="someone")
+    run(personas.tenant_a, POST_AUTH, transaction_id="tx-late", risk=10)
+    settle_tenant(personas.tenant_a)
+    assert verify_chain(personas.tenant_a) is None
+    assert executed_events(personas.tenant_a).count() == 4
+
+
+def test_the_runs_page_settles_before_it_reads(client: Any, personas: Any) -> None:
+    two_bindings(personas.tenant_a)
+    result = run(personas.tenant_a, POST_AUTH, transaction_id="tx-page", risk=70)
+    client.force_login(personas.viewer)
+    page = client.get("/t/acme/flows/login/runs/")
+    assert page.status_code == 200 and b"tx-page" in page.content
+    trace = client.get(f"/t/acme/flows/login/transactions/{result.transaction_id}/")
+    assert trace.status_code == 200 and b"block-by-risk-score" in trace.content
+    assert not PendingRunRecord.objects.exists()
+
+
+def test_the_audit_api_settles_before_it_reads(client: Any, personas: Any, api_token: Any) -> None:
+    token = api_token("runtime:execute", "audit:read")
+    headers = {"Authorization": f"Bearer {token}"}
+    two_bindings(personas.tenant_a)
+    answer = client.post(
+        "/api/v1/flows/login/run", json.dumps(API_RUN), content_type="application/json", headers=headers
+    )
+    assert answer.status_code == 200
+    transaction_id = answer.json()["transaction_id"]
+    events = client.get("/api/v1/audit", {"type": "flow.action_executed"}, headers=headers).json()["items"]
+    mine = [event for event in events if event["transaction_id"] == transaction_id]
+    assert sorted(event["subject"]["action"] for event in mine) == ["block-by-risk-score", "webhook-emit"]
+
+
+def test_a_reader_settles_only_its_own_tenant(personas: Any) -> None:
+    two_bindings(personas.tenant_a)
+    attach(personas.tenant_b, POST_AUTH, BindingSpec("block-by-risk-score", "1.0.0", {"threshold": 50}))
+    run(personas.tenant_a, POST_AUTH)
+    run(personas.tenant_b, POST_AUTH)
+    settle_tenant(personas.tenant_b)
+    assert list(PendingRunRecord.objects.values_list("tenant_id", flat=True)) == [personas.tenant_a.pk]
+    assert ActionExecution.objects.get().tenant_id == personas.tenant_b.pk
+
+
+def test_a_worker_round_settles_every_tenant_in_batches(personas: Any) -> None:
+    two_bindings(personas.tenant_a)
+    attach(personas.tenant_b, POST_AUTH, BindingSpec("block-by-risk-score", "1.0.0", {"threshold": 50}))
+    for n in range(5):
+        run(personas.tenant_a, POST_AUTH, transaction_id=f"a-{n}")
+        run(personas.tenant_b, POST_AUTH, transaction_id=f"b-{n}")
+    assert settle_pending(limit=3) == 6  # three of each tenant
+    assert PendingRunRecord.objects.count() == 4
+    assert settle_pending(limit=3) == 4
+    assert ActionExecution.objects.filter(tenant=personas.tenant_a).count() == 10
+    assert ActionExecution.objects.filter(tenant=personas.tenant_b).count() == 5
+    assert verify_chain(personas.tenant_a) is None and verify_chain(personas.tenant_b) is None
+
+
+def test_the_settle_runs_command_once_settles_everything(personas: Any) -> None:
+    two_bindings(personas.tenant_a)
+    for n in range(3):
+        run(personas.tenant_a, POST_AUTH, transaction_id=f"cmd-{n}")
+    out = StringIO()
+    call_command("settle_runs", "--once", "--limit", "2", stdout=out)
+    assert out.getvalue() == "Settled 3 runs.\n"
+    assert ActionExecution.objects.count() == 6
+
+
+def test_the_settle_runs_command_refuses_bad_options() -> None:
+    with pytest.raises(Exception, match="--interval must be positive and --limit at least 1"):
+        call_command("settle_runs", "--once", "--limit", "0")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_in_process_worker_settles_runs_without_a_reader(personas: Any) -> None:
+    two_bindings(personas.tenant_a)
+    run(personas.tenant_a, POST_AUTH, transaction_id="tx-worker")
+    start_in_process_worker(interval_s=0.05)
+    try:
+        deadline = time.monotonic() + 10
+        while PendingRunRecord.objects.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop_in_process_worker()
+    assert ActionExecution.objects.filter(transaction_id="tx-worker").count() == 2
+    assert not PendingRunRecord.objects.exists()
+
+
+def test_copy_rows_stores_what_the_orm_reads_back(personas: Any) -> None:
+    flow = attach(personas.tenant_a, POST_AUTH, BindingSpec("block-by-risk-score", "1.0.0", {"threshold": 50}))
+    binding = flow.current_revision.bindings.get()  # type: ignore[union-attr]
+    awkward = {"ünïcode": "naïve \u2028 \\ \t tab", "nested": [1, 2.5, None, True, {"k": "v\nline"}], "empty": {}}
+    row = {
+        "tenant_id": personas.tenant_a.pk,
+        "flow_id": flow.pk,
+        "revision_number": 2,
+        "transaction_id": "tx-copy",
+        "trigger": POST_AUTH,
+        "binding_key": binding.key,
+        "action_id": binding.action_id,
+        "action_version": "1.0.0",
+        "position": 0,
+        "outcome": "continue",
+        "result": None,
+        "duration_ms": 1.25,
+        "masked_input": awkward,
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        copy_rows(cursor, ActionExecution, [row])
+    stored = ActionExecution.objects.get(transaction_id="tx-copy")
+    assert stored.masked_input == awkward
+    assert stored.result is None and stored.logs == [] and stored.error_code == ""
+    assert stored.binding_key == binding.key and stored.duration_ms == 1.25
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite serialises writers itself")
+@pytest.mark.django_db(transaction=True)
+def test_settlers_racing_with_runs_record_every_run_exactly_once(personas: Any) -> None:
+    two_bindings(personas.tenant_a)
+    flow_of(personas.tenant_a)
+
+    def work(thread: int) -> None:
+        for n in range(8):
+            if thread % 2:
+                run(personas.tenant_a, POST_AUTH, transaction_id=f"race-{thread}-{n}")
+            else:
+                settle_pending(limit=3)
+
+    assert all_at_once(8, work) == []
+    settle_tenant(personas.tenant_a)
+    runs = 4 * 8
+    assert ActionExecution.objects.count() == 2 * runs
+    assert ActionExecution.objects.values("transaction_id").distinct().count() == runs
+    assert executed_events(personas.tenant_a).count() == 2 * runs
+    assert verify_chain(personas.tenant_a) is None
