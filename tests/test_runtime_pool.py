@@ -356,3 +356,28 @@ def test_a_worker_that_starts_over_a_low_soft_limit_is_kept(
     key = fresh_key()
     assert [executions_of(run(COUNTER_ACTION, key)) for _ in range(4)] == [1, 1, 1, 1]
     assert runtime_executor.worker_pids_for_tests() == [pid]
+
+
+def _vmdata_from_proc() -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        line = next(line for line in status if line.startswith("VmData:"))
+    return int(line.split()[1]) * 1024
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
+def test_the_data_segment_reading_follows_the_process_after_a_fork() -> None:
+    from actions_app.runtime.worker import data_segment_bytes
+
+    assert data_segment_bytes() == _vmdata_from_proc()  # also opens the file in this process
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child reports through the pipe)
+        grown = bytearray(64 * 1024 * 1024)  # only the child's data segment grows
+        os.write(write_end, f"{data_segment_bytes()} {_vmdata_from_proc()} {len(grown)}".encode())
+        os._exit(0)
+    os.close(write_end)
+    os.waitpid(child, 0)
+    reported, actual, _ = (int(part) for part in os.read(read_end, 200).split())
+    os.close(read_end)
+    assert reported == actual
+    assert actual >= data_segment_bytes() + 60 * 1024 * 1024
