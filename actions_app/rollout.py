@@ -222,7 +222,7 @@ def _pin(
     for flow_slug, triggers in triggers_by_flow.items():
         # Locked so nobody saves the flow between our read of its bindings and our save.
         flow = (
-            Flow.objects.select_for_update(of=("self",))
+            Flow.objects.select_for_update(no_key=True, of=("self",))
             .select_related("current_revision")
             .filter(pk=flows[flow_slug].pk)
             .first()

@@ -257,7 +257,7 @@ def save_action_version(
         raise InvalidDraft({"action": ["Template actions ship with the platform and cannot be edited."]})
     compiled = _compile_or_refuse(draft, save_anyway)
     with transaction.atomic():
-        Action.objects.select_for_update().filter(pk=action.pk).first()
+        Action.objects.select_for_update(no_key=True).filter(pk=action.pk).first()
         latest = action.latest_version()
         if latest is not None and base_version and latest.version != base_version:
             raise VersionConflict(latest, base_version)
@@ -285,7 +285,11 @@ def publish_version(
 ) -> ActionVersion:
     """Mark a version published so flows can pin it. Publishing twice changes nothing."""
     with transaction.atomic():
-        version = ActionVersion.objects.select_for_update().select_related("action__tenant").get(pk=version.pk)
+        version = (
+            ActionVersion.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("action__tenant")
+            .get(pk=version.pk)
+        )
         if version.status == VersionStatus.PUBLISHED:
             return version
         if version.saved_with_errors:

@@ -203,7 +203,9 @@ def copy_rows(
         prepare_insert(model, rows, using=using).run(cursor)
         return
     statement = _statement_for(model, using)
-    with cursor.copy(f"COPY {statement.table} ({', '.join(statement.columns)}) FROM STDIN") as copy:
+    copy_sql = f"COPY {statement.table} ({', '.join(statement.columns)}) FROM STDIN"
+    # The copy goes past Django's cursor wrapper; its errors should still be Django's.
+    with connection.wrap_database_errors, cursor.copy(copy_sql) as copy:
         for values in rows:
             params = []
             for attname, is_json, encoder, default in zip(

@@ -228,6 +228,9 @@ class PendingRunRecord(models.Model):
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False)
     # JSON text, not a JSON column: the database never looks inside, so it need not parse it.
     payload = models.TextField()
+    # Why this record could not be settled (set aside so the tenant's other runs go on); empty
+    # while it waits. Set-aside records stay here, and are logged, for someone to look at.
+    problem = models.TextField(blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["tenant", "id"], name="pending_run_per_tenant")]

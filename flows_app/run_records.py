@@ -24,13 +24,15 @@ an event settled late still sorts where it happened (pages order by occurred_at)
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
+from django.db.models import Min, QuerySet
 from django.utils import timezone
 
 from audit_app.models import AuditEvent
@@ -38,6 +40,13 @@ from audit_app.services import Actor, EventDraft, RequestMeta, chain_events, loc
 from config.row_insert import copy_rows
 from flows_app.models import ActionExecution, PendingRunRecord
 from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+# What a record that can never be stored raises (a value the database refuses, a flow or action
+# deleted since the run, a payload that is not what pending_record writes). Anything else (a
+# deadlock, the database going away) is not the record's fault: it waits for the next attempt.
+UNSTORABLE = (DataError, IntegrityError, ValueError, KeyError, TypeError)
 
 # Runs settled per database transaction: large enough that a busy tenant's backlog goes in few
 # transactions, small enough that the chain head is not held for long (about 50 ms on PostgreSQL).
@@ -76,30 +85,80 @@ def pending_record(
 
 
 def settle_tenant(tenant: Tenant | int) -> int:
-    """Settle every run of `tenant` that is pending now; the number settled. Readers call this
-    before they read executions or audit events: when nothing is pending it costs one query."""
+    """Settle the runs of `tenant` that are pending now; the number handled. Readers call this
+    before they read executions or audit events: when nothing is pending it costs one query.
+
+    Only runs already pending when it starts: under a steady stream of sign-ins a reader would
+    otherwise never get to read. A backlog (the settler stopped for a while) is worked off here
+    in SETTLE_BATCH_RUNS-run transactions, so the first page view after an outage pays for it."""
     tenant_id = tenant if isinstance(tenant, int) else tenant.pk
-    settled = 0
-    while PendingRunRecord.objects.filter(tenant_id=tenant_id).exists():
-        settled += _settle_batch(tenant_id, SETTLE_BATCH_RUNS)
-    return settled
+    newest = _waiting(tenant_id).order_by("-id").values_list("id", flat=True).first()
+    if newest is None:
+        return 0
+    handled = 0
+    while True:
+        done = _settle_batch(tenant_id, SETTLE_BATCH_RUNS, up_to=newest)
+        handled += done
+        if done < SETTLE_BATCH_RUNS:
+            return handled
 
 
 def settle_pending(limit: int = SETTLE_BATCH_RUNS) -> int:
-    """One worker round: up to `limit` pending runs of each tenant that has some (up to
-    TENANTS_PER_ROUND tenants); the number settled."""
-    pending = PendingRunRecord.objects.order_by("tenant_id").values_list("tenant_id", flat=True)
-    tenant_ids = list(pending.distinct()[:TENANTS_PER_ROUND])
-    return sum(_settle_batch(tenant_id, limit) for tenant_id in tenant_ids)
+    """One worker round: up to `limit` pending runs of each of the TENANTS_PER_ROUND tenants
+    whose oldest pending run is oldest (so a busy tenant cannot keep a quiet one waiting); the
+    number handled. A tenant that fails is logged and the round goes on with the others."""
+    oldest_first = (
+        PendingRunRecord.objects.filter(problem="")
+        .values("tenant_id")
+        .annotate(oldest=Min("id"))
+        .order_by("oldest")
+        .values_list("tenant_id", flat=True)
+    )
+    handled = 0
+    for tenant_id in list(oldest_first[:TENANTS_PER_ROUND]):
+        try:
+            handled += _settle_batch(tenant_id, limit)
+        except Exception:  # the database went away mid-round: the next round tries again
+            logger.exception("Settling the pending runs of tenant %s failed", tenant_id)
+    return handled
 
 
-def _settle_batch(tenant_id: int, limit: int) -> int:
+def _waiting(tenant_id: int) -> QuerySet[PendingRunRecord]:
+    return PendingRunRecord.objects.filter(tenant_id=tenant_id, problem="")
+
+
+def _settle_batch(tenant_id: int, limit: int, *, up_to: int | None = None) -> int:
+    """Settle up to `limit` of the tenant's oldest waiting runs in one transaction. If that fails,
+    one at a time, setting aside any run that cannot be stored on its own (and logging it), so
+    one bad record never holds up the tenant's other runs. The number handled."""
+    try:
+        return _settle_rows(tenant_id, limit, up_to)
+    except Exception:
+        if limit == 1:
+            raise
+    handled = 0
+    for _ in range(limit):
+        try:
+            done = _settle_rows(tenant_id, 1, up_to)
+        except UNSTORABLE as error:
+            done = _set_aside_oldest(tenant_id, up_to, error)
+        if not done:
+            break
+        handled += done
+    return handled
+
+
+def _oldest_waiting_sql(table: str, up_to: int | None) -> str:
+    bound = " AND id <= %s" if up_to is not None else ""
+    return f"SELECT id, payload FROM {table} WHERE tenant_id = %s AND problem = ''{bound} ORDER BY id LIMIT %s"  # noqa: S608
+
+
+def _settle_rows(tenant_id: int, limit: int, up_to: int | None) -> int:
     table = connection.ops.quote_name(PendingRunRecord._meta.db_table)
     with transaction.atomic(), connection.cursor() as cursor:
         # The head's lock first: it is what makes this the tenant's only settler until the commit.
         lock_chain_head(cursor, tenant_id)
-        select = f"SELECT id, payload FROM {table} WHERE tenant_id = %s ORDER BY id LIMIT %s"  # noqa: S608 (model name)
-        cursor.execute(select, [tenant_id, limit])
+        cursor.execute(_oldest_waiting_sql(table, up_to), [tenant_id, *([up_to] if up_to is not None else []), limit])
         found: Sequence[tuple[int, str]] = cursor.fetchall()
         if not found:
             return 0
@@ -115,6 +174,21 @@ def _settle_batch(tenant_id: int, limit: int) -> int:
         delete = f"DELETE FROM {table} WHERE id IN ({placeholders})"  # noqa: S608 (model name)
         cursor.execute(delete, [record_id for record_id, _ in found])
     return len(found)
+
+
+def _set_aside_oldest(tenant_id: int, up_to: int | None, error: Exception) -> int:
+    """Mark the tenant's oldest waiting run as one that cannot be settled; 1, or 0 if none is left."""
+    table = connection.ops.quote_name(PendingRunRecord._meta.db_table)
+    problem = f"{type(error).__name__}: {error}"[:2000]
+    with transaction.atomic(), connection.cursor() as cursor:
+        lock_chain_head(cursor, tenant_id)
+        cursor.execute(_oldest_waiting_sql(table, up_to), [tenant_id, *([up_to] if up_to is not None else []), 1])
+        found = cursor.fetchone()
+        if found is None:
+            return 0
+        cursor.execute(f"UPDATE {table} SET problem = %s WHERE id = %s", [problem, found[0]])  # noqa: S608
+    logger.error("Pending run record %s of tenant %s set aside, it cannot be settled: %s", found[0], tenant_id, problem)
+    return 1
 
 
 def _expand(
@@ -156,8 +230,3 @@ def _expand(
             occurred_at=occurred_at,
         )
         events.append(draft.as_values())
-
-
-def pending_run_count() -> int:
-    """Runs not settled yet, all tenants (the worker's backlog)."""
-    return PendingRunRecord.objects.count()

@@ -203,7 +203,11 @@ def save_flow_slots(
     if unknown:
         raise InvalidBindings({t: [f"{t} is not a slot of the {flow.kind} flow."] for t in unknown})
     with transaction.atomic():
-        flow = Flow.objects.select_for_update(of=("self",)).select_related("tenant", "current_revision").get(pk=flow.pk)
+        flow = (
+            Flow.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("tenant", "current_revision")
+            .get(pk=flow.pk)
+        )
         current = flow.current_revision
         assert current is not None
         if current.number != expected_revision:
@@ -370,7 +374,7 @@ def set_flow_enabled(flow: Flow, enabled: bool, *, actor: Actor | None = None, m
     disabled flow runs no actions (the engine checks `flow.enabled`); its transactions still get
     an outcome (continue), so sign-ins go on without the actions."""
     with transaction.atomic():
-        was = Flow.objects.select_for_update().values_list("enabled", flat=True).get(pk=flow.pk)
+        was = Flow.objects.select_for_update(no_key=True).values_list("enabled", flat=True).get(pk=flow.pk)
         if was != enabled:
             Flow.objects.filter(pk=flow.pk).update(enabled=enabled)
             record(

@@ -159,7 +159,11 @@ def change_member_role(
     `add_member`; the check runs on the locked row, so a concurrent change cannot slip past it."""
     with transaction.atomic():
         lock_tenant(membership.tenant)
-        membership = Membership.objects.select_for_update().select_related("user", "tenant").get(pk=membership.pk)
+        membership = (
+            Membership.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("user", "tenant")
+            .get(pk=membership.pk)
+        )
         check_member_change(
             _acting_role_now(membership.tenant, actor, acting_role), current=membership.role_enum, new=role
         )
@@ -191,7 +195,11 @@ def remove_member(
     """End a membership; the last owner cannot be removed. `acting_role` as in `add_member`."""
     with transaction.atomic():
         lock_tenant(membership.tenant)
-        membership = Membership.objects.select_for_update().select_related("user", "tenant").get(pk=membership.pk)
+        membership = (
+            Membership.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("user", "tenant")
+            .get(pk=membership.pk)
+        )
         check_member_change(
             _acting_role_now(membership.tenant, actor, acting_role), current=membership.role_enum, new=None
         )

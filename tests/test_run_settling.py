@@ -22,7 +22,7 @@ from flows_app.models import ActionExecution, PendingRunRecord
 from flows_app.outbound.worker import start_in_process_worker, stop_in_process_worker
 from flows_app.run_records import settle_pending, settle_tenant
 from flows_app.services import BindingSpec
-from tests.flow_helpers import attach, flow_of, run
+from tests.flow_helpers import attach, custom_action, flow_of, run
 from tests.threads import all_at_once
 
 POST_AUTH = "login.post-auth"
@@ -223,3 +223,78 @@ def test_settlers_racing_with_runs_record_every_run_exactly_once(personas: Any) 
     assert ActionExecution.objects.values("transaction_id").distinct().count() == runs
     assert executed_events(personas.tenant_a).count() == 2 * runs
     assert verify_chain(personas.tenant_a) is None
+
+
+def test_a_record_that_cannot_be_stored_is_set_aside_and_the_rest_settle(
+    client: Any, personas: Any, caplog: Any
+) -> None:
+    two_bindings(personas.tenant_a)
+    run(personas.tenant_a, POST_AUTH, transaction_id="tx-before")
+    broken = PendingRunRecord.objects.create(tenant=personas.tenant_a, payload='{"not": "a run record"')
+    run(personas.tenant_a, POST_AUTH, transaction_id="tx-after")
+    client.force_login(personas.viewer)
+    with caplog.at_level("ERROR", logger="flows_app.run_records"):
+        page = client.get("/t/acme/flows/login/runs/")
+    assert page.status_code == 200 and b"tx-before" in page.content and b"tx-after" in page.content
+    broken.refresh_from_db()
+    assert broken.problem.startswith("JSONDecodeError: ")
+    assert f"Pending run record {broken.pk} of tenant {personas.tenant_a.pk} set aside" in caplog.text
+    # Set aside means out of the way: the worker and readers no longer trip over it.
+    assert settle_pending() == 0 and settle_tenant(personas.tenant_a) == 0
+    assert verify_chain(personas.tenant_a) is None
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="only PostgreSQL refuses NUL in text and jsonb")
+def test_a_value_postgresql_refuses_sets_aside_only_its_own_run(personas: Any) -> None:
+    two_bindings(personas.tenant_a)
+    run(personas.tenant_a, POST_AUTH, transaction_id="tx-good")
+    run(personas.tenant_a, POST_AUTH, transaction_id="tx-nul")
+    record = PendingRunRecord.objects.order_by("id").last()
+    assert record is not None
+    payload = json.loads(record.payload)
+    payload["executions"][0]["logs"] = [{"level": "info", "message": "a\u0000b"}]
+    PendingRunRecord.objects.filter(pk=record.pk).update(payload=json.dumps(payload))
+    assert settle_tenant(personas.tenant_a) == 2
+    assert set(ActionExecution.objects.values_list("transaction_id", flat=True)) == {"tx-good"}
+    assert PendingRunRecord.objects.get().problem.startswith("DataError: ")
+
+
+def test_nul_from_action_code_is_recorded_as_a_replacement_character(personas: Any) -> None:
+    source = 'console.log("before\\u0000after"); return { kind: "continue", state: { "k\\u0000": "v\\u0000" } };'
+    custom_action(personas.tenant_a, "nul-writer", source, [POST_AUTH])
+    thrower = custom_action(personas.tenant_a, "nul-thrower", 'throw new Error("bad\\u0000thing");', [POST_AUTH])
+    attach(
+        personas.tenant_a,
+        POST_AUTH,
+        BindingSpec("nul-writer", "0.1.0"),
+        BindingSpec(thrower.slug, "0.1.0", on_error="continue"),
+    )
+    result = run(personas.tenant_a, POST_AUTH, transaction_id="tx-nul")
+    assert result.outcome["state"] == {"k\ufffd": "v\ufffd"}
+    assert result.executions[1].error is not None and "bad\ufffdthing" in result.executions[1].error["message"]
+    settle_tenant(personas.tenant_a)
+    written, thrown = ActionExecution.objects.order_by("position")
+    assert written.logs == [{"level": "log", "message": "before\ufffdafter"}]
+    assert "bad\ufffdthing" in thrown.error_message
+    assert not PendingRunRecord.objects.exists()
+
+
+def test_the_worker_takes_the_tenant_waiting_longest_first(personas: Any, monkeypatch: Any) -> None:
+    monkeypatch.setattr("flows_app.run_records.TENANTS_PER_ROUND", 1)
+    attach(personas.tenant_b, POST_AUTH, BindingSpec("block-by-risk-score", "1.0.0", {"threshold": 50}))
+    two_bindings(personas.tenant_a)
+    run(personas.tenant_b, POST_AUTH, transaction_id="b-first")
+    run(personas.tenant_a, POST_AUTH, transaction_id="a-second")
+    assert personas.tenant_a.pk < personas.tenant_b.pk
+    assert settle_pending() == 1
+    assert list(PendingRunRecord.objects.values_list("tenant_id", flat=True)) == [personas.tenant_a.pk]
+    assert settle_pending() == 1 and not PendingRunRecord.objects.exists()
+
+
+def test_a_reader_works_off_a_backlog_larger_than_one_batch(personas: Any, monkeypatch: Any) -> None:
+    monkeypatch.setattr("flows_app.run_records.SETTLE_BATCH_RUNS", 2)
+    two_bindings(personas.tenant_a)
+    for n in range(5):
+        run(personas.tenant_a, POST_AUTH, transaction_id=f"backlog-{n}")
+    assert settle_tenant(personas.tenant_a) == 5
+    assert ActionExecution.objects.values("transaction_id").distinct().count() == 5
