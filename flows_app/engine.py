@@ -16,13 +16,12 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from actions_app.models import ActionKind
 from actions_app.runtime import ExecutionError, execute_action, validate_action_result
 from audit_app.services import Actor, RequestMeta
-from config.row_insert import BatchCursor, prepare_insert, update_row, write_batch
+from config.row_insert import PreparedInsert, PreparedUpdate, prepare_insert, prepare_update, write_at_once
 from flows_app.models import Binding, Flow, FlowRevision, FlowTransaction, OnError, PendingRunRecord, WebhookDelivery
 from flows_app.outbound.outbox import delivery_values
 from flows_app.prepared import prepared_bindings
@@ -91,15 +90,19 @@ def _transaction_for(flow: Flow, transaction_id: str, *, known_new: bool) -> tup
     return fresh, True
 
 
-def _store_transaction(cursor: BatchCursor, flow_tx: FlowTransaction, state: dict[str, Any], rewrite: bool) -> None:
+def _transaction_write(
+    flow_tx: FlowTransaction, state: dict[str, Any], rewrite: bool
+) -> PreparedInsert | PreparedUpdate | None:
+    """What the run must write of its transaction record: new, changed, or nothing."""
     if flow_tx.pk is None:
         flow_tx.state = state
         # A parallel first trigger of the same transaction may have recorded it a moment ago,
         # with the same current revision; its record stands.
-        prepare_insert(FlowTransaction, [flow_tx.__dict__], on_conflict_do_nothing=True).run(cursor)
-    elif rewrite or state != flow_tx.state:
+        return prepare_insert(FlowTransaction, [flow_tx.__dict__], on_conflict_do_nothing=True)
+    if rewrite or state != flow_tx.state:
         changed = {"state": state, "revision_id": flow_tx.revision_id, "created_at": flow_tx.created_at}
-        update_row(cursor, FlowTransaction, flow_tx.pk, {**changed, "expires_at": flow_tx.expires_at})
+        return prepare_update(FlowTransaction, flow_tx.pk, {**changed, "expires_at": flow_tx.expires_at})
+    return None
 
 
 def _action_input(
@@ -241,23 +244,17 @@ def run_flow(flow: Flow, run: RunRequest, *, actor: Actor, meta: RequestMeta | N
             for binding, message in outbound
         ],
     )
-    with write_batch() as cursor:
-        _relax_commit_durability(cursor)
-        records.run(cursor)
-        deliveries.run(cursor)
-        _store_transaction(cursor, flow_tx, state, rewrite)
+    transaction_write = _transaction_write(flow_tx, state, rewrite)
+    # On PostgreSQL the run's records commit without waiting for the WAL flush. A sign-in must
+    # not wait on a disk flush to log what it did: the records still commit atomically and in
+    # order, and a database crash can lose at most the last few hundred milliseconds of run
+    # records (never a configuration change, which commits durably). RUN_RECORDS_DURABLE = True
+    # restores the full wait.
+    write_at_once(
+        [records, deliveries, *([transaction_write] if transaction_write else [])],
+        relaxed_commit=not getattr(settings, "RUN_RECORDS_DURABLE", False),
+    )
     return RunResult(transaction_id, revision.number, final, reports)
-
-
-def _relax_commit_durability(cursor: BatchCursor) -> None:
-    """On PostgreSQL, let this run's records commit without waiting for the WAL flush.
-
-    A sign-in must not wait on a disk flush to log what it did: the records still commit
-    atomically and in order, and a database crash can lose at most the last few hundred
-    milliseconds of execution records (never a configuration change, which commits durably).
-    RUN_RECORDS_DURABLE = True restores the full wait."""
-    if connection.vendor == "postgresql" and not getattr(settings, "RUN_RECORDS_DURABLE", False):
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _execution_values(

@@ -7,12 +7,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from audit_app.models import AuditEvent
-from config.row_insert import add_rows, prepare_insert, update_row, write_batch
-from flows_app.models import ActionExecution, Flow, FlowTransaction
+from config.row_insert import add_rows, prepare_insert, prepare_update, write_at_once, write_batch
+from flows_app.models import ActionExecution, Flow, FlowTransaction, WebhookDelivery
 from flows_app.prepared import flow_for_run
 from flows_app.services import BindingSpec, set_flow_enabled
 from tests.flow_helpers import attach, flow_of
@@ -161,7 +161,7 @@ def test_a_write_batch_skips_a_conflicting_row_when_asked_and_updates_one(person
     assert stored.state == {"a": 1}
     later = now + timedelta(hours=1)
     with write_batch() as cursor:
-        update_row(cursor, FlowTransaction, stored.pk, {"state": {"c": [1, 2]}, "expires_at": later})
+        prepare_update(FlowTransaction, stored.pk, {"state": {"c": [1, 2]}, "expires_at": later}).run(cursor)
     stored.refresh_from_db()
     assert stored.state == {"c": [1, 2]} and stored.expires_at == later
 
@@ -195,3 +195,44 @@ def test_an_outermost_write_batch_commits_or_rolls_back_as_a_whole(personas: Any
         add_rows(cursor, ActionExecution, [_execution_values(personas, flow, 3)])
     positions = ActionExecution.objects.filter(transaction_id__startswith="batch-").values_list("position", flat=True)
     assert list(positions) == [3]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writing_at_once_is_all_or_nothing_and_leaves_the_session_as_it_was(personas: Any) -> None:
+    # Outside any transaction, as the run endpoint calls it: on PostgreSQL one statement that is
+    # its own transaction, with its commit relaxed.
+    flow = attach(personas.tenant_a, "login.post-auth", BindingSpec("block-by-risk-score", "1.0.0", {"threshold": 70}))
+    good = prepare_insert(ActionExecution, [_execution_values(personas, flow, n) for n in range(2)])
+    broken = prepare_insert(ActionExecution, [{**_execution_values(personas, flow, 9), "flow_id": None}])
+    with pytest.raises(IntegrityError):
+        write_at_once([good, broken], relaxed_commit=True)
+    assert not ActionExecution.objects.filter(transaction_id__startswith="batch-").exists()
+    assert not connection.in_atomic_block
+
+    stored_tx = {
+        "tenant_id": flow.tenant_id,
+        "flow_id": flow.pk,
+        "transaction_id": "tx-once",
+        "revision_id": flow.current_revision_id,
+        "expires_at": timezone.now(),
+    }
+    write_at_once([good, prepare_insert(FlowTransaction, [stored_tx]), prepare_insert(WebhookDelivery, [])])
+    row = FlowTransaction.objects.get(transaction_id="tx-once")
+    write_at_once([good, prepare_update(FlowTransaction, row.pk, {"state": {"step": 2}})], relaxed_commit=True)
+    row.refresh_from_db()
+    assert row.state == {"step": 2}
+    assert ActionExecution.objects.filter(transaction_id__startswith="batch-").count() == 4
+    if connection.vendor == "postgresql":
+        # The relaxed commit was the statement's own: the session's setting is untouched.
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone()[0] == "on"
+
+
+def test_writing_at_once_inside_a_transaction_joins_it(personas: Any) -> None:
+    flow = attach(personas.tenant_a, "login.post-auth", BindingSpec("block-by-risk-score", "1.0.0", {"threshold": 70}))
+    with pytest.raises(RuntimeError, match="after"), transaction.atomic():
+        write_at_once([prepare_insert(ActionExecution, [_execution_values(personas, flow, 0)])], relaxed_commit=True)
+        assert ActionExecution.objects.filter(transaction_id__startswith="batch-").count() == 1
+        raise RuntimeError("after")
+    assert not ActionExecution.objects.filter(transaction_id__startswith="batch-").exists()
