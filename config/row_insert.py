@@ -1,15 +1,14 @@
-"""Writing the rows of a flow run: a burst of new rows in four tables on every sign-in, in as
-few round trips as the database allows and without bulk_create's per-call cost.
+"""Writing the rows of flow runs: a few new rows on every sign-in, and many at a time when runs
+are settled, in as few round trips as the database allows and without bulk_create's per-call cost.
 
 `QuerySet.bulk_create` builds its SQL from scratch on every call (field lists, placeholders,
 per-value preparation through the compiler), and on the sign-in path that bookkeeping cost more
 than the database work itself. Here each INSERT's shape is worked out once per model and
 database, rows are plain attname -> value mappings (no model instances), and values are prepared
 only for the fields whose database form differs from the Python one (JSON, IP addresses, and
-datetimes and UUIDs where the driver needs text). `write_batch` sends the statements together:
-on PostgreSQL in pipeline mode, prepared once per connection, so a batch costs a round trip per
-read that needs its answer, one at the end and the commit. Elsewhere the ORM's bulk_create is the
-tool.
+datetimes and UUIDs where the driver needs text). `write_at_once` sends a sign-in's rows as one
+statement on PostgreSQL; `copy_rows` settles runs with COPY. Elsewhere the ORM's bulk_create is
+the tool.
 
 Only for plain models: an auto-incrementing primary key, no multi-table inheritance, no
 auto_now fields, no save() overrides relied on.
@@ -127,28 +126,10 @@ class BatchCursor(Protocol):
 
 @contextmanager
 def write_batch(using: str = "default") -> Iterator[BatchCursor]:
-    """A transaction whose statements travel together, for `add_rows` and plain SQL.
-
-    On PostgreSQL the cursor binds parameters on the server and the connection is in pipeline
-    mode: statements are queued and sent together, a fetch waits for what was sent before it, and
-    each INSERT shape is prepared once per connection. Elsewhere it is Django's own cursor, one
-    statement at a time. An error anywhere rolls the whole batch back and reaches the caller as
-    Django's database exception.
-
-    Inside the block use only the yielded cursor, for SELECT, INSERT, UPDATE and SET LOCAL with
-    literal values (SET takes no parameters). No ORM calls and no nested transaction.atomic():
-    in pipeline mode their results arrive late (an UPDATE's row count is unknown, an error shows
-    after its savepoint is gone), so they would misbehave on PostgreSQL only."""
-    connection = connections[using]
-    with transaction.atomic(using=using):
-        if connection.vendor != "postgresql":
-            with connection.cursor() as cursor:
-                yield cursor
-            return
-        connection.ensure_connection()
-        raw = connection.connection
-        with connection.wrap_database_errors, raw.pipeline(), psycopg.Cursor(raw) as cursor:
-            yield cursor
+    """A transaction and a cursor in it, for `add_rows`, prepared statements and plain SQL: an
+    error anywhere rolls the whole batch back and reaches the caller as Django's exception."""
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        yield cursor
 
 
 @dataclass(frozen=True)

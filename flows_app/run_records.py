@@ -31,13 +31,13 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from django.db import DataError, IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection
 from django.db.models import Min, QuerySet
 from django.utils import timezone
 
 from audit_app.models import AuditEvent
 from audit_app.services import Actor, EventDraft, RequestMeta, chain_events, lock_chain_head
-from config.row_insert import copy_rows
+from config.row_insert import copy_rows, write_batch
 from flows_app.models import ActionExecution, PendingRunRecord
 from tenants.models import Tenant
 
@@ -155,7 +155,7 @@ def _oldest_waiting_sql(table: str, up_to: int | None) -> str:
 
 def _settle_rows(tenant_id: int, limit: int, up_to: int | None) -> int:
     table = connection.ops.quote_name(PendingRunRecord._meta.db_table)
-    with transaction.atomic(), connection.cursor() as cursor:
+    with write_batch() as cursor:
         # The head's lock first: it is what makes this the tenant's only settler until the commit.
         lock_chain_head(cursor, tenant_id)
         cursor.execute(_oldest_waiting_sql(table, up_to), [tenant_id, *([up_to] if up_to is not None else []), limit])
@@ -180,7 +180,7 @@ def _set_aside_oldest(tenant_id: int, up_to: int | None, error: Exception) -> in
     """Mark the tenant's oldest waiting run as one that cannot be settled; 1, or 0 if none is left."""
     table = connection.ops.quote_name(PendingRunRecord._meta.db_table)
     problem = f"{type(error).__name__}: {error}"[:2000]
-    with transaction.atomic(), connection.cursor() as cursor:
+    with write_batch() as cursor:
         lock_chain_head(cursor, tenant_id)
         cursor.execute(_oldest_waiting_sql(table, up_to), [tenant_id, *([up_to] if up_to is not None else []), 1])
         found = cursor.fetchone()
