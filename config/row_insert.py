@@ -123,6 +123,9 @@ class BatchCursor(Protocol):
 
     def fetchall(self) -> Any: ...
 
+    @property
+    def rowcount(self) -> int: ...
+
 
 @contextmanager
 def write_batch(using: str = "default") -> Iterator[BatchCursor]:

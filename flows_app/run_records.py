@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -37,7 +36,7 @@ from django.utils import timezone
 
 from audit_app.models import AuditEvent
 from audit_app.services import Actor, EventDraft, RequestMeta, chain_events, lock_chain_head
-from config.row_insert import copy_rows, write_batch
+from config.row_insert import BatchCursor, copy_rows, write_batch
 from flows_app.models import ActionExecution, PendingRunRecord
 from tenants.models import Tenant
 
@@ -148,18 +147,26 @@ def _settle_batch(tenant_id: int, limit: int, *, up_to: int | None = None) -> in
     return handled
 
 
-def _oldest_waiting_sql(table: str, up_to: int | None) -> str:
-    bound = " AND id <= %s" if up_to is not None else ""
-    return f"SELECT id, payload FROM {table} WHERE tenant_id = %s AND problem = ''{bound} ORDER BY id LIMIT %s"  # noqa: S608
+def _oldest_waiting(cursor: BatchCursor, tenant_id: int, up_to: int | None, limit: int) -> list[tuple[int, str]]:
+    """(id, payload) of the tenant's oldest runs waiting to be settled, up to id `up_to`."""
+    table = connection.ops.quote_name(PendingRunRecord._meta.db_table)
+    bound, params = (" AND id <= %s", [tenant_id, up_to, limit]) if up_to is not None else ("", [tenant_id, limit])
+    select = f"SELECT id, payload FROM {table} WHERE tenant_id = %s AND problem = ''{bound} ORDER BY id LIMIT %s"  # noqa: S608
+    cursor.execute(select, params)
+    return list(cursor.fetchall())
+
+
+class _Overtaken(Exception):
+    """Another settler took some of the runs this one had read: read again."""
 
 
 def _settle_rows(tenant_id: int, limit: int, up_to: int | None) -> int:
     table = connection.ops.quote_name(PendingRunRecord._meta.db_table)
-    with write_batch() as cursor:
-        # The head's lock first: it is what makes this the tenant's only settler until the commit.
-        lock_chain_head(cursor, tenant_id)
-        cursor.execute(_oldest_waiting_sql(table, up_to), [tenant_id, *([up_to] if up_to is not None else []), limit])
-        found: Sequence[tuple[int, str]] = cursor.fetchall()
+    while True:
+        # Read and expand before the transaction: on SQLite its write lock stops every sign-in,
+        # so it is held only for the hashing and the writes.
+        with connection.cursor() as cursor:
+            found = _oldest_waiting(cursor, tenant_id, up_to, limit)
         if not found:
             return 0
         executions: list[dict[str, Any]] = []
@@ -167,13 +174,23 @@ def _settle_rows(tenant_id: int, limit: int, up_to: int | None) -> int:
         tenant = Tenant(pk=tenant_id)  # the drafts read only its pk
         for _, payload in found:
             _expand(tenant, json.loads(payload), executions, events)
-        copy_rows(cursor, ActionExecution, executions)
-        chain_events(cursor, events)
-        copy_rows(cursor, AuditEvent, [vars(event) for event in events])
         placeholders = ", ".join(["%s"] * len(found))
         delete = f"DELETE FROM {table} WHERE id IN ({placeholders})"  # noqa: S608 (model name)
-        cursor.execute(delete, [record_id for record_id, _ in found])
-    return len(found)
+        try:
+            with write_batch() as cursor:
+                # The head's lock first: it makes this the tenant's only settler until the commit.
+                # Then the rows read above must all still be there, or another settler got to
+                # some of them in between.
+                lock_chain_head(cursor, tenant_id)
+                cursor.execute(delete, [record_id for record_id, _ in found])
+                if cursor.rowcount != len(found):
+                    raise _Overtaken
+                copy_rows(cursor, ActionExecution, executions)
+                chain_events(cursor, events)
+                copy_rows(cursor, AuditEvent, [vars(event) for event in events])
+        except _Overtaken:
+            continue
+        return len(found)
 
 
 def _set_aside_oldest(tenant_id: int, up_to: int | None, error: Exception) -> int:
@@ -182,12 +199,14 @@ def _set_aside_oldest(tenant_id: int, up_to: int | None, error: Exception) -> in
     problem = f"{type(error).__name__}: {error}"[:2000]
     with write_batch() as cursor:
         lock_chain_head(cursor, tenant_id)
-        cursor.execute(_oldest_waiting_sql(table, up_to), [tenant_id, *([up_to] if up_to is not None else []), 1])
-        found = cursor.fetchone()
-        if found is None:
+        oldest = _oldest_waiting(cursor, tenant_id, up_to, 1)
+        if not oldest:
             return 0
-        cursor.execute(f"UPDATE {table} SET problem = %s WHERE id = %s", [problem, found[0]])  # noqa: S608
-    logger.error("Pending run record %s of tenant %s set aside, it cannot be settled: %s", found[0], tenant_id, problem)
+        record_id = oldest[0][0]
+        cursor.execute(f"UPDATE {table} SET problem = %s WHERE id = %s", [problem, record_id])  # noqa: S608
+    logger.error(
+        "Pending run record %s of tenant %s set aside, it cannot be settled: %s", record_id, tenant_id, problem
+    )
     return 1
 
 

@@ -18,6 +18,7 @@ from audit_app.chain import verify_chain
 from audit_app.models import AuditEvent
 from audit_app.services import Actor, record
 from config.row_insert import copy_rows
+from flows_app import run_records
 from flows_app.models import ActionExecution, PendingRunRecord
 from flows_app.outbound.worker import start_in_process_worker, stop_in_process_worker
 from flows_app.run_records import settle_pending, settle_tenant
@@ -238,7 +239,8 @@ def test_a_record_that_cannot_be_stored_is_set_aside_and_the_rest_settle(
     assert page.status_code == 200 and b"tx-before" in page.content and b"tx-after" in page.content
     broken.refresh_from_db()
     assert broken.problem.startswith("JSONDecodeError: ")
-    assert f"Pending run record {broken.pk} of tenant {personas.tenant_a.pk} set aside" in caplog.text
+    logged = f"Pending run record {broken.pk} of tenant {personas.tenant_a.pk} set aside, it cannot be settled"
+    assert f"{logged}: JSONDecodeError" in caplog.text
     # Set aside means out of the way: the worker and readers no longer trip over it.
     assert settle_pending() == 0 and settle_tenant(personas.tenant_a) == 0
     assert verify_chain(personas.tenant_a) is None
@@ -298,3 +300,24 @@ def test_a_reader_works_off_a_backlog_larger_than_one_batch(personas: Any, monke
         run(personas.tenant_a, POST_AUTH, transaction_id=f"backlog-{n}")
     assert settle_tenant(personas.tenant_a) == 5
     assert ActionExecution.objects.values("transaction_id").distinct().count() == 5
+
+
+def test_a_settler_overtaken_between_reading_and_writing_reads_again(personas: Any, monkeypatch: Any) -> None:
+    two_bindings(personas.tenant_a)
+    run(personas.tenant_a, POST_AUTH, transaction_id="tx-1")
+    run(personas.tenant_a, POST_AUTH, transaction_id="tx-2")
+    expand = run_records._expand
+    overtaken: list[int] = []
+
+    def another_settler_gets_there_first(*args: Any) -> None:
+        if not overtaken:
+            overtaken.append(0)  # once: the other settler's own expanding comes through here too
+            overtaken[0] = run_records._settle_rows(personas.tenant_a.pk, 1, None)
+        expand(*args)
+
+    monkeypatch.setattr(run_records, "_expand", another_settler_gets_there_first)
+    assert settle_tenant(personas.tenant_a) == 1  # the other settler took tx-1
+    assert overtaken == [1]
+    assert sorted(ActionExecution.objects.values_list("transaction_id", flat=True)) == ["tx-1", "tx-1", "tx-2", "tx-2"]
+    assert executed_events(personas.tenant_a).count() == 4
+    assert verify_chain(personas.tenant_a) is None
