@@ -233,33 +233,57 @@ def add_rows(cursor: BatchCursor, model: type[models.Model], rows: Sequence[Mapp
     prepare_insert(model, rows).run(cursor)
 
 
+@dataclass(frozen=True)
+class PreparedCopy:
+    """Many rows of one model with their values worked out (`prepare_copy`), to write later
+    with `run`: on PostgreSQL with COPY, which costs the server a fraction of one INSERT per row;
+    elsewhere with executemany."""
+
+    copy_sql: str  # empty where there is no COPY
+    rows: list[list[Any]]
+    insert: PreparedInsert | None
+
+    def run(self, cursor: Any, *, using: str = "default") -> None:
+        """Write the rows through a plain cursor of `transaction.atomic()` (or `write_batch`)."""
+        if self.insert is not None:
+            self.insert.run(cursor)
+            return
+        if not self.rows:
+            return
+        # The copy goes past Django's cursor wrapper; its errors should still be Django's.
+        with connections[using].wrap_database_errors, cursor.copy(self.copy_sql) as copy:
+            for row in self.rows:
+                copy.write_row(row)
+
+
+def prepare_copy(
+    model: type[models.Model], rows: Sequence[Mapping[str, Any]], *, using: str = "default"
+) -> PreparedCopy:
+    """`rows` of `model` (as `prepare_insert` takes them) ready for a bulk write. For the settling
+    of flow runs (flows_app.run_records), thousands of rows at a time: working the values out
+    before the transaction keeps its locks for a shorter time. COPY reads every value as text, so
+    JSON goes as its JSON text and the rest as psycopg writes it."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return PreparedCopy("", [], prepare_insert(model, rows, using=using))
+    statement = _statement_for(model, using)
+    prepared = []
+    for values in rows:
+        params = []
+        for attname, is_json, encoder, default in zip(
+            statement.attnames, statement.json_fields, statement.json_encoders, statement.defaults, strict=True
+        ):
+            value = values[attname] if attname in values else default()
+            params.append(json.dumps(value, cls=encoder) if is_json and value is not None else value)
+        prepared.append(params)
+    return PreparedCopy(f"COPY {statement.table} ({', '.join(statement.columns)}) FROM STDIN", prepared, None)
+
+
 def copy_rows(
     cursor: Any, model: type[models.Model], rows: Sequence[Mapping[str, Any]], *, using: str = "default"
 ) -> None:
-    """Insert many `rows` of `model` (as `prepare_insert` takes them) through a plain cursor of
-    `transaction.atomic()`, not a `write_batch` one: on PostgreSQL with COPY, which costs the
-    server a fraction of one INSERT per row; elsewhere with executemany.
-
-    For the background settling of flow runs (flows_app.run_records), thousands of rows at a time.
-    COPY reads every value as text, so JSON goes as its JSON text and the rest as psycopg writes it."""
-    if not rows:
-        return
-    connection = connections[using]
-    if connection.vendor != "postgresql":
-        prepare_insert(model, rows, using=using).run(cursor)
-        return
-    statement = _statement_for(model, using)
-    copy_sql = f"COPY {statement.table} ({', '.join(statement.columns)}) FROM STDIN"
-    # The copy goes past Django's cursor wrapper; its errors should still be Django's.
-    with connection.wrap_database_errors, cursor.copy(copy_sql) as copy:
-        for values in rows:
-            params = []
-            for attname, is_json, encoder, default in zip(
-                statement.attnames, statement.json_fields, statement.json_encoders, statement.defaults, strict=True
-            ):
-                value = values[attname] if attname in values else default()
-                params.append(json.dumps(value, cls=encoder) if is_json and value is not None else value)
-            copy.write_row(params)
+    """`prepare_copy` and write at once."""
+    prepare_copy(model, rows, using=using).run(cursor, using=using)
 
 
 def prepare_update(

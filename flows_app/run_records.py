@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from audit_app.models import AuditEvent
 from audit_app.services import Actor, EventDraft, RequestMeta, chain_events, lock_chain_head
-from config.row_insert import BatchCursor, copy_rows, write_batch
+from config.row_insert import BatchCursor, copy_rows, prepare_copy, write_batch
 from flows_app.models import ActionExecution, PendingRunRecord
 from tenants.models import Tenant
 
@@ -174,6 +174,7 @@ def _settle_rows(tenant_id: int, limit: int, up_to: int | None) -> int:
         tenant = Tenant(pk=tenant_id)  # the drafts read only its pk
         for _, payload in found:
             _expand(tenant, json.loads(payload), executions, events)
+        execution_rows = prepare_copy(ActionExecution, executions)
         placeholders = ", ".join(["%s"] * len(found))
         delete = f"DELETE FROM {table} WHERE id IN ({placeholders})"  # noqa: S608 (model name)
         try:
@@ -185,7 +186,7 @@ def _settle_rows(tenant_id: int, limit: int, up_to: int | None) -> int:
                 cursor.execute(delete, [record_id for record_id, _ in found])
                 if cursor.rowcount != len(found):
                     raise _Overtaken
-                copy_rows(cursor, ActionExecution, executions)
+                execution_rows.run(cursor)
                 chain_events(cursor, events)
                 copy_rows(cursor, AuditEvent, [vars(event) for event in events])
         except _Overtaken:
