@@ -244,6 +244,10 @@ def test_a_record_that_cannot_be_stored_is_set_aside_and_the_rest_settle(
     # Set aside means out of the way: the worker and readers no longer trip over it.
     assert settle_pending() == 0 and settle_tenant(personas.tenant_a) == 0
     assert verify_chain(personas.tenant_a) is None
+    # And listed for whoever runs the settler.
+    out = StringIO()
+    call_command("settle_runs", "--problems", stdout=out)
+    assert out.getvalue() == f"acme\t{broken.pk}\t{broken.problem}\n1 run(s) set aside.\n"
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="only PostgreSQL refuses NUL in text and jsonb")
