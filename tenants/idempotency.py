@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -70,6 +70,17 @@ def _claim(tenant: Tenant, key: str, fingerprint: str) -> IdempotentRequest:
         return IdempotentRequest.objects.get(tenant=tenant, key=key)
 
 
+class _ExactJSONEncoder(DjangoJSONEncoder):
+    """DjangoJSONEncoder, but datetimes keep their microseconds: Django's cuts them to
+    milliseconds, so a replayed 12:00:00.000500 read back as 12:00:00 and was rendered
+    "12:00:00Z" where the first answer said "12:00:00.000Z"."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, datetime):
+            return o.isoformat()
+        return super().default(o)
+
+
 def answer_once(
     request: HttpRequest, response: HttpResponse, tenant: Tenant, body: Any, produce: Callable[[], Answer]
 ) -> Answer:
@@ -91,6 +102,6 @@ def answer_once(
             return claimed.status, claimed.body
         status, answer = produce()
         claimed.status = status
-        claimed.body = json.loads(json.dumps(answer, cls=DjangoJSONEncoder))
+        claimed.body = json.loads(json.dumps(answer, cls=_ExactJSONEncoder))
         claimed.save(update_fields=["status", "body"])
     return status, answer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -40,6 +40,18 @@ def writer(personas: Any, api_token: Any, client: Any) -> str:
     token = api_token("actions:read", "actions:write")
     assert new_action(client, token).status_code == 201
     return token
+
+
+def test_a_replay_renders_times_exactly_as_the_first_answer(client: Any, writer: str, monkeypatch: Any) -> None:
+    # Under a millisecond past the second: the first answer says ".000Z"; a replay stored at
+    # millisecond precision read back as a whole second and said "Z" (seen failing once in CI).
+    at = datetime(2026, 11, 26, 15, 14, 39, 500, tzinfo=UTC)
+    monkeypatch.setattr(ActionVersion._meta.get_field("created_at"), "_get_default", lambda: at)
+    body = {"source": GOOD + "// sub-millisecond", "bump": "minor"}
+    first = post_with_key(client, VERSIONS, writer, body, "deploy-time")
+    retry = post_with_key(client, VERSIONS, writer, body, "deploy-time")
+    assert retry["Idempotent-Replayed"] == "true"
+    assert retry.json()["created_at"] == first.json()["created_at"] == "2026-11-26T15:14:39.000Z"
 
 
 def test_a_retried_version_post_replays_the_first_answer(client: Any, writer: str) -> None:
