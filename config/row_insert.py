@@ -199,8 +199,8 @@ def write_at_once(
 
     On PostgreSQL that is one statement: each part becomes a data-modifying WITH query, and
     outside a transaction the statement is its own. A flow run's writes cost a third of the
-    client's CPU of a `write_batch` (BEGIN, SET LOCAL, statements, COMMIT: three round trips,
-    each paid in psycopg's pipeline and Django's transaction handling), measured side by side.
+    client's CPU they cost as a pipelined transaction (BEGIN, SET LOCAL, statements, COMMIT:
+    three round trips through psycopg and Django's transaction handling), measured side by side.
     `relaxed_commit` lets that commit skip the wait for the WAL flush (engine: why), through
     set_config(..., true) in the statement itself; inside a caller's transaction it is not
     applied, as it would relax the caller's commit too. Elsewhere: a `write_batch`."""

@@ -214,19 +214,25 @@ def run_flow(flow: Flow, run: RunRequest, *, actor: Actor, meta: RequestMeta | N
             final = dict(effective)
             break
     final = {**final, "claims": claims, "state": state}
-    # Everything that does not need the chain head is worked out before the transaction begins.
-    record = pending_record(
-        tenant_id=flow.tenant_id,
-        flow_id=flow.pk,
-        flow_slug=flow.slug,
-        revision_number=revision.number,
-        transaction_id=transaction_id,
-        trigger=run.trigger,
-        actor=actor,
-        meta=meta,
-        executions=recorded,
+    # Every value is worked out before anything is written (an empty slot leaves no record).
+    records = prepare_insert(
+        PendingRunRecord,
+        [
+            pending_record(
+                tenant_id=flow.tenant_id,
+                flow_id=flow.pk,
+                flow_slug=flow.slug,
+                revision_number=revision.number,
+                transaction_id=transaction_id,
+                trigger=run.trigger,
+                actor=actor,
+                meta=meta,
+                executions=recorded,
+            )
+        ]
+        if recorded
+        else [],
     )
-    records = prepare_insert(PendingRunRecord, [record] if recorded else [])
     deliveries = prepare_insert(
         WebhookDelivery,
         [

@@ -219,6 +219,12 @@ class ActionExecution(models.Model):
         return f"{self.trigger} {self.action_id}@{self.action_version} → {self.outcome}"
 
 
+class PendingRunRecordQuerySet(models.QuerySet["PendingRunRecord"]):
+    def waiting(self) -> PendingRunRecordQuerySet:
+        """Not settled yet and not set aside."""
+        return self.filter(problem="")
+
+
 class PendingRunRecord(models.Model):
     """What one flow run did, as the sign-in left it: a single row, turned into ActionExecution
     rows and `flow.action_executed` audit events by `flows_app.run_records` (see why there).
@@ -231,6 +237,8 @@ class PendingRunRecord(models.Model):
     # Why this record could not be settled (set aside so the tenant's other runs go on); empty
     # while it waits. Set-aside records stay here, and are logged, for someone to look at.
     problem = models.TextField(blank=True)
+
+    objects = PendingRunRecordQuerySet.as_manager()
 
     class Meta:
         indexes = [models.Index(fields=["tenant", "id"], name="pending_run_per_tenant")]

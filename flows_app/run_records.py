@@ -23,6 +23,7 @@ an event settled late still sorts where it happened (pages order by occurred_at)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import uuid
@@ -31,7 +32,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from django.db import DataError, IntegrityError, connection
-from django.db.models import Min, QuerySet
+from django.db.models import Min
 from django.utils import timezone
 
 from audit_app.models import AuditEvent
@@ -91,7 +92,13 @@ def settle_tenant(tenant: Tenant | int) -> int:
     otherwise never get to read. A backlog (the settler stopped for a while) is worked off here
     in SETTLE_BATCH_RUNS-run transactions, so the first page view after an outage pays for it."""
     tenant_id = tenant if isinstance(tenant, int) else tenant.pk
-    newest = _waiting(tenant_id).order_by("-id").values_list("id", flat=True).first()
+    newest = (
+        PendingRunRecord.objects.waiting()
+        .filter(tenant_id=tenant_id)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
     if newest is None:
         return 0
     handled = 0
@@ -107,7 +114,7 @@ def settle_pending(limit: int = SETTLE_BATCH_RUNS) -> int:
     whose oldest pending run is oldest (so a busy tenant cannot keep a quiet one waiting); the
     number handled. A tenant that fails is logged and the round goes on with the others."""
     oldest_first = (
-        PendingRunRecord.objects.filter(problem="")
+        PendingRunRecord.objects.waiting()
         .values("tenant_id")
         .annotate(oldest=Min("id"))
         .order_by("oldest")
@@ -122,19 +129,14 @@ def settle_pending(limit: int = SETTLE_BATCH_RUNS) -> int:
     return handled
 
 
-def _waiting(tenant_id: int) -> QuerySet[PendingRunRecord]:
-    return PendingRunRecord.objects.filter(tenant_id=tenant_id, problem="")
-
-
 def _settle_batch(tenant_id: int, limit: int, *, up_to: int | None = None) -> int:
     """Settle up to `limit` of the tenant's oldest waiting runs in one transaction. If that fails,
     one at a time, setting aside any run that cannot be stored on its own (and logging it), so
     one bad record never holds up the tenant's other runs. The number handled."""
-    try:
-        return _settle_rows(tenant_id, limit, up_to)
-    except Exception:
-        if limit == 1:
-            raise
+    if limit > 1:
+        # Which run failed, or whether it was the database, is found out one run at a time below.
+        with contextlib.suppress(Exception):
+            return _settle_rows(tenant_id, limit, up_to)
     handled = 0
     for _ in range(limit):
         try:

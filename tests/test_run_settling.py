@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from io import StringIO
 from typing import Any
 
@@ -23,7 +23,7 @@ from flows_app.models import ActionExecution, PendingRunRecord
 from flows_app.outbound.worker import start_in_process_worker, stop_in_process_worker
 from flows_app.run_records import settle_pending, settle_tenant
 from flows_app.services import BindingSpec
-from tests.flow_helpers import attach, custom_action, flow_of, run
+from tests.flow_helpers import attach, custom_action, run
 from tests.threads import all_at_once
 
 POST_AUTH = "login.post-auth"
@@ -75,8 +75,9 @@ def test_records_keep_the_time_of_the_run_not_of_the_settling(personas: Any) -> 
     before = timezone.now()
     run(personas.tenant_a, POST_AUTH, risk=10)
     after = timezone.now()
-    # Stand in for a worker that was away for an hour.
     payload = json.loads(PendingRunRecord.objects.get().payload)
+    assert before <= datetime.fromisoformat(payload["occurred_at"]) <= after  # the run's own time
+    # Stand in for a worker that was away for an hour.
     payload["occurred_at"] = (before - timedelta(hours=1)).isoformat()
     PendingRunRecord.objects.update(payload=json.dumps(payload))
     settle_tenant(personas.tenant_a)
@@ -84,7 +85,6 @@ def test_records_keep_the_time_of_the_run_not_of_the_settling(personas: Any) -> 
     times |= {event.occurred_at for event in executed_events(personas.tenant_a)}
     assert times == {before - timedelta(hours=1)}
     assert verify_chain(personas.tenant_a) is None
-    assert after < timezone.now()
 
 
 def test_a_console_change_between_runs_keeps_the_chain_linear(personas: Any) -> None:
@@ -208,7 +208,6 @@ def test_copy_rows_stores_what_the_orm_reads_back(personas: Any) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_settlers_racing_with_runs_record_every_run_exactly_once(personas: Any) -> None:
     two_bindings(personas.tenant_a)
-    flow_of(personas.tenant_a)
 
     def work(thread: int) -> None:
         for n in range(8):
@@ -248,6 +247,17 @@ def test_a_record_that_cannot_be_stored_is_set_aside_and_the_rest_settle(
     out = StringIO()
     call_command("settle_runs", "--problems", stdout=out)
     assert out.getvalue() == f"acme\t{broken.pk}\t{broken.problem}\n1 run(s) set aside.\n"
+
+
+def test_a_worker_settling_one_run_at_a_time_also_sets_a_bad_one_aside(personas: Any) -> None:
+    two_bindings(personas.tenant_a)
+    broken = PendingRunRecord.objects.create(tenant=personas.tenant_a, payload="[]")
+    run(personas.tenant_a, POST_AUTH, transaction_id="tx-after")
+    assert settle_pending(limit=1) == 1
+    broken.refresh_from_db()
+    assert broken.problem.startswith("TypeError: ")
+    assert settle_pending(limit=1) == 1
+    assert set(ActionExecution.objects.values_list("transaction_id", flat=True)) == {"tx-after"}
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="only PostgreSQL refuses NUL in text and jsonb")
