@@ -30,8 +30,9 @@ from actions_app.versioning import (
     save_action_version,
 )
 from audit_app.services import Actor, RequestMeta
+from flows_app.models import Binding, Flow
 from flows_app.triggers import ALL_TRIGGERS
-from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view
+from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view, visible
 from tenants.http import HtmxHttpRequest
 
 TEST_CONFIG_PREFIX = "test-config"
@@ -63,6 +64,9 @@ def editor_context(
         "can_publish": action is not None and access.has_perm("publish_action", action),
         "next_versions": _next_versions(latest),
         "versions": list(action.versions.select_related("author", "published_by")) if action else [],
+        "attachments": Binding.objects.where_attached(action, visible(access, "view_flow", Flow.objects.all()))
+        if action
+        else [],
         "triggers": ALL_TRIGGERS,
         "harness_trigger": trigger,
         "harness_input": json.dumps(sample_input(trigger), indent=2),

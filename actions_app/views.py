@@ -61,7 +61,6 @@ def action_detail(request: HtmxHttpRequest, access: TenantAccess, action_slug: s
             config_ok = data is not None and not config_form.row_change_requested and config_form.is_valid()
         except UnsupportedSchema as unsupported:
             schema_problems = unsupported.problems
-    visible_flows = visible(access, "view_flow", Flow.objects.all())
     context = {
         "access": access,
         "tenant": access.tenant,
@@ -71,9 +70,7 @@ def action_detail(request: HtmxHttpRequest, access: TenantAccess, action_slug: s
         "config_form": config_form,
         "config_ok": config_ok,
         "schema_problems": schema_problems,
-        "attachments": Binding.objects.current()
-        .filter(action=action, revision__flow__in=visible_flows)
-        .select_related("revision__flow", "pinned_version"),
+        "attachments": Binding.objects.where_attached(action, visible(access, "view_flow", Flow.objects.all())),
     }
     template = "actions_app/action_detail.html"
     if request.htmx and request.htmx.target == "config-form":

@@ -76,6 +76,15 @@ class BindingQuerySet(models.QuerySet["Binding"]):
         """Bindings in the revision each flow currently runs (what "attached" means)."""
         return self.filter(revision=F("revision__flow__current_revision"))
 
+    def where_attached(self, action: Any, flows: models.QuerySet[Flow]) -> BindingQuerySet:
+        """`action`'s current bindings in `flows` (those the operator may see), in flow order."""
+        return (
+            self.current()
+            .filter(action=action, revision__flow__in=flows)
+            .select_related("revision__flow", "pinned_version")
+            .order_by("revision__flow__name", "trigger", "position")
+        )
+
 
 class Binding(models.Model):
     """One action version attached to one slot of a flow revision (contract §1)."""

@@ -8,6 +8,8 @@ import pytest
 from actions_app.models import Action
 from actions_app.starters import STARTERS
 from audit_app.services import Actor
+from flows_app.services import BindingSpec, create_flow, set_flow_enabled
+from tests.flow_helpers import SYSTEM, attach, custom_action, flow_of
 from tests.test_versioning import BAD, GOOD, create
 
 NEW = "/t/acme/actions/new/"
@@ -220,3 +222,46 @@ def test_the_api_runs_a_saved_version(client: Any, personas: Any, api_token: Any
         headers=bearer(token),
     )
     assert bad.status_code == 422
+
+
+def _where_attached(html: str) -> str:
+    start = html.index("<h2>Where attached</h2>")
+    return html[start : html.index("</section>", start)]
+
+
+def test_a_custom_actions_page_shows_where_it_is_attached(client: Any, personas: Any) -> None:
+    tenant = personas.tenant_a
+    action = custom_action(tenant, "tag-staff", "return { kind: 'continue' };", ["login.post-auth"])
+    client.force_login(personas.viewer)
+    page = f"/t/acme/actions/{action.slug}/"
+    assert "Not attached to any flow slot" in _where_attached(client.get(page).content.decode())
+
+    attach(tenant, "login.post-auth", BindingSpec("tag-staff", "0.1.0"))
+    staging = create_flow(tenant, name="Login staging", slug="login-staging", kind="login", actor=SYSTEM)
+    attach(tenant, "login.post-auth", BindingSpec("tag-staff", "0.1.0", enabled=False), flow_slug=staging.slug)
+    set_flow_enabled(flow_of(tenant, staging.slug), False, actor=SYSTEM)
+    listed = _where_attached(client.get(page).content.decode())
+    assert listed.count("<li>") == 2
+    assert 'href="/t/acme/flows/login/"' in listed and 'href="/t/acme/flows/login-staging/"' in listed
+    assert "<code>login.post-auth</code> · <code>0.1.0</code>" in listed
+    staging_line = next(line for line in listed.split("<li>") if "Login staging" in line)
+    assert "disabled" in staging_line and "flow disabled" in staging_line
+
+    # Detaching makes a new revision; the old one's binding is history, not an attachment.
+    attach(tenant, "login.post-auth", flow_slug="login")
+    listed = _where_attached(client.get(page).content.decode())
+    assert listed.count("<li>") == 1 and "Login staging" in listed
+
+
+def test_a_template_actions_page_shows_where_it_is_attached(client: Any, personas: Any) -> None:
+    attach(personas.tenant_a, "login.post-auth", BindingSpec("block-by-risk-score", "1.0.0", {"threshold": 80}))
+    attach(
+        personas.tenant_b,
+        "login.pre-token",
+        BindingSpec("decorate-token", "1.0.0", {"claim": "https://b.example/x", "value": "1"}),
+    )
+    client.force_login(personas.viewer)
+    listed = _where_attached(client.get("/t/acme/actions/block-by-risk-score/").content.decode())
+    assert "Login" in listed and "<code>login.post-auth</code> · <code>1.0.0</code>" in listed
+    # Another tenant's bindings of the same template never show.
+    assert "Not attached" in _where_attached(client.get("/t/acme/actions/decorate-token/").content.decode())
