@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
 from django.db.backends.signals import connection_created
+from django.test.utils import override_settings
 
 from audit_app.services import Actor
 from tenants.models import Tenant
@@ -34,6 +36,24 @@ connection_created.connect(_allow_test_flush, dispatch_uid="tests.allow_test_flu
 
 # Password hashing is deliberately slow; tests create many operators, so use a fast hasher.
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _own_redis_database_per_worker() -> None:
+    """Under pytest-xdist each worker uses its own Redis database: the configured one plus the
+    worker's number. Tests start from an empty cache with cache.clear(), which is FLUSHDB, and
+    would otherwise wipe counters that a test in the other worker is counting with. Processes a
+    test starts inherit the worker's database through REDIS_URL."""
+    configured = urlsplit(os.environ.get("REDIS_URL", ""))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not configured.scheme or not worker.startswith("gw"):
+        return
+    number = int(configured.path.strip("/") or 0) + int(worker.removeprefix("gw"))
+    own = urlunsplit(configured._replace(path=f"/{number}"))
+    os.environ["REDIS_URL"] = own
+    override_settings(CACHES={"default": {**settings.CACHES["default"], "LOCATION": own}}).enable()
+
+
+_own_redis_database_per_worker()
 
 
 @dataclass
