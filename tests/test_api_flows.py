@@ -4,7 +4,9 @@ import json
 from typing import Any
 
 from audit_app.models import AuditEvent
-from tests.flow_helpers import custom_action
+from flows_app.models import Binding
+from flows_app.services import create_flow
+from tests.flow_helpers import SYSTEM, custom_action
 from tests.test_api_actions import bearer
 
 BLOCK_RISK = {"action": "block-by-risk-score", "version": "1.0.0", "config": {"threshold": 50}}
@@ -21,7 +23,7 @@ def put_slot(
     )
 
 
-def run_login(client: Any, token: str, **overrides: Any) -> Any:
+def run_login(client: Any, token: str, slug: str = "login", **overrides: Any) -> Any:
     body = {
         "trigger": "login.post-auth",
         "user": {"id": "u1", "email": "jane@example.com", "email_verified": True, "groups": []},
@@ -30,7 +32,7 @@ def run_login(client: Any, token: str, **overrides: Any) -> Any:
         **overrides,
     }
     return client.post(
-        "/api/v1/flows/login/run", data=json.dumps(body), content_type="application/json", headers=bearer(token)
+        f"/api/v1/flows/{slug}/run", data=json.dumps(body), content_type="application/json", headers=bearer(token)
     )
 
 
@@ -118,6 +120,25 @@ def test_scopes_and_tenants(client: Any, personas: Any, api_token: Any) -> None:
     mine = api_token("flows:read")
     assert client.get("/api/v1/flows/login", headers=bearer(mine)).json()["revision"] == 1
     assert client.get("/api/v1/flows/no-such-flow", headers=bearer(mine)).status_code == 404
+
+
+def test_another_tenants_flow_is_404_everywhere_in_the_api(client: Any, personas: Any, api_token: Any) -> None:
+    create_flow(personas.tenant_b, name="Globex staging", slug="globex-staging", kind="login", actor=SYSTEM)
+    mine = api_token("flows:read", "flows:write", "runtime:execute")
+    path = "/api/v1/flows/globex-staging"
+    assert client.get(path, headers=bearer(mine)).status_code == 404
+    put = client.put(
+        f"{path}/slots/login.post-auth",
+        data=json.dumps({"bindings": [BLOCK_RISK]}),
+        content_type="application/json",
+        headers={**bearer(mine), "If-Match": "1"},
+    )
+    assert put.status_code == 404
+    assert run_login(client, mine, slug="globex-staging").status_code == 404
+    listed = client.get("/api/v1/flows", {"limit": 100}, headers=bearer(mine)).json()["items"]
+    assert "globex-staging" not in [flow["slug"] for flow in listed]
+    # Nothing was attached to their flow.
+    assert not Binding.objects.filter(revision__flow__slug="globex-staging").exists()
 
 
 def test_run_validates_its_body(client: Any, personas: Any, api_token: Any) -> None:

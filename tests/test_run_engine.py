@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -126,6 +127,30 @@ def test_expired_transactions_start_over_on_the_current_revision(personas: Any) 
     attach(tenant, POST_AUTH, risk_block())
     FlowTransaction.objects.filter(transaction_id="tx-old").update(expires_at=timezone.now() - timedelta(seconds=1))
     result = run(tenant, POST_AUTH, transaction_id="tx-old", risk=90)
+    assert result.flow_revision == 2 and result.outcome["kind"] == "block"
+
+
+def test_a_transaction_keeps_its_revision_for_an_hour_by_default(personas: Any) -> None:
+    tenant = personas.tenant_a
+    run(tenant, "login.pre-credential-check", transaction_id="tx-hour")
+    started = FlowTransaction.objects.get(transaction_id="tx-hour")
+    assert started.expires_at - started.created_at == timedelta(hours=1)
+    attach(tenant, POST_AUTH, risk_block())
+    # 59 minutes in, the attempt still runs the revision it started on.
+    FlowTransaction.objects.filter(pk=started.pk).update(
+        created_at=started.created_at - timedelta(minutes=59), expires_at=started.expires_at - timedelta(minutes=59)
+    )
+    assert run(tenant, POST_AUTH, transaction_id="tx-hour", risk=90).flow_revision == 1
+
+
+def test_the_transaction_lifetime_is_configurable(personas: Any, settings: Any) -> None:
+    settings.FLOW_TRANSACTION_TTL_SECONDS = 1
+    tenant = personas.tenant_a
+    run(tenant, "login.pre-credential-check", transaction_id="tx-short")
+    attach(tenant, POST_AUTH, risk_block())
+    assert run(tenant, POST_AUTH, transaction_id="tx-short", risk=90).flow_revision == 1
+    time.sleep(1.1)
+    result = run(tenant, POST_AUTH, transaction_id="tx-short", risk=90)
     assert result.flow_revision == 2 and result.outcome["kind"] == "block"
 
 
