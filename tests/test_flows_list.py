@@ -90,7 +90,7 @@ def test_it_lists_flows_with_their_columns_and_24h_stats(client: Any, personas: 
     assert "status-error" in login  # colour as well as text
     assert "✓ enabled" in login and "status-published" in login
     assert 'href="/t/acme/flows/login/"' in login
-    assert 'href="/t/acme/audit/?type=flow.action_executed&amp;flow=login"' in login
+    assert 'href="/t/acme/flows/login/runs/"' in login
     assert 'href="/t/acme/flows/login/revisions/"' in login
     registration = row_of(response, "registration")
     assert "100.0 %" in registration and "2 of 2 runs failed" in registration

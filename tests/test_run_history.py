@@ -164,6 +164,11 @@ def test_flow_runs_group_by_transaction_and_trigger(client: Any, personas: Any, 
         ("tx-b", "continue", 1),
         ("tx-a", "block", 2),
     ]
+    html = response.content.decode()
+    assert 'href="/t/acme/flows/login/transactions/tx-a/"' in html
+    assert 'href="/t/acme/audit/?type=flow.action_executed&amp;flow=login"' in html  # older runs
+    # The flow editor leads here too.
+    assert 'href="/t/acme/flows/login/runs/"' in client.get("/t/acme/flows/login/").content.decode()
 
 
 def test_transaction_trace_is_in_order_across_triggers(client: Any, personas: Any, gate: Action) -> None:
