@@ -238,7 +238,12 @@ def test_it_explains_a_non_https_url_and_a_reserved_claim() -> None:
     assert not webhook.is_valid()
     assert webhook.field_errors == {"url": ["Must be an https URL."]}
     assert not token.is_valid()
-    assert token.field_errors == {"claim": ["“sub” is reserved and cannot be used."]}
+    namespaced = "Use a namespaced name: an http(s) URL with a name after the host, such as https://example.com/plan."
+    assert token.field_errors == {"claim": [namespaced, "“sub” is reserved and cannot be used."]}
+    plain = build_config_form(schema_of("decorate-token"), data=as_post({"config-claim": "plan", "config-value": "x"}))
+    assert not plain.is_valid()
+    assert plain.field_errors == {"claim": [namespaced]}
+    assert 'value="plan"' in str(plain)  # what was typed stays in the field
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,14 @@ from actions_app.schema_forms.support import is_required_only
 
 REQUIRED_MESSAGE = "This field is required."
 HTTPS_PATTERN = "^https://"
+# A custom claim's name carries its owner's namespace, an http(s) URL (contract §4, decorate-token),
+# so it cannot collide with claims the platform or a standard defines later.
+NAMESPACED_CLAIM_PATTERN = r"^https?://[^\s/]+/\S+$"
+PATTERN_MESSAGES = {
+    HTTPS_PATTERN: "Must be an https URL.",
+    NAMESPACED_CLAIM_PATTERN: "Use a namespaced name: an http(s) URL with a name after the host, such as "
+    "https://example.com/plan.",
+}
 _MAX_CHOICES_LISTED = 8
 
 _TYPE_MESSAGES = {
@@ -156,7 +164,7 @@ def _describe_value_error(
         message = f"Enter {limit} {_plural(expected, 'character')}"
         return message + "." if is_secret else f"{message} (it has {len(value)})."
     if keyword == "pattern":
-        return "Must be an https URL." if expected == HTTPS_PATTERN else f"Must match the pattern {expected}."
+        return PATTERN_MESSAGES.get(expected, f"Must match the pattern {expected}.")
     if keyword == "format":
         message = FORMAT_MESSAGES.get(expected, f"Enter a valid {expected}.")
         suggestion = cidr_suggestion(value) if expected == "cidr" and isinstance(value, str) else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from actions_app.schema_forms.validation import NAMESPACED_CLAIM_PATTERN
 from flows_app.triggers import ALL_TRIGGERS
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -214,6 +215,7 @@ PLATFORM_TEMPLATES: list[PlatformTemplate] = [
                                 "Reserved claims (" + ", ".join(RESERVED_CLAIMS) + ") are refused.",
                                 "minLength": 1,
                                 "maxLength": 200,
+                                "pattern": NAMESPACED_CLAIM_PATTERN,
                                 "not": {"enum": RESERVED_CLAIMS},
                             },
                             "value": {
