@@ -17,16 +17,21 @@ BUMP_CHOICES = [
 ]
 
 
-def parse_schema_text(text: str) -> Any:
-    """JSON text of a config schema → value, or a ValidationError naming line and column."""
-    if not text.strip():
-        return {"type": "object", "properties": {}}
+def parse_json_text(text: str) -> Any:
+    """JSON text typed into a form → value, or a ValidationError naming line and column."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise forms.ValidationError(
             f"Not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}."
         ) from error
+
+
+def parse_schema_text(text: str) -> Any:
+    """JSON text of a config schema → value; empty text is an empty object schema."""
+    if not text.strip():
+        return {"type": "object", "properties": {}}
+    return parse_json_text(text)
 
 
 class ActionEditorForm(forms.Form):

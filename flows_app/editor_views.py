@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from actions_app.forms import parse_json_text
 from audit_app.services import Actor, RequestMeta
 from flows_app.bindings import stored_secrets
 from flows_app.editor_state import Catalogue, EditorOp, EditorState, apply_op, state_from_post, state_from_revision
@@ -54,6 +55,14 @@ class TryItForm(forms.Form):
         help_text="0–100, as the risk engine would score the attempt.",
         widget=forms.TextInput(attrs={"inputmode": "decimal"}),
     )
+    app_metadata = forms.CharField(
+        label="App metadata",
+        required=False,
+        max_length=4000,
+        initial="{}",
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+        help_text='A JSON object the user carries, e.g. {"plan": "pro"}; decorate-token can read paths into it.',
+    )
     transaction_id = forms.CharField(
         label="Transaction id",
         required=False,
@@ -73,6 +82,13 @@ class TryItForm(forms.Form):
     def clean_groups(self) -> list[str]:
         return [group.strip() for group in self.cleaned_data["groups"].split(",") if group.strip()]
 
+    def clean_app_metadata(self) -> dict[str, Any]:
+        text = self.cleaned_data["app_metadata"].strip()
+        value = parse_json_text(text) if text else {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError('Enter a JSON object, e.g. {"plan": "pro"}.')
+        return value
+
     def clean_transaction_id(self) -> str:
         value: str = self.cleaned_data["transaction_id"].strip()
         if value and not _TRANSACTION_ID.match(value):
@@ -84,7 +100,7 @@ class TryItForm(forms.Form):
         user = {"id": f"try|{data['email']}", "email": data["email"], "email_verified": True}
         return RunRequest(
             trigger=data["trigger"],
-            user={**user, "groups": data["groups"], "app_metadata": {}},
+            user={**user, "groups": data["groups"], "app_metadata": data["app_metadata"]},
             request={
                 "ip": data["ip"],
                 "user_agent": request.META.get("HTTP_USER_AGENT", "")[:300],

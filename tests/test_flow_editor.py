@@ -575,7 +575,27 @@ def test_try_it_explains_bad_input(editor_client: Any, risk_gate: None) -> None:
     assert response.status_code == 422
     page = response.content.decode()
     assert "less than or equal to 100" in page and "valid IPv4 or IPv6" in page
+    broken = editor_client.post(TRY_URL, {**TRY, "try-app_metadata": '{"plan": "pro",\n}'})
+    assert broken.status_code == 422
+    assert "Not valid JSON at line 2, column 1" in field_block(broken.content.decode(), "try-app_metadata")
+    assert "{&quot;plan&quot;: &quot;pro&quot;," in broken.content.decode()  # kept as typed
+    listed = editor_client.post(TRY_URL, {**TRY, "try-app_metadata": '["pro"]'})
+    assert "Enter a JSON object" in field_block(listed.content.decode(), "try-app_metadata")
     assert not ActionExecution.objects.exists()
+
+
+def test_try_it_passes_app_metadata_to_the_actions(editor_client: Any, personas: Any) -> None:
+    claim = BindingSpec("decorate-token", "1.0.0", {"claim": "https://acme.example/plan", "from": "app_metadata.plan"})
+    attach(personas.tenant_a, "login.pre-token", claim)
+    response = editor_client.post(
+        TRY_URL,
+        {**TRY, "try-trigger": "login.pre-token", "try-app_metadata": '{"plan": "enterprise"}'},
+        headers={"HX-Request": "true", "HX-Target": "try-panel"},
+    )
+    assert response.status_code == 200
+    fragment = response.content.decode()
+    assert "Outcome: continue" in fragment
+    assert "https://acme.example/plan" in fragment and "enterprise" in fragment
 
 
 def test_publishing_a_newer_version_changes_no_binding_but_is_offered(editor_client: Any, personas: Any) -> None:
