@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import forms
 
 from actions_app.versioning import BUMPS, InvalidDraft, VersionDraft
+from config.json_text import parse_json_text
 from flows_app.triggers import ALL_TRIGGERS
 
 BUMP_CHOICES = [
@@ -15,16 +15,6 @@ BUMP_CHOICES = [
     ("minor", "Minor — new behaviour, compatible config"),
     ("major", "Major — incompatible change"),
 ]
-
-
-def parse_json_text(text: str) -> Any:
-    """JSON text typed into a form → value, or a ValidationError naming line and column."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise forms.ValidationError(
-            f"Not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}."
-        ) from error
 
 
 def parse_schema_text(text: str) -> Any:

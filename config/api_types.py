@@ -1,17 +1,20 @@
 """Field types of the API's schemas that refuse what the database cannot store.
 
-PostgreSQL text and jsonb cannot hold a NUL character: without these a "\\u0000" in a body or
-a %00 in a query would reach the database and fail there as a 500 instead of a 422 that names
-the field.
+PostgreSQL text and jsonb cannot hold a NUL character, and neither jsonb nor SQLite's JSON check
+takes NaN or an infinity (which Python's json module reads and writes): without these a
+"\\u0000" or a NaN in a body, or a %00 in a query, would reach the database and fail there as a
+500 instead of a 422 that names the field.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from pydantic import AfterValidator
 
 NUL_MESSAGE = "must not contain a NUL (\\u0000) character"
+NOT_FINITE_MESSAGE = "must not contain NaN or Infinity, which are not JSON numbers"
 
 
 def _refuse_nul(value: str) -> str:
@@ -20,21 +23,32 @@ def _refuse_nul(value: str) -> str:
     return value
 
 
-def _holds_nul(value: Any) -> bool:
+def unstorable_reason(value: Any) -> str | None:
+    """Why `value` could not be stored as JSON (a NUL in any key or string, a NaN or an infinity
+    anywhere), or None when it can."""
     if isinstance(value, str):
-        return "\x00" in value
+        return f"{NUL_MESSAGE} in any key or string" if "\x00" in value else None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else NOT_FINITE_MESSAGE
     if isinstance(value, dict):
-        return any("\x00" in key or _holds_nul(item) for key, item in value.items())
+        for key, item in value.items():
+            reason = unstorable_reason(key) or unstorable_reason(item)
+            if reason:
+                return reason
     if isinstance(value, list):
-        return any(_holds_nul(item) for item in value)
-    return False
+        for item in value:
+            reason = unstorable_reason(item)
+            if reason:
+                return reason
+    return None
 
 
-def _refuse_nul_inside(value: Any) -> Any:
-    if _holds_nul(value):
-        raise ValueError(f"{NUL_MESSAGE} in any key or string")
+def _refuse_unstorable_inside(value: Any) -> Any:
+    reason = unstorable_reason(value)
+    if reason:
+        raise ValueError(reason)
     return value
 
 
 Text = Annotated[str, AfterValidator(_refuse_nul)]
-JsonObject = Annotated[dict[str, Any], AfterValidator(_refuse_nul_inside)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_refuse_unstorable_inside)]

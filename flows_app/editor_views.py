@@ -20,8 +20,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from actions_app.forms import parse_json_text
 from audit_app.services import Actor, RequestMeta
+from config.json_text import parse_json_text
 from flows_app.bindings import stored_secrets
 from flows_app.editor_state import Catalogue, EditorOp, EditorState, apply_op, state_from_post, state_from_revision
 from flows_app.engine import RunRefused, RunRequest, RunResult, run_flow
@@ -61,7 +61,7 @@ class TryItForm(forms.Form):
         max_length=4000,
         initial="{}",
         widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
-        help_text='A JSON object the user carries, e.g. {"plan": "pro"}; decorate-token can read paths into it.',
+        help_text='A JSON object the user carries, e.g. {"plan": "pro"}, as custom actions and decorate-token read it.',
     )
     transaction_id = forms.CharField(
         label="Transaction id",
@@ -83,7 +83,7 @@ class TryItForm(forms.Form):
         return [group.strip() for group in self.cleaned_data["groups"].split(",") if group.strip()]
 
     def clean_app_metadata(self) -> dict[str, Any]:
-        text = self.cleaned_data["app_metadata"].strip()
+        text = self.cleaned_data["app_metadata"]
         value = parse_json_text(text) if text else {}
         if not isinstance(value, dict):
             raise forms.ValidationError('Enter a JSON object, e.g. {"plan": "pro"}.')

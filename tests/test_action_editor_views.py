@@ -99,6 +99,11 @@ def test_bad_json_in_the_schema_is_named_with_line_and_column(client: Any, perso
     html = response.content.decode()
     assert "Not valid JSON at line 2, column" in html
     assert "&quot;properties&quot;: }" in html
+    schema = '{"type": "object", "properties": {"n": {"type": "number", "default": NaN}}}'
+    response = client.post(NEW, editor_post(config_schema=schema))
+    assert response.status_code == 422
+    assert "NaN is not a JSON value" in response.content.decode()
+    assert not Action.objects.filter(name="Block risky").exists()
 
 
 def test_saving_a_new_version_and_the_conflict_page(client: Any, personas: Any) -> None:

@@ -149,6 +149,15 @@ def test_run_validates_its_body(client: Any, personas: Any, api_token: Any) -> N
     assert run_login(client, token, context={"risk": {"score": 500}}).status_code == 422
 
 
+def test_run_refuses_what_the_database_cannot_store(client: Any, personas: Any, api_token: Any) -> None:
+    token = api_token("runtime:execute")
+    user = {"id": "u1", "email": "jane@example.com"}
+    for app_metadata, problem in ((float("nan"), "NaN"), ("a\u0000b", "NUL")):
+        response = run_login(client, token, user={**user, "app_metadata": {"plan": app_metadata}})
+        assert response.status_code == 422, response.content
+        assert "app_metadata" in response.content.decode() and problem in response.content.decode()
+
+
 def test_the_flows_list_pages_by_cursor(client: Any, personas: Any, api_token: Any) -> None:
     from tests.test_api_actions import walk_pages
 

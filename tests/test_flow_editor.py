@@ -581,6 +581,15 @@ def test_try_it_explains_bad_input(editor_client: Any, risk_gate: None) -> None:
     assert "{&quot;plan&quot;: &quot;pro&quot;," in broken.content.decode()  # kept as typed
     listed = editor_client.post(TRY_URL, {**TRY, "try-app_metadata": '["pro"]'})
     assert "Enter a JSON object" in field_block(listed.content.decode(), "try-app_metadata")
+    # What Python's json reads but the database cannot store, and nesting too deep to read.
+    for text, problem in (
+        ('{"seats": NaN}', "NaN is not a JSON value"),
+        ('{"plan": "a\\u0000b"}', "must not contain a NUL"),
+        ("[" * 3000, "nested too deeply"),
+    ):
+        refused = editor_client.post(TRY_URL, {**TRY, "try-app_metadata": text})
+        assert refused.status_code == 422
+        assert problem in field_block(refused.content.decode(), "try-app_metadata")
     assert not ActionExecution.objects.exists()
 
 

@@ -1,0 +1,40 @@
+"""JSON that operators type into forms: a custom action's config schema, Try it's app_metadata."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from config.api_types import unstorable_reason
+
+
+class _NotJSONConstant(ValueError):
+    def __init__(self, constant: str) -> None:
+        super().__init__(constant)
+        self.constant = constant
+
+
+def _refuse_constant(constant: str) -> Any:
+    raise _NotJSONConstant(constant)
+
+
+def parse_json_text(text: str) -> Any:
+    """`text` → its value, or a ValidationError that says what is wrong and where.
+
+    Python's json module also reads NaN and Infinity, which are not JSON; the database would
+    refuse them later, as PostgreSQL refuses NUL characters, and each would be a 500.
+    """
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant)
+        reason = unstorable_reason(value)
+    except json.JSONDecodeError as error:
+        raise ValidationError(f"Not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}.") from error
+    except _NotJSONConstant as error:
+        raise ValidationError(f"Not valid JSON: {error.constant} is not a JSON value; use a number or null.") from error
+    except RecursionError as error:
+        raise ValidationError("Not valid JSON here: it is nested too deeply.") from error
+    if reason:
+        raise ValidationError(f"The JSON {reason}.")
+    return value
