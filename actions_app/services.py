@@ -13,7 +13,12 @@ from tenants.permissions import grant_tenant_roles
 def sync_platform_templates(tenant: Tenant) -> int:
     """Give `tenant` one `template` action per platform template and one published version per
     shipped template version. Idempotent: run on tenant creation and after every migrate, so a
-    release that ships a new template version reaches every tenant. Returns versions created."""
+    release that ships a new template version reaches every tenant. Returns versions created.
+
+    A template's versions are code that ships with the platform (contract §1), not operators'
+    snapshots: a stored copy whose schema or triggers differ from the release (the release
+    corrected them) is brought in line, so every tenant validates a version alike. Bindings keep
+    their config; a config the corrected schema refuses is named when its flow is next saved."""
     created_versions = 0
     with transaction.atomic():
         existing = {a.slug: a for a in Action.objects.filter(tenant=tenant, kind=ActionKind.TEMPLATE)}
@@ -27,14 +32,25 @@ def sync_platform_templates(tenant: Tenant) -> int:
             # bulk_create does not return primary keys on every backend; read them back.
             existing = {a.slug: a for a in Action.objects.filter(tenant=tenant, kind=ActionKind.TEMPLATE)}
             grant_tenant_roles(tenant, [existing[a.slug] for a in new_actions])
-        have = set(ActionVersion.objects.filter(action__in=existing.values()).values_list("action__slug", "version"))
+        have = {
+            (version.action.slug, version.version): version
+            for version in ActionVersion.objects.filter(action__in=existing.values()).select_related("action")
+        }
         missing = []
         for template in PLATFORM_TEMPLATES:
             action = existing[template.slug]
             if action.description != template.description or action.name != template.name:
                 Action.objects.filter(pk=action.pk).update(name=template.name, description=template.description)
             for shipped in template.versions:
-                if (template.slug, shipped.version) in have:
+                stored = have.get((template.slug, shipped.version))
+                triggers = list(shipped.compatible_triggers)
+                if stored is not None:
+                    if stored.config_schema != shipped.config_schema or stored.compatible_triggers != triggers:
+                        ActionVersion.objects.filter(pk=stored.pk).update(
+                            config_schema=shipped.config_schema,
+                            compatible_triggers=triggers,
+                            checksum=content_checksum("", shipped.config_schema, triggers),
+                        )
                     continue
                 missing.append(
                     ActionVersion(

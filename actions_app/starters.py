@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from actions_app.templates_catalog.registry import NAMESPACED_CLAIM_PATTERN
+
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
@@ -88,7 +90,7 @@ STARTERS: list[Starter] = [
                     "type": "string",
                     "title": "Claim name",
                     "description": "A namespaced claim such as https://example.com/plan.",
-                    "pattern": "^https://",
+                    "pattern": NAMESPACED_CLAIM_PATTERN,
                     "default": "https://example.com/plan",
                 },
                 "fallback_plan": {"type": "string", "title": "Plan when none is set", "default": "free"},

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from io import StringIO
 from typing import Any
 
@@ -8,8 +9,10 @@ from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
 from django.test import RequestFactory
 
-from actions_app.models import Action
+from actions_app.models import Action, ActionVersion
+from flows_app.services import BindingSpec, InvalidBindings
 from tenants.models import ApiToken, Membership, Tenant
+from tests.flow_helpers import attach
 
 
 def test_seed_demo_creates_the_contracts_tenants_and_operators(db: None) -> None:
@@ -77,3 +80,33 @@ def test_migrate_syncs_templates_for_existing_tenants(db: None) -> None:
     assert sync_platform_templates(acme) == 1
     assert sync_platform_templates(acme) == 0
     assert Action.objects.filter(tenant=acme, kind="template").count() == 10
+
+
+def test_migrate_brings_stored_template_versions_in_line_with_the_release(db: None) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from actions_app.services import sync_platform_templates
+    from actions_app.templates_catalog import get_template
+
+    call_command("seed_demo", stdout=StringIO())
+    acme = Tenant.objects.get(slug="acme")
+    stored = ActionVersion.objects.get(action__tenant=acme, action__slug="decorate-token", version="1.0.0")
+    template = get_template("decorate-token")
+    assert template is not None
+    shipped = template.versions[0]
+    # As an earlier release stored it: no namespace rule on the claim.
+    older = json.loads(json.dumps(shipped.config_schema))
+    del older["properties"]["claim"]["pattern"]
+    ActionVersion.objects.filter(pk=stored.pk).update(config_schema=older, checksum="older")
+
+    assert sync_platform_templates(acme) == 0  # nothing created, one version corrected
+    stored.refresh_from_db()
+    assert stored.config_schema == shipped.config_schema and stored.checksum != "older"
+    with pytest.raises(InvalidBindings) as refused:
+        attach(acme, "login.pre-token", BindingSpec("decorate-token", "1.0.0", {"claim": "plan", "value": "x"}))
+    assert "login.pre-token.0.config.claim" in refused.value.errors
+    # In line already: a second sync writes nothing.
+    with CaptureQueriesContext(connection) as queries:
+        sync_platform_templates(acme)
+    assert not [q for q in queries if q["sql"].startswith("UPDATE")]

@@ -236,6 +236,15 @@ def test_reserved_claims_are_refused_at_config_time(personas: Any) -> None:
     assert "login.pre-token.0.config.claim" in invalid.value.errors
 
 
+@pytest.mark.parametrize("claim", ["plan", "https://example.com", "https://example.com/", "https://example.com/plan\n"])
+def test_claim_names_must_be_namespaced(personas: Any, claim: str) -> None:
+    with pytest.raises(InvalidBindings) as invalid:
+        attach(
+            personas.tenant_a, "login.pre-token", BindingSpec("decorate-token", "1.0.0", {"claim": claim, "value": "x"})
+        )
+    assert "namespaced" in invalid.value.errors["login.pre-token.0.config.claim"][0]
+
+
 def test_a_stale_save_is_refused(personas: Any) -> None:
     tenant = personas.tenant_a
     attach(tenant, POST_AUTH, risk_block())

@@ -7,14 +7,37 @@ with its location, so the editor can show the operator what to change instead of
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+from jsonschema import Draft202012Validator, validators
+from jsonschema.exceptions import SchemaError, ValidationError
 
 from actions_app.schema_forms.formats import SUPPORTED_FORMATS, config_format_checker
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled_as_in_ecmascript(pattern: str) -> re.Pattern[str]:
+    # A final `$` not escaped by a backslash becomes `\Z`.
+    before = pattern[:-1]
+    if pattern.endswith("$") and (len(before) - len(before.rstrip("\\"))) % 2 == 0:
+        pattern = before + r"\Z"
+    return re.compile(pattern)
+
+
+def _pattern_as_in_ecmascript(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    """`pattern` as JSON Schema means it: an ECMA-262 regular expression, where a final `$` is the
+    end of the string. Python's `$` also matches before a final newline, so "https://x/plan\\n"
+    would pass a pattern that ends at "plan"."""
+    if validator.is_type(instance, "string") and not _compiled_as_in_ecmascript(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+# Checks configs and schema defaults wherever they are checked: config forms, the API, flow saves.
+ConfigValidator = validators.extend(Draft202012Validator, {"pattern": _pattern_as_in_ecmascript})
 
 DIALECT_URIS = {"https://json-schema.org/draft/2020-12/schema", "https://json-schema.org/draft/2020-12/schema#"}
 
@@ -244,7 +267,7 @@ def _scalar_problems(
 
 
 def _default_problems(schema: dict[str, Any], where: str) -> Iterator[SchemaProblem]:
-    validator = Draft202012Validator(schema, format_checker=config_format_checker)
+    validator = ConfigValidator(schema, format_checker=config_format_checker)
     for error in validator.iter_errors(schema["default"]):
         yield SchemaProblem(where, f"The default at {where} is not valid: {error.message}")
 

@@ -11,17 +11,14 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from actions_app.schema_forms.formats import FORMAT_MESSAGES, cidr_suggestion, config_format_checker
-from actions_app.schema_forms.support import is_required_only
+from actions_app.schema_forms.support import ConfigValidator, is_required_only
+from actions_app.templates_catalog.registry import NAMESPACED_CLAIM_PATTERN
 
 REQUIRED_MESSAGE = "This field is required."
 HTTPS_PATTERN = "^https://"
-# A custom claim's name carries its owner's namespace, an http(s) URL (contract §4, decorate-token),
-# so it cannot collide with claims the platform or a standard defines later.
-NAMESPACED_CLAIM_PATTERN = r"^https?://[^\s/]+/\S+$"
 PATTERN_MESSAGES = {
     HTTPS_PATTERN: "Must be an https URL.",
     NAMESPACED_CLAIM_PATTERN: "Use a namespaced name: an http(s) URL with a name after the host, such as "
@@ -43,7 +40,7 @@ def validate_config(schema: dict[str, Any], config: Any) -> dict[str, list[str]]
 
     `schema` must have passed `check_schema_supported` (or at least the meta-schema check).
     """
-    validator = Draft202012Validator(schema, format_checker=config_format_checker)
+    validator = ConfigValidator(schema, format_checker=config_format_checker)
     errors: dict[str, list[str]] = {}
     for error in validator.iter_errors(config):
         for path, message in _describe(error):

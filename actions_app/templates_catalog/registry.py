@@ -10,12 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from actions_app.schema_forms.validation import NAMESPACED_CLAIM_PATTERN
 from flows_app.triggers import ALL_TRIGGERS
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
+# A custom claim's name carries its owner's namespace, an http(s) URL (contract §4, decorate-token),
+# so it cannot collide with claims the platform or a standard defines later.
+NAMESPACED_CLAIM_PATTERN = r"^https?://[^\s/]+/\S+$"
 RESERVED_CLAIMS = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "azp", "nonce"]
 
 
