@@ -71,6 +71,12 @@ class FlowRevision(models.Model):
         return f"{self.flow.slug} r{self.number}"
 
 
+# Triggers in the order a flow reaches its slots (contract §2), for ORDER BY.
+_SLOT_ORDER = models.Case(
+    *[models.When(trigger=trigger, then=models.Value(index)) for index, trigger in enumerate(ALL_TRIGGERS)]
+)
+
+
 class BindingQuerySet(models.QuerySet["Binding"]):
     def current(self) -> BindingQuerySet:
         """Bindings in the revision each flow currently runs (what "attached" means)."""
@@ -82,7 +88,7 @@ class BindingQuerySet(models.QuerySet["Binding"]):
             self.current()
             .filter(action=action, revision__flow__in=flows)
             .select_related("revision__flow", "pinned_version")
-            .order_by("revision__flow__name", "trigger", "position")
+            .order_by("revision__flow__name", _SLOT_ORDER, "position")
         )
 
 

@@ -45,9 +45,10 @@ def _own_redis_database_per_worker() -> None:
     test starts inherit the worker's database through REDIS_URL."""
     configured = urlsplit(os.environ.get("REDIS_URL", ""))
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    if not configured.scheme or not worker.startswith("gw"):
+    if configured.scheme not in ("redis", "rediss") or not worker.startswith("gw"):
         return
-    number = int(configured.path.strip("/") or 0) + int(worker.removeprefix("gw"))
+    # Redis has 16 databases unless configured otherwise; more workers than that share some.
+    number = (int(configured.path.strip("/") or 0) + int(worker.removeprefix("gw"))) % 16
     own = urlunsplit(configured._replace(path=f"/{number}"))
     os.environ["REDIS_URL"] = own
     override_settings(CACHES={"default": {**settings.CACHES["default"], "LOCATION": own}}).enable()

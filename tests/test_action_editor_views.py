@@ -1,18 +1,22 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
+from guardian.shortcuts import remove_perm
 
 from actions_app.models import Action
 from actions_app.starters import STARTERS
 from audit_app.services import Actor
 from flows_app.services import BindingSpec, create_flow, set_flow_enabled
+from tenants.models import TenantRoleGroup
 from tests.flow_helpers import SYSTEM, attach, custom_action, flow_of
 from tests.test_versioning import BAD, GOOD, create
 
 NEW = "/t/acme/actions/new/"
+PRE_CREDENTIAL = "login.pre-credential-check"
 
 
 def editor_post(**overrides: Any) -> dict[str, Any]:
@@ -236,26 +240,39 @@ def _where_attached(html: str) -> str:
 
 def test_a_custom_actions_page_shows_where_it_is_attached(client: Any, personas: Any) -> None:
     tenant = personas.tenant_a
-    action = custom_action(tenant, "tag-staff", "return { kind: 'continue' };", ["login.post-auth"])
+    action = custom_action(tenant, "tag-staff", "return { kind: 'continue' };", [PRE_CREDENTIAL, "login.post-auth"])
     client.force_login(personas.viewer)
     page = f"/t/acme/actions/{action.slug}/"
     assert "Not attached to any flow slot" in _where_attached(client.get(page).content.decode())
 
     attach(tenant, "login.post-auth", BindingSpec("tag-staff", "0.1.0"))
+    attach(tenant, PRE_CREDENTIAL, BindingSpec("tag-staff", "0.1.0", enabled=False))
     staging = create_flow(tenant, name="Login staging", slug="login-staging", kind="login", actor=SYSTEM)
-    attach(tenant, "login.post-auth", BindingSpec("tag-staff", "0.1.0", enabled=False), flow_slug=staging.slug)
+    attach(tenant, "login.post-auth", BindingSpec("tag-staff", "0.1.0"), flow_slug=staging.slug)
     set_flow_enabled(flow_of(tenant, staging.slug), False, actor=SYSTEM)
-    listed = _where_attached(client.get(page).content.decode())
-    assert listed.count("<li>") == 2
-    assert 'href="/t/acme/flows/login/"' in listed and 'href="/t/acme/flows/login-staging/"' in listed
-    assert "<code>login.post-auth</code> · <code>0.1.0</code>" in listed
-    staging_line = next(line for line in listed.split("<li>") if "Login staging" in line)
-    assert "disabled" in staging_line and "flow disabled" in staging_line
+    lines = _where_attached(client.get(page).content.decode()).split("<li>")[1:]
+    # By flow, then in the order a sign-in reaches the slots.
+    assert [re.sub(r"<[^>]+>", "", line).split(" · ")[:2] for line in lines] == [
+        ["Login", PRE_CREDENTIAL],
+        ["Login", "login.post-auth"],
+        ["Login staging", "login.post-auth"],
+    ]
+    assert 'href="/t/acme/flows/login/"' in lines[0] and 'href="/t/acme/flows/login-staging/"' in lines[2]
+    assert "<code>0.1.0</code>" in lines[1]
+    assert '<span class="status status-disabled">disabled</span>' in lines[0]  # the binding
+    assert "disabled" not in lines[1]
+    assert '<span class="status status-disabled">flow disabled</span>' in lines[2]
 
     # Detaching makes a new revision; the old one's binding is history, not an attachment.
     attach(tenant, "login.post-auth", flow_slug="login")
-    listed = _where_attached(client.get(page).content.decode())
-    assert listed.count("<li>") == 1 and "Login staging" in listed
+    attach(tenant, PRE_CREDENTIAL, flow_slug="login")
+    lines = _where_attached(client.get(page).content.decode()).split("<li>")[1:]
+    assert len(lines) == 1 and "Login staging" in lines[0]
+
+    # A flow the operator may not see is not listed.
+    for role_group in TenantRoleGroup.objects.filter(tenant=tenant):
+        remove_perm("flows_app.view_flow", role_group.group, flow_of(tenant, staging.slug))
+    assert "Not attached to any flow slot" in _where_attached(client.get(page).content.decode())
 
 
 def test_a_template_actions_page_shows_where_it_is_attached(client: Any, personas: Any) -> None:

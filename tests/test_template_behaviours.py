@@ -6,9 +6,11 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.core.cache import cache
@@ -210,11 +212,11 @@ def test_parallel_sign_ins_in_four_processes_admit_exactly_the_limit(
         time.sleep(window - time.time() % window + 1)  # never straddle two counting windows
     attach(personas.tenant_a, PRE, BindingSpec("rate-limit-by-ip", "1.0.0", {"limit": 37, "window_seconds": window}))
     token = api_token("runtime:execute")
-    user = f"{database['USER']}@" if database["USER"] else ""
-    server = f"{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}"
+    # The configured server and credentials, with the test database pytest-django made there.
+    configured = urlsplit(os.environ["DATABASE_URL"])
     env = {
         **os.environ,
-        "DATABASE_URL": f"postgres://{user}{server}/{database['NAME']}",
+        "DATABASE_URL": urlunsplit(configured._replace(path=f"/{database['NAME']}")),
         "API_RATE_LIMIT_PER_MINUTE": "100000",
     }
     start_line = tmp_path / "go"
@@ -227,14 +229,22 @@ def test_parallel_sign_ins_in_four_processes_admit_exactly_the_limit(
         )
         for _ in range(4)
     ]
+
+    # A process stuck starting up would leave readline() waiting for ever: end them all instead.
+    def kill_all() -> None:
+        for process in processes:
+            process.kill()
+
+    watchdog = threading.Timer(120, kill_all)
+    watchdog.start()
     try:
         for process in processes:
             assert process.stdout is not None and process.stdout.readline().strip() == "ready"
         start_line.touch()
         kinds = [kind for process in processes for kind in json.loads(process.communicate(timeout=120)[0])]
     finally:
-        for process in processes:
-            process.kill()
+        watchdog.cancel()
+        kill_all()
     assert len(kinds) == 80
     assert kinds.count("continue") == 37
     assert kinds.count("block") == 43
