@@ -12,7 +12,7 @@ from django.shortcuts import render
 from actions_app.health import health_for
 from actions_app.models import Action, ActionKind
 from flows_app.models import ActionExecution, Flow
-from flows_app.run_records import settle_tenant
+from flows_app.run_records import settle_for_reading
 from tenants.access import TenantAccess, get_visible_or_404, tenant_view, visible
 from tenants.http import HtmxHttpRequest, parse_count
 
@@ -22,7 +22,7 @@ HISTORY_SIZE = 50
 def _executions(access: TenantAccess, action: Action) -> QuerySet[ActionExecution]:
     """Executions of `action` in the tenant, limited to flows the operator may see (runs still
     pending are settled first)."""
-    settle_tenant(access.tenant)
+    settle_for_reading(access.tenant)
     flows = visible(access, "view_flow", Flow.objects.all())
     return ActionExecution.objects.filter(tenant=access.tenant, action=action, flow__in=flows)
 

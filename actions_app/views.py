@@ -11,7 +11,7 @@ from actions_app.health import health_for
 from actions_app.models import Action, ActionKind, ActionVersion
 from actions_app.schema_forms import UnsupportedSchema, build_config_form
 from flows_app.models import Binding, Flow
-from flows_app.run_records import settle_tenant
+from flows_app.run_records import settle_for_reading
 from flows_app.triggers import ALL_TRIGGERS
 from tenants.access import TenantAccess, get_visible_or_404, tenant_view, visible
 from tenants.http import HtmxHttpRequest
@@ -25,7 +25,7 @@ def action_list(request: HtmxHttpRequest, access: TenantAccess) -> HttpResponse:
     actions = search_catalogue(visible(access, "view_action", Action.objects.all()), query)
     page = Paginator(actions, PAGE_SIZE).get_page(request.GET.get("page"))
     latest = latest_versions_for(list(page.object_list))
-    settle_tenant(access.tenant)
+    settle_for_reading(access.tenant)
     health = health_for(action.pk for action in page.object_list)
     context = {
         "access": access,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema
 from pydantic import ConfigDict
 
@@ -14,7 +14,7 @@ from audit_app.queries import AuditQuery, Cursor, InvalidAuditQuery, keyset_page
 from config.api_docs import responses, scope_required
 from config.api_paging import CURSOR_DESCRIPTION, DEFAULT_LIMIT, LIMIT_DESCRIPTION, page_size
 from config.api_types import Text
-from flows_app.run_records import settle_tenant
+from flows_app.run_records import settle_for_reading
 from tenants.api_auth import ApiError, request_token
 
 router = Router(tags=["audit"])
@@ -91,6 +91,7 @@ class AuditPage(Schema):
 )
 def list_events(
     request: HttpRequest,
+    response: HttpResponse,
     type: list[Text] = Query([], description="Event types (repeatable), e.g. action.version_saved."),  # noqa: B008
     action: Text = Query("", description="Action slug."),  # noqa: B008
     flow: Text = Query("", description="Flow slug."),  # noqa: B008
@@ -103,7 +104,11 @@ def list_events(
     limit: int = Query(DEFAULT_LIMIT, description=LIMIT_DESCRIPTION),
 ) -> dict[str, Any]:
     """The token's tenant's audit events, newest first, filtered as on the console's audit page; 400
-    names a filter or `cursor` that cannot be understood. Scope `audit:read`."""
+    names a filter or `cursor` that cannot be understood. Scope `audit:read`.
+
+    Flow runs are recorded in the background, normally within a second. When recording has fallen
+    behind, headers `X-Unrecorded-Runs` (how many) and `X-Unrecorded-Since` (the oldest's time)
+    say which runs the answer does not hold yet."""
     token = request_token(request)
     # The declared parameters document the endpoint; the query is read the same way as the page's.
     query = AuditQuery.from_params(request.GET)
@@ -113,7 +118,10 @@ def list_events(
     except InvalidAuditQuery as invalid:
         raise ApiError(400, "invalid_query", "The filters or cursor are invalid.", invalid.problems) from None
     size = page_size(limit)
-    settle_tenant(token.tenant)
+    unrecorded = settle_for_reading(token.tenant)
+    if unrecorded:
+        response["X-Unrecorded-Runs"] = str(unrecorded.runs)
+        response["X-Unrecorded-Since"] = unrecorded.since.isoformat()
     events = query.apply(AuditEvent.objects.for_tenant(token.tenant))
     page = keyset_page(events, position, size)
     return {"items": [event_as_dict(e) for e in page.events], "next": page.older.encode() if page.older else None}

@@ -23,7 +23,7 @@ from django.utils.http import urlencode
 from audit_app.models import AuditEvent
 from audit_app.queries import parse_time_range
 from flows_app.models import ActionExecution
-from flows_app.run_records import settle_tenant
+from flows_app.run_records import settle_for_reading
 from tenants.http import parse_count
 from tenants.models import Tenant
 
@@ -383,7 +383,7 @@ def build_timeline(tenant: Tenant | None, window: TimelineWindow) -> Timeline:
     """The chart and tables for `window`; with no tenant (an operator who may not read the audit
     history) an empty chart. Two queries: the runs and the changes (after settling pending runs)."""
     if tenant:
-        settle_tenant(tenant)
+        settle_for_reading(tenant)
     counts = count_runs(tenant, window) if tenant else {}
     events = change_events(tenant, window) if tenant else []
     starts = window.bucket_starts()

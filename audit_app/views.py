@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET
 from audit_app.exports import csv_lines, jsonl_lines
 from audit_app.models import EVENT_TYPES, AuditEvent, AuditEventQuerySet
 from audit_app.queries import OUTCOMES, AuditQuery, Cursor, InvalidAuditQuery, event_diff, keyset_page
-from flows_app.run_records import settle_tenant
+from flows_app.run_records import settle_for_reading
 from tenants.access import TenantAccess, tenant_view
 from tenants.http import HtmxHttpRequest, parse_count
 
@@ -23,7 +23,7 @@ def readable_events(access: TenantAccess) -> AuditEventQuerySet:
     Flow runs still pending are settled first, so their events are there."""
     if access.membership is None:
         return AuditEvent.objects.none()
-    settle_tenant(access.tenant)
+    settle_for_reading(access.tenant)
     return AuditEvent.objects.for_tenant(access.tenant)
 
 

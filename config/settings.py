@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "tenants.middleware.RequestIdMiddleware",
     "tenants.middleware.ContentSecurityPolicyMiddleware",
     "tenants.middleware.ApiMethodNotAllowedMiddleware",
+    "flows_app.middleware.UnrecordedRunsMiddleware",
     # Axes last: it must see the outcome of the authentication backends.
     "axes.middleware.AxesMiddleware",
 ]
@@ -88,6 +89,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "tenants.context_processors.tenant_switcher",
+                "flows_app.context_processors.unrecorded_runs",
             ],
         },
     },

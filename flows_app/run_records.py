@@ -12,8 +12,9 @@ Who settles:
 - the background worker (`manage.py settle_runs`; in `make run` the in-process worker thread),
   normally well under a second after the run;
 - every page and API that shows executions or audit events, for its tenant, before it reads
-  (`settle_tenant`), so an operator never sees a run's outcome without its record, even with
-  the worker stopped.
+  (`settle_for_reading`), so an operator never sees a run's outcome without its record, even with
+  the worker stopped. A reader does a bounded share; beyond it, the page says how many runs
+  since when are not in its figures yet (the worker has stopped or fallen behind).
 
 Settling a tenant holds its chain head's lock, so two settlers (or a settler and a console change
 being audited) never interleave; each pending row is read and deleted in the same transaction as
@@ -27,12 +28,14 @@ import contextlib
 import json
 import logging
 import uuid
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
 from django.db import DataError, IntegrityError, connection
-from django.db.models import Min
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from audit_app.models import AuditEvent
@@ -53,6 +56,23 @@ UNSTORABLE = (DataError, IntegrityError, ValueError, KeyError, TypeError)
 SETTLE_BATCH_RUNS = 200
 # Tenants looked at per worker round; the next round takes the rest.
 TENANTS_PER_ROUND = 50
+# Pending runs a page or API settles before it reads: a few batches, well under a second. More
+# than that is a backlog (the settler has stopped or fallen behind); the reader then shows what
+# is recorded and says what is not, instead of keeping the operator waiting for all of it.
+READER_SETTLE_RUNS = 1000
+
+
+@dataclass(frozen=True)
+class Unrecorded:
+    """A tenant's runs that a reader left pending: how many, and the time of the oldest."""
+
+    runs: int
+    since: datetime
+
+
+# What the readers of the current request left unrecorded, for the page to say
+# (flows_app.context_processors); flows_app.middleware starts every request without it.
+UNRECORDED_IN_REQUEST: ContextVar[Unrecorded | None] = ContextVar("unrecorded_runs", default=None)
 
 
 def pending_record(
@@ -84,13 +104,12 @@ def pending_record(
     return {"tenant_id": tenant_id, "payload": json.dumps(payload, separators=(",", ":"))}
 
 
-def settle_tenant(tenant: Tenant | int) -> int:
-    """Settle the runs of `tenant` that are pending now; the number handled. Readers call this
-    before they read executions or audit events: when nothing is pending it costs one query.
+def settle_tenant(tenant: Tenant | int, most: int | None = None) -> int:
+    """Settle the runs of `tenant` that are pending now, oldest first, up to `most` of them; the
+    number handled. When nothing is pending it costs one query.
 
-    Only runs already pending when it starts: under a steady stream of sign-ins a reader would
-    otherwise never get to read. A backlog (the settler stopped for a while) is worked off here
-    in SETTLE_BATCH_RUNS-run transactions, so the first page view after an outage pays for it."""
+    Only runs already pending when it starts: under a steady stream of sign-ins it would
+    otherwise never end. It works in SETTLE_BATCH_RUNS-run transactions."""
     tenant_id = tenant if isinstance(tenant, int) else tenant.pk
     newest = (
         PendingRunRecord.objects.waiting()
@@ -102,11 +121,29 @@ def settle_tenant(tenant: Tenant | int) -> int:
     if newest is None:
         return 0
     handled = 0
-    while True:
-        done = _settle_batch(tenant_id, SETTLE_BATCH_RUNS, up_to=newest)
+    while most is None or handled < most:
+        batch = SETTLE_BATCH_RUNS if most is None else min(SETTLE_BATCH_RUNS, most - handled)
+        done = _settle_batch(tenant_id, batch, up_to=newest)
         handled += done
-        if done < SETTLE_BATCH_RUNS:
-            return handled
+        if done < batch:
+            break
+    return handled
+
+
+def settle_for_reading(tenant: Tenant | int) -> Unrecorded | None:
+    """Before a page or API reads `tenant`'s executions or audit events: settle its pending runs,
+    so an operator sees no outcome without its record. At most READER_SETTLE_RUNS of them: what
+    a backlog leaves is returned (and kept for the page's notice), None when nothing is left."""
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+    if settle_tenant(tenant_id, most=READER_SETTLE_RUNS) < READER_SETTLE_RUNS:
+        return None
+    left = PendingRunRecord.objects.waiting().filter(tenant_id=tenant_id).aggregate(runs=Count("id"), oldest=Min("id"))
+    if not left["runs"]:
+        return None
+    oldest = PendingRunRecord.objects.values_list("payload", flat=True).get(pk=left["oldest"])
+    unrecorded = Unrecorded(left["runs"], datetime.fromisoformat(json.loads(oldest)["occurred_at"]))
+    UNRECORDED_IN_REQUEST.set(unrecorded)
+    return unrecorded
 
 
 def settle_pending(limit: int = SETTLE_BATCH_RUNS) -> int:

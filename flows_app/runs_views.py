@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from flows_app.models import ActionExecution, Flow
-from flows_app.run_records import settle_tenant
+from flows_app.run_records import settle_for_reading
 from tenants.access import TenantAccess, get_visible_or_404, tenant_view
 
 RECENT_RUNS = 50
@@ -27,7 +27,7 @@ def _run_outcome(row: dict[str, Any]) -> str:
 def recent_runs(flow: Flow, limit: int = RECENT_RUNS) -> list[dict[str, Any]]:
     """The flow's latest runs, one row per transaction and trigger, newest first, in one query
     (after settling the tenant's pending runs)."""
-    settle_tenant(flow.tenant_id)
+    settle_for_reading(flow.tenant_id)
     rows = (
         ActionExecution.objects.filter(flow=flow)
         .order_by()
@@ -54,7 +54,7 @@ def flow_runs(request: HttpRequest, access: TenantAccess, flow_slug: str) -> Htt
 @tenant_view
 def transaction_trace(request: HttpRequest, access: TenantAccess, flow_slug: str, transaction_id: str) -> HttpResponse:
     flow = get_visible_or_404(access, "view_flow", Flow.objects.all(), slug=flow_slug)
-    settle_tenant(access.tenant)
+    settle_for_reading(access.tenant)
     executions = list(
         ActionExecution.objects.filter(flow=flow, transaction_id=transaction_id)
         .select_related("action")

@@ -23,7 +23,7 @@ from audit_app.services import Actor, RequestMeta
 from flows_app.forms import NewFlowForm
 from flows_app.models import ActionExecution, Binding, Flow, FlowQuerySet
 from flows_app.outbound.outbox import deliveries_for_binding
-from flows_app.run_records import settle_tenant
+from flows_app.run_records import settle_for_reading
 from flows_app.services import FlowSlugTaken, create_flow, set_flow_enabled
 from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view, visible
 from tenants.http import HtmxHttpRequest
@@ -83,7 +83,7 @@ def run_stats(tenant: Tenant, flows: FlowQuerySet, since: datetime) -> dict[int,
 
     The tenant's pending runs are settled first.
     """
-    settle_tenant(tenant)
+    settle_for_reading(tenant)
     # "|" never occurs in a trigger name, so the concatenation names each pair exactly once.
     run_key = Concat("transaction_id", Value("|"), "trigger", output_field=CharField())
     rows = (

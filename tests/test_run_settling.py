@@ -123,6 +123,38 @@ def test_the_audit_api_settles_before_it_reads(client: Any, personas: Any, api_t
     assert sorted(event["subject"]["action"] for event in mine) == ["block-by-risk-score", "webhook-emit"]
 
 
+def test_a_backlog_is_read_in_part_and_the_page_says_what_is_missing(
+    client: Any, personas: Any, api_token: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the settler stopped for long, a reader does its share (READER_SETTLE_RUNS) and shows
+    what is recorded, saying how many runs since when are not, instead of settling them all."""
+    monkeypatch.setattr(run_records, "READER_SETTLE_RUNS", 2)
+    two_bindings(personas.tenant_a)
+    for number in range(5):
+        run(personas.tenant_a, POST_AUTH, transaction_id=f"tx-{number}", risk=70)
+    oldest_left = json.loads(PendingRunRecord.objects.order_by("id")[2].payload)["occurred_at"]
+    client.force_login(personas.viewer)
+
+    page = client.get("/t/acme/flows/login/runs/").content.decode()
+    assert "tx-0" in page and "tx-1" in page and "tx-2" not in page  # the two oldest are recorded
+    notice = page[page.index('id="unrecorded-runs"') :]
+    notice = notice[: notice.index("</div>")]
+    assert "3 runs since" in notice and "are not in these figures yet" in notice
+    assert f'datetime="{datetime.fromisoformat(oldest_left).isoformat()}"' in notice
+
+    token = api_token("audit:read")
+    answer = client.get("/api/v1/audit", headers={"Authorization": f"Bearer {token}"})
+    assert answer["X-Unrecorded-Runs"] == "1"
+    assert datetime.fromisoformat(answer["X-Unrecorded-Since"]) > datetime.fromisoformat(oldest_left)
+
+    # The next view does the rest: no notice, and the notice never outlives its request.
+    page = client.get("/t/acme/flows/").content.decode()
+    assert 'id="unrecorded-runs"' not in page
+    assert not PendingRunRecord.objects.exists()
+    assert set(ActionExecution.objects.values_list("transaction_id", flat=True)) == {f"tx-{n}" for n in range(5)}
+    assert "X-Unrecorded-Runs" not in client.get("/api/v1/audit", headers={"Authorization": f"Bearer {token}"})
+
+
 def test_a_reader_settles_only_its_own_tenant(personas: Any) -> None:
     two_bindings(personas.tenant_a)
     attach(personas.tenant_b, POST_AUTH, BindingSpec("block-by-risk-score", "1.0.0", {"threshold": 50}))
