@@ -121,7 +121,8 @@ def list_events(
     unrecorded = settle_for_reading(token.tenant)
     if unrecorded:
         response["X-Unrecorded-Runs"] = str(unrecorded.runs)
-        response["X-Unrecorded-Since"] = unrecorded.since.isoformat()
+        if unrecorded.since:
+            response["X-Unrecorded-Since"] = unrecorded.since.isoformat()
     events = query.apply(AuditEvent.objects.for_tenant(token.tenant))
     page = keyset_page(events, position, size)
     return {"items": [event_as_dict(e) for e in page.events], "next": page.older.encode() if page.older else None}

@@ -35,7 +35,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from django.db import DataError, IntegrityError, connection
-from django.db.models import Count, Min
+from django.db.models import Min
 from django.utils import timezone
 
 from audit_app.models import AuditEvent
@@ -67,7 +67,7 @@ class Unrecorded:
     """A tenant's runs that a reader left pending: how many, and the time of the oldest."""
 
     runs: int
-    since: datetime
+    since: datetime | None
 
 
 # What the readers of the current request left unrecorded, for the page to say
@@ -137,13 +137,22 @@ def settle_for_reading(tenant: Tenant | int) -> Unrecorded | None:
     tenant_id = tenant if isinstance(tenant, int) else tenant.pk
     if settle_tenant(tenant_id, most=READER_SETTLE_RUNS) < READER_SETTLE_RUNS:
         return None
-    left = PendingRunRecord.objects.waiting().filter(tenant_id=tenant_id).aggregate(runs=Count("id"), oldest=Min("id"))
-    if not left["runs"]:
+    left = PendingRunRecord.objects.waiting().filter(tenant_id=tenant_id)
+    # The settler may take rows between these two reads; what either finds is near enough.
+    runs = left.count()
+    oldest = left.order_by("id").values_list("payload", flat=True).first()
+    if not runs or oldest is None:
         return None
-    oldest = PendingRunRecord.objects.values_list("payload", flat=True).get(pk=left["oldest"])
-    unrecorded = Unrecorded(left["runs"], datetime.fromisoformat(json.loads(oldest)["occurred_at"]))
+    unrecorded = Unrecorded(runs, _occurred_at(oldest))
     UNRECORDED_IN_REQUEST.set(unrecorded)
     return unrecorded
+
+
+def _occurred_at(payload: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(json.loads(payload)["occurred_at"])
+    except (ValueError, KeyError, TypeError):
+        return None  # a malformed record; the settler will set it aside
 
 
 def settle_pending(limit: int = SETTLE_BATCH_RUNS) -> int:
