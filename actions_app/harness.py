@@ -76,7 +76,7 @@ def run_in_harness(
         return run
 
     if version is not None:
-        compiled_js = version.compiled_js
+        compiled_js, source_map = version.compiled_js, version.source_map
         isolate_key = f"{tenant.pk}:{version.pk}:{version.checksum}"
     else:
         compiled = compile_action(draft_source or "", config_schema)
@@ -85,13 +85,17 @@ def run_in_harness(
             return run
         # A draft with type errors still runs: the harness is where operators find out why.
         run.diagnostics = compiled.diagnostics
-        compiled_js = compiled.js
+        compiled_js, source_map = compiled.js, compiled.source_map
         isolate_key = f"{tenant.pk}:draft:{hashlib.sha256(compiled_js.encode()).hexdigest()[:20]}"
     # Imported here so pages that never run code do not pull in the V8 worker pool.
     from actions_app.runtime import execute_action
 
     run.execution = execute_action(
-        isolate_key=isolate_key, compiled_js=compiled_js, action_input=run.action_input, timeout_ms=timeout_ms
+        isolate_key=isolate_key,
+        compiled_js=compiled_js,
+        action_input=run.action_input,
+        timeout_ms=timeout_ms,
+        source_map=source_map,
     )
     return run
 

@@ -98,6 +98,9 @@ class ActionVersion(models.Model):
     patch = models.PositiveIntegerField()
     source = models.TextField(blank=True)
     compiled_js = models.TextField(blank=True)
+    # The `mappings` of tsc's source map from compiled_js back to source, for where an exception
+    # came from; empty for versions compiled before the map was kept (their places stay in JS).
+    source_map = models.TextField(blank=True)
     config_schema = models.JSONField(default=dict)
     compatible_triggers = models.JSONField(default=list)
     status = models.CharField(max_length=10, choices=VersionStatus.choices, default=VersionStatus.DRAFT)

@@ -168,6 +168,7 @@ def _insert_version(
         **ActionVersion.semver_fields(label),
         source=draft.source,
         compiled_js=compiled.js,
+        source_map=compiled.source_map,
         config_schema=draft.config_schema,
         compatible_triggers=[t for t in ALL_TRIGGERS if t in draft.compatible_triggers],
         author=author,

@@ -80,7 +80,7 @@ class Catalogue:
         published: dict[int, list[ActionVersion]] = {a.pk: [] for a in actions.values()}
         versions = (
             ActionVersion.objects.filter(action__in=list(actions.values()), status=VersionStatus.PUBLISHED)
-            .defer("source", "compiled_js")
+            .defer("source", "compiled_js", "source_map")
             .order_by("-major", "-minor", "-patch")
         )
         for version in versions:

@@ -153,6 +153,7 @@ def _execute(binding: Binding, action_input: dict[str, Any], counter_scope: str)
         compiled_js=version.compiled_js,
         action_input=action_input,
         timeout_ms=binding.timeout_ms,
+        source_map=version.source_map,
     )
     return _Executed(executed.result, executed.error, executed.logs, executed.duration_ms)
 

@@ -12,7 +12,7 @@ from actions_app.starters import STARTERS
 from audit_app.services import Actor
 from flows_app.services import BindingSpec, create_flow, set_flow_enabled
 from tenants.models import TenantRoleGroup
-from tests.flow_helpers import SYSTEM, attach, custom_action, flow_of
+from tests.flow_helpers import SYSTEM, attach, custom_action, flow_of, run
 from tests.test_versioning import BAD, GOOD, create
 
 NEW = "/t/acme/actions/new/"
@@ -199,6 +199,38 @@ def test_the_harness_runs_the_unsaved_draft_with_config_and_logs(client: Any, pe
     data["harness_input"] = '{"trigger": "login.post-auth",'
     html = client.post("/t/acme/actions/new/test/", data, headers={"HX-Request": "true"}).content.decode()
     assert "Not valid JSON at line 1" in html and "too risky" not in html
+
+
+THROWS_ON_LINE_6 = """// Where the action fails, in the lines and columns of this text.
+interface Plan {
+  name: string;
+}
+export async function execute(input: ActionInput): Promise<ActionResult> {
+  const plan: Plan = { name: String(input.context.risk.score) };  throw new Error("no plan " + plan.name);
+}
+"""
+
+
+def test_the_harness_says_where_an_exception_came_from_in_the_typescript(client: Any, personas: Any) -> None:
+    """The sandbox runs tsc's JavaScript (its preamble added, the interface and annotations gone,
+    re-indented); the place it reports is mapped back to the operator's text."""
+    client.force_login(personas.editor)
+    sample = client.get("/t/acme/actions/sample-input/", {"trigger": "login.post-auth"}).json()
+    data = editor_post(source=THROWS_ON_LINE_6, harness_input=json.dumps(sample), harness_target="draft")
+    html = client.post("/t/acme/actions/new/test/", data, headers={"HX-Request": "true"}).content.decode()
+    column = THROWS_ON_LINE_6.splitlines()[5].index("new Error") + 1
+    assert f"Error: no plan {sample['context']['risk']['score']} (line 6, column {column})" in html
+
+
+def test_a_flow_run_records_where_an_exception_came_from_in_the_typescript(personas: Any) -> None:
+    tenant = personas.tenant_a
+    source = "type Plan = { name: string };\nconst plan: Plan = { name: 'x' };\nthrow new Error('boom ' + plan.name);"
+    custom_action(tenant, "thrower", source, ["login.post-auth"])
+    attach(tenant, "login.post-auth", BindingSpec("thrower", "0.1.0", on_error="continue"))
+    result = run(tenant, "login.post-auth")
+    # custom_action puts the body after the signature line: the throw is on line 4, column 7.
+    assert result.executions[0].error is not None
+    assert result.executions[0].error["message"] == "Uncaught Error: boom x (line 4, column 7)"
 
 
 def test_the_api_runs_a_saved_version(client: Any, personas: Any, api_token: Any) -> None:

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -57,7 +58,7 @@ def fresh_key(label: str = "pool") -> str:
     return f"test-tenant:{uuid.uuid4()}:{label}"
 
 
-def run(source: str, isolate_key: str, **limits: int) -> ExecutionResult:
+def run(source: str, isolate_key: str, **limits: Any) -> ExecutionResult:
     return execute_action(isolate_key=isolate_key, compiled_js=source, action_input=action_input(), **limits)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +27,7 @@ SDK_FILE = "sdk.d.ts"
 ACTION_FILE = "action.ts"
 SIGNATURE_CHECK_FILE = "check.ts"
 EMITTED_ACTION_FILE = Path("out") / "action.js"
+_SOURCE_MAPPING_URL = re.compile(r"\n?//# sourceMappingURL=\S*\s*\Z")
 
 EXECUTE_SIGNATURE = "(input: ActionInput) => Promise<ActionResult>"
 # A separate module, so the operator's file stays exactly what they wrote and tsc itself explains a wrong
@@ -56,6 +59,9 @@ def compile_action(source: str, config_schema: dict[str, Any], *, timeout_s: flo
             return CompileResult(js="", diagnostics=diagnostics, duration_ms=_milliseconds_since(started))
         emitted_path = work_dir / EMITTED_ACTION_FILE
         js = emitted_path.read_text(encoding="utf-8") if emitted_path.is_file() else ""
+        # The sandbox has no files to look the map up in; the map is kept beside the code instead.
+        js = _SOURCE_MAPPING_URL.sub("", js)
+        source_map = _mappings(emitted_path.with_suffix(".js.map"))
         # Messages such as "File '/tmp/action-compile-x/action.ts' is not a module." name the work dir.
         work_dir_prefixes = [f"{work_dir.resolve()}/", f"{work_dir_name}/"]
     execute_at = execute_position(source)
@@ -67,7 +73,16 @@ def compile_action(source: str, config_schema: dict[str, Any], *, timeout_s: flo
     if not messages and not emits_execute(js):
         diagnostics.append(Diagnostic(*execute_at, MISSING_EXECUTE_MESSAGE, MISSING_EXECUTE_CODE))
     diagnostics.sort(key=lambda diagnostic: (diagnostic.line, diagnostic.column))
-    return CompileResult(js=js, diagnostics=diagnostics, duration_ms=_milliseconds_since(started))
+    return CompileResult(
+        js=js, diagnostics=diagnostics, duration_ms=_milliseconds_since(started), source_map=source_map
+    )
+
+
+def _mappings(map_path: Path) -> str:
+    try:
+        return str(json.loads(map_path.read_text(encoding="utf-8"))["mappings"])
+    except (OSError, ValueError, KeyError):
+        return ""
 
 
 def _operator_diagnostic(

@@ -24,6 +24,7 @@ class CompileResult:
     js: str  # emitted CommonJS, kept even when there are diagnostics so "save anyway" has code to run
     diagnostics: list[Diagnostic]
     duration_ms: float
+    source_map: str = ""  # the `mappings` of tsc's source map from `js` back to the source
 
     @property
     def ok(self) -> bool:

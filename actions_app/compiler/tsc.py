@@ -34,6 +34,8 @@ TSC_FLAGS: tuple[str, ...] = (
     # Emit even with type errors: an editor may "save anyway".
     "--noEmitOnError", "false",
     "--pretty", "false",
+    # A map back to the operator's lines and columns, for where an exception came from (source_map.py).
+    "--sourceMap",
     "--newLine", "lf",
     "--rootDir", ".",
     "--outDir", "out",

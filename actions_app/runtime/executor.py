@@ -9,6 +9,7 @@ import threading
 import time
 from typing import Any
 
+from actions_app.compiler.source_map import in_source_terms
 from actions_app.runtime.pool import WorkerCrashed, WorkerHung, WorkerPool, default_worker_count
 from actions_app.runtime.protocol import encode_frame
 from actions_app.runtime.results import ERROR_CODES, ExecutionError, ExecutionResult, validate_action_result
@@ -98,8 +99,10 @@ def execute_action(
     action_input: dict[str, Any],
     timeout_ms: int = 1000,
     memory_limit_mb: int = 64,
+    source_map: str = "",
 ) -> ExecutionResult:
     """Run `compiled_js` (CommonJS exporting execute) with `action_input` in the sandbox.
+    With the compiler's `source_map`, where an exception came from is given in the source.
 
     `isolate_key` names one action version of one tenant; executions with the same key may reuse
     a warm isolate (and that version's module-level variables). Never raises for anything the
@@ -138,7 +141,7 @@ def execute_action(
     duration_ms = float(reply["duration_ms"])
     if reply["error"] is not None:
         code = str(reply["error"]["code"])
-        message = without_nul(str(reply["error"]["message"]))
+        message = in_source_terms(without_nul(str(reply["error"]["message"])), source_map)
         return ExecutionResult(
             None, logs, duration_ms, ExecutionError(code if code in ERROR_CODES else "exception", message)
         )
