@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from audit_app.services import Actor, RequestMeta
 from config.json_text import parse_json_text
@@ -228,7 +228,11 @@ def _page(
     if request.htmx:
         # htmx swaps only 2xx answers (and the browser logs every 4xx as a console error); the
         # swapped region says what went wrong. Without JavaScript the status says it too.
-        return render(request, f"{TEMPLATE}#{partial}", context)
+        response = render(request, f"{TEMPLATE}#{partial}", context)
+        if partial == "editor" and status in (409, 422):
+            # A refused save: Save is at the bottom, what went wrong at the top (flow_editor.js).
+            trigger_client_event(response, "flowSaveRefused", after="settle")
+        return response
     return render(request, TEMPLATE, context, status=status)
 
 

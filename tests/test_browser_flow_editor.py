@@ -50,7 +50,9 @@ def test_operator_attaches_saves_tries_and_upgrades(
     page.get_by_role("button", name="Save flow").click()
     field = risk.locator(".field", has=page.get_by_label("Risk threshold"))
     expect(field.locator(".errorlist")).to_contain_text("between 0 and 100")
-    expect(page.locator("#editor-errors")).to_be_visible()
+    # Save is at the bottom; the summary of what went wrong is brought into view and focused.
+    expect(page.locator("#editor-errors")).to_be_focused()
+    expect(page.locator("#editor-errors")).to_be_in_viewport()
     expect(risk.get_by_label("Risk threshold")).to_have_value("150")
     expect(risk.get_by_label("Message shown to the user")).to_have_value("Too risky today")
     assert flow_of(tenant).current_revision.number == 2  # type: ignore[union-attr]

@@ -23,6 +23,17 @@
   hideShowButtons();
   document.body.addEventListener("htmx:afterSettle", hideShowButtons);
 
+  // A refused save comes back with what went wrong at the top of the editor, while the operator
+  // is at the Save button below: bring that summary (or the stale-save box) into view and focus it,
+  // so screen readers read it too.
+  document.body.addEventListener("flowSaveRefused", function () {
+    var notice = document.getElementById("stale-box") || document.getElementById("editor-errors");
+    if (!notice) return;
+    notice.setAttribute("tabindex", "-1");
+    notice.focus({ preventScroll: true });
+    notice.scrollIntoView({ block: "start" });
+  });
+
   // --- Reorder within a slot by drag and drop; the order lives in the slot's hidden field. ---
   var dragged = null;
 
