@@ -9,6 +9,7 @@ from and that is no longer the latest, is refused with a conflict showing both t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import semver
@@ -161,9 +162,15 @@ def version_snapshot(version: ActionVersion) -> dict[str, Any]:
 
 
 def _insert_version(
-    action: Action, label: str, draft: VersionDraft, compiled: CompileResult, author: Any
+    action: Action,
+    label: str,
+    draft: VersionDraft,
+    compiled: CompileResult,
+    author: Any,
+    occurred_at: datetime | None = None,
 ) -> ActionVersion:
     return ActionVersion.objects.create(
+        created_at=occurred_at or timezone.now(),
         action=action,
         **ActionVersion.semver_fields(label),
         source=draft.source,
@@ -188,8 +195,10 @@ def create_custom_action(
     meta: RequestMeta | None = None,
     description: str = "",
     save_anyway: bool = False,
+    occurred_at: datetime | None = None,
 ) -> SaveOutcome:
-    """Create a custom action and its first version, 0.1.0 (a draft)."""
+    """Create a custom action and its first version, 0.1.0 (a draft). (`occurred_at` backdates
+    them and their events when importing history.)"""
     errors: dict[str, list[str]] = {}
     name = name.strip()
     if not name:
@@ -209,10 +218,16 @@ def create_custom_action(
     try:
         with transaction.atomic():
             action = Action.objects.create(
-                tenant=tenant, slug=slug, name=name, kind=ActionKind.CUSTOM, description=description, created_by=author
+                tenant=tenant,
+                slug=slug,
+                name=name,
+                kind=ActionKind.CUSTOM,
+                description=description,
+                created_by=author,
+                created_at=occurred_at or timezone.now(),
             )
             grant_tenant_roles(tenant, [action])
-            version = _insert_version(action, FIRST_VERSION, draft, compiled, author)
+            version = _insert_version(action, FIRST_VERSION, draft, compiled, author, occurred_at)
             record(
                 tenant=tenant,
                 event_type="action.created",
@@ -221,6 +236,7 @@ def create_custom_action(
                 action_slug=slug,
                 action_version=version.version,
                 after={"name": name, "slug": slug, "kind": ActionKind.CUSTOM},
+                occurred_at=occurred_at,
             )
             record(
                 tenant=tenant,
@@ -230,6 +246,7 @@ def create_custom_action(
                 action_slug=slug,
                 action_version=version.version,
                 after=version_snapshot(version),
+                occurred_at=occurred_at,
             )
     except IntegrityError as error:
         # Someone created the same slug between our check and our insert.
@@ -282,9 +299,15 @@ def save_action_version(
 
 
 def publish_version(
-    version: ActionVersion, *, actor: Actor, user: Any = None, meta: RequestMeta | None = None
+    version: ActionVersion,
+    *,
+    actor: Actor,
+    user: Any = None,
+    meta: RequestMeta | None = None,
+    occurred_at: datetime | None = None,
 ) -> ActionVersion:
-    """Mark a version published so flows can pin it. Publishing twice changes nothing."""
+    """Mark a version published so flows can pin it. Publishing twice changes nothing.
+    (`occurred_at` backdates it when importing history.)"""
     with transaction.atomic():
         version = (
             ActionVersion.objects.select_for_update(no_key=True, of=("self",))
@@ -297,7 +320,7 @@ def publish_version(
             raise InvalidDraft({"version": ["A version saved with TypeScript errors cannot be published."]})
         before = version_snapshot(version)
         version.status = VersionStatus.PUBLISHED
-        version.published_at = timezone.now()
+        version.published_at = occurred_at or timezone.now()
         version.published_by = user
         # Only the publication fields change; the content of a version is immutable.
         version.save(update_fields=["status", "published_at", "published_by"])
@@ -310,5 +333,6 @@ def publish_version(
             action_version=version.version,
             before=before,
             after=version_snapshot(version),
+            occurred_at=occurred_at,
         )
     return version

@@ -52,6 +52,17 @@ class _Binder:
     version: str
 
 
+def history_start(now: datetime) -> datetime:
+    """Where the demo's three days of sign-ins begin."""
+    return (now - timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+
+
+def founded_at(now: datetime) -> datetime:
+    """When the demo tenants and their operators came to be: a day before the sign-ins, so the
+    history reads in order (tenant, then actions, then runs that use them)."""
+    return history_start(now) - timedelta(days=1)
+
+
 def incident_window(now: datetime) -> tuple[datetime, datetime, datetime]:
     """(config change, first blocked burst, rollback) — yesterday afternoon UTC."""
     yesterday = (now - timedelta(days=1)).replace(hour=13, minute=58, second=12, microsecond=0)
@@ -64,7 +75,7 @@ def seed_demo_history(tenant: Tenant, *, editor: Any, admin: Any, seed: int = 7)
         return False
     rng = random.Random(seed)  # noqa: S311 - demo data must be repeatable, not secret
     now = timezone.now().replace(microsecond=0)
-    start = (now - timedelta(days=3)).replace(minute=0, second=0)
+    start = history_start(now)
     change_at, burst_at, rollback_at = incident_window(now)
     editor_actor, admin_actor = Actor.for_user(editor), Actor.for_user(admin)
 
@@ -80,6 +91,7 @@ def seed_demo_history(tenant: Tenant, *, editor: Any, admin: Any, seed: int = 7)
             ),
             author=editor,
             actor=editor_actor,
+            occurred_at=start - timedelta(hours=6),
         ).version
         claim = create_custom_action(
             tenant,
@@ -88,9 +100,10 @@ def seed_demo_history(tenant: Tenant, *, editor: Any, admin: Any, seed: int = 7)
             draft=VersionDraft(PLAN_CLAIM_SOURCE, {"type": "object", "properties": {}}, ["login.pre-token"]),
             author=editor,
             actor=editor_actor,
+            occurred_at=start - timedelta(hours=5, minutes=30),
         ).version
         for version in (verified, claim):
-            publish_version(version, actor=admin_actor, user=admin)
+            publish_version(version, actor=admin_actor, user=admin, occurred_at=start - timedelta(hours=4))
 
         flow = Flow.objects.get(tenant=tenant, slug="login")
 

@@ -32,7 +32,7 @@ MASK = "••••••"
 OUTBOUND_URL_FIELDS = {"webhook-emit": "url", "slack-notify": "webhook_url"}
 
 
-def ensure_system_flows(tenant: Tenant) -> list[Flow]:
+def ensure_system_flows(tenant: Tenant, occurred_at: datetime | None = None) -> list[Flow]:
     """The tenant's one flow per kind (slug = kind), each starting at an empty revision 1."""
     created = []
     with transaction.atomic():
@@ -43,7 +43,9 @@ def ensure_system_flows(tenant: Tenant) -> list[Flow]:
                 defaults={"name": SYSTEM_FLOW_NAMES[kind], "kind": kind, "is_system": True},
             )
             if was_created:
-                revision = FlowRevision.objects.create(flow=flow, number=1, comment="Created with the tenant")
+                revision = FlowRevision.objects.create(
+                    flow=flow, number=1, comment="Created with the tenant", created_at=occurred_at or timezone.now()
+                )
                 flow.current_revision = revision
                 flow.save(update_fields=["current_revision"])
                 created.append(flow)

@@ -33,17 +33,18 @@ class TokenError(ValueError):
     pass
 
 
-def create_tenant(*, slug: str, name: str) -> Tenant:
-    """Create a tenant with its role groups, its four system flows and the platform templates."""
+def create_tenant(*, slug: str, name: str, occurred_at: datetime | None = None) -> Tenant:
+    """Create a tenant with its role groups, its four system flows and the platform templates.
+    (`occurred_at` backdates the tenant and its flows when importing history.)"""
     from actions_app.services import sync_platform_templates
     from flows_app.services import ensure_system_flows
 
     with transaction.atomic():
-        tenant = Tenant(slug=slug, name=name)
+        tenant = Tenant(slug=slug, name=name, created_at=occurred_at or timezone.now())
         tenant.full_clean()
         tenant.save()
         ensure_role_groups(tenant)
-        ensure_system_flows(tenant)
+        ensure_system_flows(tenant, occurred_at=occurred_at)
         sync_platform_templates(tenant)
     return tenant
 
@@ -121,16 +122,19 @@ def add_member(
     actor: Actor,
     acting_role: Role | None = None,
     meta: RequestMeta | None = None,
+    occurred_at: datetime | None = None,
 ) -> Membership:
     """Make `user` a member of `tenant` with `role` and put them in that role's group.
     `acting_role` is the role of the operator doing it (None: the platform itself), checked
-    again under the tenant lock."""
+    again under the tenant lock. (`occurred_at` backdates it when importing history.)"""
     with transaction.atomic():
         lock_tenant(tenant)
         check_member_change(_acting_role_now(tenant, actor, acting_role), current=None, new=role)
         if Membership.objects.filter(tenant=tenant, user=user).exists():
             raise MembershipError(f"{user.get_username()} is already a member of {tenant.slug}.")
-        membership = Membership.objects.create(tenant=tenant, user=user, role=role.value)
+        membership = Membership.objects.create(
+            tenant=tenant, user=user, role=role.value, created_at=occurred_at or timezone.now()
+        )
         user.groups.add(ensure_role_groups(tenant)[role])
         record(
             tenant=tenant,
@@ -139,6 +143,7 @@ def add_member(
             meta=meta,
             target=user.get_username(),
             after=_member_snapshot(membership),
+            occurred_at=occurred_at,
         )
     return membership
 

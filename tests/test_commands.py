@@ -31,6 +31,32 @@ def test_seed_demo_creates_the_contracts_tenants_and_operators(db: None) -> None
     assert Action.objects.filter(tenant__slug="acme", kind="template").count() == 10
 
 
+def test_the_demo_history_reads_in_order(db: None) -> None:
+    """Tenant and operators first, then the custom actions, then the sign-ins that use them."""
+    from audit_app.chain import verify_chain
+    from audit_app.models import AuditEvent
+    from flows_app.models import ActionExecution, FlowRevision
+    from flows_app.run_records import settle_tenant
+
+    call_command("seed_demo", stdout=StringIO())
+    acme = Tenant.objects.get(slug="acme")
+    settle_tenant(acme)
+    first_run = ActionExecution.objects.filter(tenant=acme).earliest("occurred_at").occurred_at
+    revisions = list(FlowRevision.objects.filter(flow__tenant=acme, flow__slug="login").order_by("number"))
+    assert [r.created_at for r in revisions] == sorted(r.created_at for r in revisions)
+    assert acme.created_at == revisions[0].created_at < first_run
+    events = AuditEvent.objects.for_tenant(acme)
+    joined = max(e.occurred_at for e in events.filter(type="member.added"))
+    created = [e.occurred_at for e in events.filter(type="action.created")]
+    published = [e.occurred_at for e in events.filter(type="flow.action_published")]
+    assert len(created) == len(published) == 2
+    assert acme.created_at <= joined < min(created) and max(created) < min(published) and max(published) < first_run
+    for action in Action.objects.filter(tenant=acme, kind="custom"):
+        version = action.versions.get()
+        assert version.created_at < version.published_at < first_run  # type: ignore[operator]
+    assert verify_chain(acme) is None
+
+
 def test_seed_demo_is_idempotent(db: None) -> None:
     call_command("seed_demo", stdout=StringIO())
     counts = (

@@ -5,9 +5,10 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from audit_app.services import Actor
-from flows_app.demo_history import seed_demo_history
+from flows_app.demo_history import founded_at, seed_demo_history
 from tenants.models import Membership, Tenant
 from tenants.roles import Role
 from tenants.services import add_member, create_tenant
@@ -29,11 +30,12 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         actor = Actor.system("seed_demo")
         user_model = get_user_model()
+        founded = founded_at(timezone.now())
         with transaction.atomic():
             tenants = {}
             for slug, name in DEMO_TENANTS:
                 tenant = Tenant.objects.filter(slug=slug).first()
-                tenants[slug] = tenant or create_tenant(slug=slug, name=name)
+                tenants[slug] = tenant or create_tenant(slug=slug, name=name, occurred_at=founded)
             for username, tenant_slug, role, full_name in DEMO_OPERATORS:
                 first, last = full_name.split(" ", 1)
                 user, created = user_model.objects.get_or_create(
@@ -45,7 +47,7 @@ class Command(BaseCommand):
                     user.save()
                 tenant = tenants[tenant_slug]
                 if not Membership.objects.filter(tenant=tenant, user=user).exists():
-                    add_member(tenant, user, role, actor=actor)
+                    add_member(tenant, user, role, actor=actor, occurred_at=founded)
             users = {u.username: u for u in user_model.objects.filter(username__in=["alice", "eddie"])}
             if seed_demo_history(tenants["acme"], editor=users["eddie"], admin=users["alice"]):
                 self.stdout.write("Added acme's custom actions, login bindings and three days of sign-ins.")
