@@ -59,3 +59,32 @@ def test_operator_searches_and_checks_a_template_config(
     page.get_by_text("This configuration is valid").wait_for()
     assert page.locator("#field-config-limit .errorlist").count() == 0
     assert console_errors == []
+
+
+def test_on_a_phone_no_page_is_wider_than_the_screen(page: Any, live_server: Any, personas: Any) -> None:
+    """At 420 px an on-call operator can reach everything: wide tables scroll inside themselves,
+    the header and the flow editor's binding cards wrap, and Sign out stays on screen."""
+    from flows_app.services import BindingSpec
+    from tests.flow_helpers import attach, run
+
+    attach(
+        personas.tenant_a,
+        "login.pre-credential-check",
+        BindingSpec("rate-limit-by-ip", "1.1.0", {"limit": 5, "window_seconds": 60}),
+    )
+    run(personas.tenant_a, "login.pre-credential-check")
+    page.set_viewport_size({"width": 420, "height": 900})
+    sign_in(page, live_server, "a-owner")
+    page.wait_for_url(f"{live_server.url}/t/acme/actions/")
+    for path in (
+        "/t/acme/actions/",
+        "/t/acme/actions/rate-limit-by-ip/",
+        "/t/acme/flows/",
+        "/t/acme/flows/login/",
+        "/t/acme/flows/login/runs/",
+        "/t/acme/audit/",
+        "/t/acme/settings/",
+    ):
+        page.goto(f"{live_server.url}{path}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 420, path
+        expect(page.get_by_role("button", name="Sign out")).to_be_in_viewport()
