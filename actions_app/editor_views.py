@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from actions_app.compiler import sdk_declarations
 from actions_app.forms import ActionEditorForm, parse_schema_text
 from actions_app.harness import HarnessRun, replay_comparison, run_in_harness
-from actions_app.models import Action, ActionVersion
+from actions_app.models import Action, ActionVersion, newest_published
 from actions_app.runs_views import replayable_execution
 from actions_app.sample_inputs import sample_input
 from actions_app.schema_forms import UnsupportedSchema, build_config_form, check_schema_supported
@@ -51,6 +51,7 @@ def editor_context(
     schema = _schema_of(form, latest)
     trigger = latest.compatible_triggers[0] if latest and latest.compatible_triggers else ALL_TRIGGERS[1]
     can_edit = access.can("create_action") if action is None else access.has_perm("change_action", action)
+    versions = list(action.versions.select_related("author", "published_by")) if action else []
     return {
         "access": access,
         "tenant": access.tenant,
@@ -63,7 +64,8 @@ def editor_context(
         "can_test": (action is None and can_edit) or (action is not None and access.has_perm("test_action", action)),
         "can_publish": action is not None and access.has_perm("publish_action", action),
         "next_versions": _next_versions(latest),
-        "versions": list(action.versions.select_related("author", "published_by")) if action else [],
+        "versions": versions,
+        "newest_published": newest_published(versions),
         "attachments": Binding.objects.where_attached(action, visible(access, "view_flow", Flow.objects.all()))
         if action
         else [],

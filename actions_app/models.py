@@ -73,6 +73,11 @@ class Action(models.Model):
         return self.versions.order_by("-major", "-minor", "-patch").first()
 
 
+def newest_published(versions: list[ActionVersion]) -> ActionVersion | None:
+    """The highest published version among `versions`, which are listed newest first."""
+    return next((version for version in versions if version.status == VersionStatus.PUBLISHED), None)
+
+
 def parse_semver(label: str) -> semver.Version:
     return semver.Version.parse(label)
 

@@ -9,6 +9,7 @@ from guardian.shortcuts import remove_perm
 
 from actions_app.models import Action
 from actions_app.starters import STARTERS
+from actions_app.versioning import VersionDraft, publish_version, save_action_version
 from audit_app.services import Actor
 from flows_app.services import BindingSpec, create_flow, set_flow_enabled
 from tenants.models import TenantRoleGroup
@@ -294,6 +295,19 @@ def test_a_custom_actions_page_shows_where_it_is_attached(client: Any, personas:
     assert '<span class="status status-disabled">disabled</span>' in lines[0]  # the binding
     assert "disabled" not in lines[1]
     assert '<span class="status status-disabled">flow disabled</span>' in lines[2]
+
+    assert "newer version" not in "".join(lines)
+    # A newer published version is pointed out where an attachment pins an older one.
+    draft = VersionDraft(
+        "export async function execute(input: ActionInput): Promise<ActionResult> { return { kind: 'continue' }; }\n",
+        {"type": "object", "properties": {}},
+        [PRE_CREDENTIAL, "login.post-auth"],
+    )
+    newer = save_action_version(action, draft, author=None, actor=SYSTEM).version
+    assert "newer version" not in _where_attached(client.get(page).content.decode())  # a draft is not offered
+    publish_version(newer, actor=SYSTEM)
+    listed = _where_attached(client.get(page).content.decode())
+    assert listed.count("newer version 0.1.1 available") == 3
 
     # Detaching makes a new revision; the old one's binding is history, not an attachment.
     attach(tenant, "login.post-auth", flow_slug="login")
