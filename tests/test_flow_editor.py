@@ -553,6 +553,10 @@ def test_try_it_runs_the_saved_revision_and_shows_the_trace(editor_client: Any, 
     assert "<code>block-by-risk-score</code>" in trace and "<code>1.0.0</code>" in trace and ">block<" in trace
     settle_tenant(personas.tenant_a)
     execution = ActionExecution.objects.get()
+    # The run's transaction links to its trace, which gives the reason of the block.
+    trace_url = f"/t/acme/flows/login/transactions/{execution.transaction_id}/"
+    assert f'href="{trace_url}"' in fragment
+    assert "Risky" in editor_client.get(trace_url).content.decode()
     assert (execution.outcome, execution.revision_number) == ("block", 2)
     event = AuditEvent.objects.get(type="flow.action_executed")
     assert event.actor_id == str(personas.editor.pk)

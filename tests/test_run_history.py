@@ -185,7 +185,9 @@ def test_transaction_trace_is_in_order_across_triggers(client: Any, personas: An
     executions = response.context["executions"]
     assert [(e.trigger, e.position) for e in executions] == [(PRE_AUTH, 0), (POST_AUTH, 0), (POST_AUTH, 1)]
     assert {e.revision_number for e in executions} == {first.flow_revision}
-    assert f'<td class="num">{first.flow_revision}</td>' in response.content.decode()
+    html = response.content.decode()
+    assert f'<td class="num"><code>r{first.flow_revision}</code></td>' in html
+    assert '<td class="num">#1</td>' in html and '<td class="num">#2</td>' in html  # as the editor numbers them
     assert client.get("/t/acme/flows/login/transactions/no-such-tx/").status_code == 404
     client.force_login(personas.outsider)
     assert client.get(f"/t/acme/flows/login/transactions/{first.transaction_id}/").status_code == 404
