@@ -27,7 +27,7 @@ from actions_app.models import (
     content_checksum,
 )
 from actions_app.schema_forms import check_schema_supported
-from audit_app.services import Actor, RequestMeta, record
+from audit_app.services import Actor, RequestMeta, backdated, record
 from flows_app.triggers import ALL_TRIGGERS
 from tenants.models import Tenant
 from tenants.permissions import grant_tenant_roles
@@ -170,7 +170,7 @@ def _insert_version(
     occurred_at: datetime | None = None,
 ) -> ActionVersion:
     return ActionVersion.objects.create(
-        created_at=occurred_at or timezone.now(),
+        **backdated(occurred_at),
         action=action,
         **ActionVersion.semver_fields(label),
         source=draft.source,
@@ -224,7 +224,7 @@ def create_custom_action(
                 kind=ActionKind.CUSTOM,
                 description=description,
                 created_by=author,
-                created_at=occurred_at or timezone.now(),
+                **backdated(occurred_at),
             )
             grant_tenant_roles(tenant, [action])
             version = _insert_version(action, FIRST_VERSION, draft, compiled, author, occurred_at)

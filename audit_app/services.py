@@ -157,6 +157,12 @@ def _chain_onto_head(cursor: BatchCursor, tenant_id: int, rows: Sequence[AuditEv
     cursor.execute(move_head, [seq, last_hash, tenant_id])
 
 
+def backdated(occurred_at: datetime | None) -> dict[str, datetime]:
+    """`created_at` for a row made while importing history (demo data); otherwise nothing, so the
+    model's own default applies."""
+    return {"created_at": occurred_at} if occurred_at else {}
+
+
 def record(**fields: Any) -> AuditEvent:
     """Append one audit event. Must run inside the transaction of the change it describes,
     so the change and its event land together or not at all. Takes EventDraft's fields."""

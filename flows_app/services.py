@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from actions_app.models import Action, ActionKind, ActionVersion, VersionStatus
 from actions_app.schema_forms import validate_config
-from audit_app.services import Actor, EventDraft, RequestMeta, record, record_many
+from audit_app.services import Actor, EventDraft, RequestMeta, backdated, record, record_many
 from flows_app.bindings import seal_secrets, split_secrets, stored_secrets
 from flows_app.models import Binding, Flow, FlowRevision, OnError
 from flows_app.outbound.ssrf import UnsafeURL, check_url_shape
@@ -44,7 +44,7 @@ def ensure_system_flows(tenant: Tenant, occurred_at: datetime | None = None) -> 
             )
             if was_created:
                 revision = FlowRevision.objects.create(
-                    flow=flow, number=1, comment="Created with the tenant", created_at=occurred_at or timezone.now()
+                    flow=flow, number=1, comment="Created with the tenant", **backdated(occurred_at)
                 )
                 flow.current_revision = revision
                 flow.save(update_fields=["current_revision"])

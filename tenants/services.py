@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from audit_app.services import Actor, RequestMeta, record
+from audit_app.services import Actor, RequestMeta, backdated, record
 from tenants.models import API_SCOPES, ApiToken, Membership, Tenant, hash_token_secret
 from tenants.permissions import ensure_role_groups
 from tenants.roles import ROLE_ORDER, Role
@@ -40,7 +40,7 @@ def create_tenant(*, slug: str, name: str, occurred_at: datetime | None = None) 
     from flows_app.services import ensure_system_flows
 
     with transaction.atomic():
-        tenant = Tenant(slug=slug, name=name, created_at=occurred_at or timezone.now())
+        tenant = Tenant(slug=slug, name=name, **backdated(occurred_at))
         tenant.full_clean()
         tenant.save()
         ensure_role_groups(tenant)
@@ -132,9 +132,7 @@ def add_member(
         check_member_change(_acting_role_now(tenant, actor, acting_role), current=None, new=role)
         if Membership.objects.filter(tenant=tenant, user=user).exists():
             raise MembershipError(f"{user.get_username()} is already a member of {tenant.slug}.")
-        membership = Membership.objects.create(
-            tenant=tenant, user=user, role=role.value, created_at=occurred_at or timezone.now()
-        )
+        membership = Membership.objects.create(tenant=tenant, user=user, role=role.value, **backdated(occurred_at))
         user.groups.add(ensure_role_groups(tenant)[role])
         record(
             tenant=tenant,

@@ -24,3 +24,13 @@ def next_sort(query: Any, key: str) -> str:
 def as_json(value: Any) -> str:
     """Pretty JSON for showing results and configs (autoescaped by the template)."""
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+
+
+@register.filter
+def milliseconds(value: Any) -> str:
+    """A duration for people: "2.3 ms", and "< 0.1 ms" rather than a misleading "0.0 ms" for a
+    template that ran in microseconds."""
+    if value is None or value == "":
+        return "—"
+    duration = float(value)
+    return "< 0.1 ms" if duration < 0.05 else f"{duration:.1f} ms"
