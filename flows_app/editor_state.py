@@ -176,6 +176,9 @@ class SummaryLine:
     anchor: str
 
 
+REVISION_COMMENT_MAX = FlowRevision._meta.get_field("comment").max_length or 200
+
+
 @dataclass(eq=False)
 class EditorState:
     flow: Flow
@@ -183,6 +186,9 @@ class EditorState:
     slots: list[EditorSlot]
     notices: list[str] = field(default_factory=list)
     general_errors: list[str] = field(default_factory=list)
+    # The note saved with the next revision ("why"), shown in the revision history.
+    comment: str = ""
+    comment_errors: list[str] = field(default_factory=list)
 
     @property
     def bindings(self) -> list[EditorBinding]:
@@ -202,6 +208,7 @@ class EditorState:
     def summary(self) -> list[SummaryLine]:
         """Every error on the page, each linking to the field that shows it."""
         lines = [SummaryLine("Flow", message, "flow-editor") for message in self.general_errors]
+        lines += [SummaryLine("Note for this revision", m, "id_revision_comment") for m in self.comment_errors]
         for slot in self.slots:
             lines += [SummaryLine(slot.trigger, message, f"slot-{slot.trigger}") for message in slot.errors]
             for position, binding in enumerate(slot.bindings, start=1):
@@ -241,6 +248,11 @@ class EditorState:
     def check_before_save(self) -> bool:
         """Validate what the page can check itself (config forms, numbers); errors go next to fields."""
         ok = not self.general_errors
+        if len(self.comment) > REVISION_COMMENT_MAX:
+            self.comment_errors.append(
+                f"Keep the note within {REVISION_COMMENT_MAX} characters (it has {len(self.comment)})."
+            )
+            ok = False
         for binding in self.bindings:
             if binding.selected is not None:
                 chosen = binding.selected.version
@@ -358,7 +370,7 @@ def state_from_post(post: Mapping[str, Any], flow: Flow, catalogue: Catalogue) -
     expected_text = str(post.get("expected_revision", "")).strip()
     posted_revision = parse_count(expected_text, max_digits=9)
     expected = flow.current_revision.number if posted_revision is None else posted_revision
-    state = EditorState(flow, expected, [])
+    state = EditorState(flow, expected, [], comment=str(post.get("revision_comment", "")).strip())
     seen: set[str] = set()
     for trigger in FLOW_SLOTS[flow.kind]:
         slot = EditorSlot(trigger, [], catalogue.offered(trigger))

@@ -261,6 +261,7 @@ def flow_editor(request: HtmxHttpRequest, access: TenantAccess, flow_slug: str) 
             actor=Actor.for_user(request.user),
             user=request.user,
             meta=RequestMeta.from_request(request),
+            comment=state.comment,
         )
     except StaleRevision as stale:
         report = stale_report(flow, stale)

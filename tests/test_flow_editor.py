@@ -502,6 +502,24 @@ def test_saves_record_attached_updated_and_detached_events(
     assert not Binding.objects.filter(revision=current_revision(personas.tenant_a)).exists()
 
 
+def test_a_save_can_carry_a_note_that_the_revision_history_shows(
+    editor_client: Any, personas: Any, pinned_rate_limit: str
+) -> None:
+    uid = pinned_rate_limit
+    too_long = "x" * 201
+    refused = press(
+        editor_client, editor(editor_client), "save", revision_comment=too_long, **{f"b-{uid}-config-limit": "9"}
+    )
+    assert refused.status_code == 422
+    page = refused.content.decode()
+    assert "Keep the note within 200 characters (it has 201)." in page
+    assert f'value="{too_long}"' in page and 'value="9"' in field_block(page, f"b-{uid}-config-limit")
+    note = "Raise the limit for the campaign"
+    assert press(editor_client, page, "save", revision_comment=note).status_code == 302
+    assert current_revision(personas.tenant_a).comment == note
+    assert note in editor_client.get("/t/acme/flows/login/revisions/").content.decode()
+
+
 # htmx
 
 
