@@ -67,7 +67,8 @@ class TryItForm(forms.Form):
         label="Transaction id",
         required=False,
         max_length=64,
-        help_text="Optional. Reuse one to run a later trigger of the same transaction on the revision it began with.",
+        help_text="Optional. Reuse one to run a later trigger of the same transaction on the revision it began with; "
+        "an id not seen before starts a new transaction, as it would for the API.",
     )
 
     def __init__(self, flow: Flow, *args: Any, **kwargs: Any) -> None:

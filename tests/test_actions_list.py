@@ -94,7 +94,9 @@ def test_attached_counts_bindings_in_current_revisions_only(client: Any, persona
     login.save()
     client.force_login(personas.viewer)
     html = client.get(URL, {"q": "block-by-risk"}).content.decode()
-    assert re.search(r'<td class="num">2</td>', html)
+    # The count links to where the action is attached.
+    assert '<a href="/t/acme/actions/block-by-risk-score/#where-attached"' in html
+    assert re.search(r'<td class="num"><a [^>]*>2</a></td>', html)
     assert names_in(client.get(URL, {"sort": "-attached"}))[0] == "block-by-risk-score"
 
 

@@ -79,14 +79,16 @@
     if (message && !window.confirm(message)) event.preventDefault();
   }, true);
 
-  // Sample input per trigger: replace the harness input unless the operator edited it.
-  var lastSample = null;
+  // Sample input per trigger: replace the harness input unless the operator edited it. The page
+  // opens with a sample (or a replayed input) in the box, so that text counts as not edited.
+  var openingInput = document.getElementById("harness-input");
+  var lastSample = openingInput ? openingInput.value : null;
   document.addEventListener("change", function (event) {
     if (!event.target.matches || !event.target.matches("[data-sample-trigger]")) return;
     var inputArea = document.getElementById("harness-input");
     var url = form.dataset.sampleUrl + "?trigger=" + encodeURIComponent(event.target.value);
     fetch(url, { credentials: "same-origin" }).then(function (r) { return r.text(); }).then(function (text) {
-      var untouched = lastSample === null ? true : inputArea.value === lastSample;
+      var untouched = inputArea.value.trim() === "" || inputArea.value === lastSample;
       if (untouched || window.confirm("Replace your edited input with the sample for " + event.target.value + "?")) {
         inputArea.value = text;
         lastSample = text;
