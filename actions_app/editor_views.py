@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from actions_app.compiler import sdk_declarations
 from actions_app.forms import ActionEditorForm, parse_schema_text
 from actions_app.harness import HarnessRun, replay_comparison, run_in_harness
-from actions_app.models import Action, ActionVersion, newest_published
+from actions_app.models import Action, ActionVersion
 from actions_app.runs_views import replayable_execution
 from actions_app.sample_inputs import sample_input
 from actions_app.schema_forms import UnsupportedSchema, build_config_form, check_schema_supported
@@ -65,7 +65,6 @@ def editor_context(
         "can_publish": action is not None and access.has_perm("publish_action", action),
         "next_versions": _next_versions(latest),
         "versions": versions,
-        "newest_published": newest_published(versions),
         "attachments": Binding.objects.where_attached(action, visible(access, "view_flow", Flow.objects.all()))
         if action
         else [],

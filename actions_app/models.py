@@ -73,9 +73,14 @@ class Action(models.Model):
         return self.versions.order_by("-major", "-minor", "-patch").first()
 
 
-def newest_published(versions: list[ActionVersion]) -> ActionVersion | None:
-    """The highest published version among `versions`, which are listed newest first."""
-    return next((version for version in versions if version.status == VersionStatus.PUBLISHED), None)
+def newer_published_for(versions: list[ActionVersion], pinned: ActionVersion, trigger: str) -> ActionVersion | None:
+    """The newest published version among `versions` (listed newest first) that can run in
+    `trigger`, when it is newer than `pinned`: what upgrading that binding would offer."""
+    for version in versions:
+        if version.status == VersionStatus.PUBLISHED and trigger in version.compatible_triggers:
+            newer = (version.major, version.minor, version.patch) > (pinned.major, pinned.minor, pinned.patch)
+            return version if newer else None
+    return None
 
 
 def parse_semver(label: str) -> semver.Version:

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import transaction
 
 from actions_app.models import Action, ActionKind, ActionVersion, VersionStatus, content_checksum
 from actions_app.templates_catalog import PLATFORM_TEMPLATES
+from audit_app.services import backdated
 from tenants.models import Tenant
 from tenants.permissions import grant_tenant_roles
 
 
-def sync_platform_templates(tenant: Tenant) -> int:
+def sync_platform_templates(tenant: Tenant, occurred_at: datetime | None = None) -> int:
     """Give `tenant` one `template` action per platform template and one published version per
     shipped template version. Idempotent: run on tenant creation and after every migrate, so a
     release that ships a new template version reaches every tenant. Returns versions created.
+    (`occurred_at` backdates new rows when importing history.)
 
     A template's versions are code that ships with the platform (contract §1), not operators'
     snapshots: a stored copy whose schema or triggers differ from the release (the release
@@ -23,7 +27,14 @@ def sync_platform_templates(tenant: Tenant) -> int:
     with transaction.atomic():
         existing = {a.slug: a for a in Action.objects.filter(tenant=tenant, kind=ActionKind.TEMPLATE)}
         new_actions = [
-            Action(tenant=tenant, slug=t.slug, name=t.name, kind=ActionKind.TEMPLATE, description=t.description)
+            Action(
+                tenant=tenant,
+                slug=t.slug,
+                name=t.name,
+                kind=ActionKind.TEMPLATE,
+                description=t.description,
+                **backdated(occurred_at),
+            )
             for t in PLATFORM_TEMPLATES
             if t.slug not in existing
         ]
@@ -60,6 +71,7 @@ def sync_platform_templates(tenant: Tenant) -> int:
                         compatible_triggers=list(shipped.compatible_triggers),
                         status=VersionStatus.PUBLISHED,
                         checksum=content_checksum("", shipped.config_schema, shipped.compatible_triggers),
+                        **backdated(occurred_at),
                     )
                 )
         ActionVersion.objects.bulk_create(missing)

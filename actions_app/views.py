@@ -8,7 +8,7 @@ from django.views.decorators.http import require_http_methods
 from actions_app.catalogue import CatalogueQuery, latest_versions_for, search_catalogue
 from actions_app.editor_views import action_editor
 from actions_app.health import health_for
-from actions_app.models import Action, ActionKind, ActionVersion, newest_published
+from actions_app.models import Action, ActionKind, ActionVersion
 from actions_app.schema_forms import UnsupportedSchema, build_config_form
 from flows_app.models import Binding, Flow
 from flows_app.run_records import settle_for_reading
@@ -66,7 +66,6 @@ def action_detail(request: HtmxHttpRequest, access: TenantAccess, action_slug: s
         "tenant": access.tenant,
         "action": action,
         "versions": versions,
-        "newest_published": newest_published(versions),
         "chosen": chosen,
         "config_form": config_form,
         "config_ok": config_ok,

@@ -14,7 +14,7 @@ from audit_app.queries import AuditQuery, Cursor, InvalidAuditQuery, keyset_page
 from config.api_docs import responses, scope_required
 from config.api_paging import CURSOR_DESCRIPTION, DEFAULT_LIMIT, LIMIT_DESCRIPTION, page_size
 from config.api_types import Text
-from flows_app.run_records import settle_for_reading
+from flows_app.run_records import settle_for_reading, unrecorded_headers
 from tenants.api_auth import ApiError, request_token
 
 router = Router(tags=["audit"])
@@ -118,11 +118,8 @@ def list_events(
     except InvalidAuditQuery as invalid:
         raise ApiError(400, "invalid_query", "The filters or cursor are invalid.", invalid.problems) from None
     size = page_size(limit)
-    unrecorded = settle_for_reading(token.tenant)
-    if unrecorded:
-        response["X-Unrecorded-Runs"] = str(unrecorded.runs)
-        if unrecorded.since:
-            response["X-Unrecorded-Since"] = unrecorded.since.isoformat()
+    for header, value in unrecorded_headers(settle_for_reading(token.tenant)).items():
+        response[header] = value
     events = query.apply(AuditEvent.objects.for_tenant(token.tenant))
     page = keyset_page(events, position, size)
     return {"items": [event_as_dict(e) for e in page.events], "next": page.older.encode() if page.older else None}

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET
 from audit_app.exports import csv_lines, jsonl_lines
 from audit_app.models import EVENT_TYPES, AuditEvent, AuditEventQuerySet
 from audit_app.queries import OUTCOMES, AuditQuery, Cursor, InvalidAuditQuery, event_diff, keyset_page
-from flows_app.run_records import settle_for_reading
+from flows_app.run_records import UNRECORDED_IN_REQUEST, settle_for_reading, unrecorded_headers
 from tenants.access import TenantAccess, tenant_view
 from tenants.http import HtmxHttpRequest, parse_count
 
@@ -82,6 +82,9 @@ def _export(
     content_type = "text/csv; charset=utf-8" if suffix == "csv" else "application/x-ndjson; charset=utf-8"
     response = StreamingHttpResponse(lines(events), content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="audit-{access.tenant.slug}.{suffix}"'
+    # A download has no page to show the backlog notice on (see settle_for_reading).
+    for header, value in unrecorded_headers(UNRECORDED_IN_REQUEST.get()).items():
+        response[header] = value
     # `tenant_view` is typed for HttpResponse; Django serves any HttpResponseBase alike.
     return cast(HttpResponse, response)
 

@@ -35,6 +35,8 @@ def parse_json_text(text: str) -> Any:
         raise ValidationError(f"Not valid JSON: {error.constant} is not a JSON value; use a number or null.") from error
     except RecursionError as error:
         raise ValidationError("Not valid JSON here: it is nested too deeply.") from error
+    except ValueError as error:  # Python refuses integers of more than 4,300 digits
+        raise ValidationError("Not valid JSON here: a number is too long.") from error
     if reason:
         raise ValidationError(f"The JSON {reason}.")
     return value

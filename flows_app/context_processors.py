@@ -1,3 +1,7 @@
+"""Template context about flow runs, for every page (base.html)."""
+
+from __future__ import annotations
+
 from typing import Any
 
 from django.http import HttpRequest

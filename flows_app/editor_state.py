@@ -31,6 +31,7 @@ from actions_app.schema_forms.field_tree import walk
 from actions_app.schema_forms.fields import CollectContext, LineListField, TextField
 from actions_app.schema_forms.posted import defaults_for
 from actions_app.schema_forms.validation import label_for
+from config.api_types import text_problem
 from flows_app.bindings import stored_secrets
 from flows_app.models import Binding, Flow, FlowRevision, OnError
 from flows_app.services import BindingSpec
@@ -248,7 +249,11 @@ class EditorState:
     def check_before_save(self) -> bool:
         """Validate what the page can check itself (config forms, numbers); errors go next to fields."""
         ok = not self.general_errors
-        if len(self.comment) > REVISION_COMMENT_MAX:
+        problem = text_problem(self.comment)
+        if problem:
+            self.comment_errors.append(f"The note {problem}.")
+            ok = False
+        elif len(self.comment) > REVISION_COMMENT_MAX:
             self.comment_errors.append(
                 f"Keep the note within {REVISION_COMMENT_MAX} characters (it has {len(self.comment)})."
             )

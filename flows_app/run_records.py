@@ -148,6 +148,16 @@ def settle_for_reading(tenant: Tenant | int) -> Unrecorded | None:
     return unrecorded
 
 
+def unrecorded_headers(unrecorded: Unrecorded | None) -> dict[str, str]:
+    """HTTP headers that tell an API client or a download what it does not hold yet."""
+    if unrecorded is None:
+        return {}
+    headers = {"X-Unrecorded-Runs": str(unrecorded.runs)}
+    if unrecorded.since:
+        headers["X-Unrecorded-Since"] = unrecorded.since.isoformat()
+    return headers
+
+
 def _occurred_at(payload: str) -> datetime | None:
     try:
         return datetime.fromisoformat(json.loads(payload)["occurred_at"])

@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from actions_app.models import Action, ActionKind, ActionVersion, VersionStatus
 from actions_app.schema_forms import validate_config
@@ -40,7 +39,7 @@ def ensure_system_flows(tenant: Tenant, occurred_at: datetime | None = None) -> 
             flow, was_created = Flow.objects.get_or_create(
                 tenant=tenant,
                 slug=kind,
-                defaults={"name": SYSTEM_FLOW_NAMES[kind], "kind": kind, "is_system": True},
+                defaults={"name": SYSTEM_FLOW_NAMES[kind], "kind": kind, "is_system": True, **backdated(occurred_at)},
             )
             if was_created:
                 revision = FlowRevision.objects.create(
@@ -227,7 +226,7 @@ def save_flow_slots(
             number=current.number + 1,
             created_by=user,
             comment=comment,
-            created_at=occurred_at or timezone.now(),
+            **backdated(occurred_at),
         )
         new_rows = [_copy(b, revision) for b in old_bindings if b.trigger not in slots]
         for trigger, items in resolved.items():

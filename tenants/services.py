@@ -45,7 +45,7 @@ def create_tenant(*, slug: str, name: str, occurred_at: datetime | None = None) 
         tenant.save()
         ensure_role_groups(tenant)
         ensure_system_flows(tenant, occurred_at=occurred_at)
-        sync_platform_templates(tenant)
+        sync_platform_templates(tenant, occurred_at=occurred_at)
     return tenant
 
 

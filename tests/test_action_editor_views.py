@@ -308,6 +308,11 @@ def test_a_custom_actions_page_shows_where_it_is_attached(client: Any, personas:
     publish_version(newer, actor=SYSTEM)
     listed = _where_attached(client.get(page).content.decode())
     assert listed.count("newer version 0.1.1 available") == 3
+    # Only versions that can run in the binding's slot are offered, as the flow editor does.
+    post_auth_only = VersionDraft(draft.source + "// post-auth only\n", draft.config_schema, ["login.post-auth"])
+    publish_version(save_action_version(action, post_auth_only, author=None, actor=SYSTEM).version, actor=SYSTEM)
+    lines = _where_attached(client.get(page).content.decode()).split("<li>")[1:]
+    assert ["0.1.1" in lines[0], "0.1.2" in lines[1], "0.1.2" in lines[2]] == [True, True, True]
 
     # Detaching makes a new revision; the old one's binding is history, not an attachment.
     attach(tenant, "login.post-auth", flow_slug="login")

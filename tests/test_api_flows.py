@@ -152,7 +152,7 @@ def test_run_validates_its_body(client: Any, personas: Any, api_token: Any) -> N
 def test_run_refuses_what_the_database_cannot_store(client: Any, personas: Any, api_token: Any) -> None:
     token = api_token("runtime:execute")
     user = {"id": "u1", "email": "jane@example.com"}
-    for app_metadata, problem in ((float("nan"), "NaN"), ("a\u0000b", "NUL")):
+    for app_metadata, problem in ((float("nan"), "NaN"), ("a\u0000b", "NUL"), ("a\ud800b", "surrogate")):
         response = run_login(client, token, user={**user, "app_metadata": {"plan": app_metadata}})
         assert response.status_code == 422, response.content
         assert "app_metadata" in response.content.decode() and problem in response.content.decode()

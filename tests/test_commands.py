@@ -51,6 +51,9 @@ def test_the_demo_history_reads_in_order(db: None) -> None:
     published = [e.occurred_at for e in events.filter(type="flow.action_published")]
     assert len(created) == len(published) == 2
     assert acme.created_at <= joined < min(created) and max(created) < min(published) and max(published) < first_run
+    for action in Action.objects.filter(tenant=acme, kind="template"):
+        assert action.created_at == acme.created_at and action.versions.earliest("created_at").created_at < first_run
+    assert {flow.created_at for flow in acme.flows.filter(is_system=True)} == {acme.created_at}
     for action in Action.objects.filter(tenant=acme, kind="custom"):
         version = action.versions.get()
         assert version.created_at < version.published_at < first_run  # type: ignore[operator]

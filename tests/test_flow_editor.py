@@ -514,6 +514,8 @@ def test_a_save_can_carry_a_note_that_the_revision_history_shows(
     page = refused.content.decode()
     assert "Keep the note within 200 characters (it has 201)." in page
     assert f'value="{too_long}"' in page and 'value="9"' in field_block(page, f"b-{uid}-config-limit")
+    nul = press(editor_client, page, "save", revision_comment="a\x00b")
+    assert nul.status_code == 422 and "The note must not contain a NUL" in nul.content.decode()
     note = "Raise the limit for the campaign"
     assert press(editor_client, page, "save", revision_comment=note).status_code == 302
     assert current_revision(personas.tenant_a).comment == note

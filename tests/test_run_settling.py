@@ -130,7 +130,7 @@ def test_a_backlog_is_read_in_part_and_the_page_says_what_is_missing(
     what is recorded, saying how many runs since when are not, instead of settling them all."""
     monkeypatch.setattr(run_records, "READER_SETTLE_RUNS", 2)
     two_bindings(personas.tenant_a)
-    for number in range(5):
+    for number in range(7):
         run(personas.tenant_a, POST_AUTH, transaction_id=f"tx-{number}", risk=70)
     oldest_left = json.loads(PendingRunRecord.objects.order_by("id")[2].payload)["occurred_at"]
     client.force_login(personas.viewer)
@@ -139,20 +139,23 @@ def test_a_backlog_is_read_in_part_and_the_page_says_what_is_missing(
     assert "tx-0" in page and "tx-1" in page and "tx-2" not in page  # the two oldest are recorded
     notice = page[page.index('id="unrecorded-runs"') :]
     notice = notice[: notice.index("</div>")]
-    assert "3 runs since" in notice and "are not in these figures yet" in notice
+    assert "5 runs since" in notice and "are not in these figures yet" in notice
     assert f'datetime="{datetime.fromisoformat(oldest_left).isoformat()}"' in notice
 
+    # A download has no page for the notice: its headers say it.
+    export = client.get("/t/acme/audit/export.csv")
+    assert export["X-Unrecorded-Runs"] == "3"
+    assert datetime.fromisoformat(export["X-Unrecorded-Since"]) > datetime.fromisoformat(oldest_left)
     token = api_token("audit:read")
     answer = client.get("/api/v1/audit", headers={"Authorization": f"Bearer {token}"})
     assert answer["X-Unrecorded-Runs"] == "1"
-    assert datetime.fromisoformat(answer["X-Unrecorded-Since"]) > datetime.fromisoformat(oldest_left)
 
-    # The next view does the rest: no notice, and the notice never outlives its request.
+    # The next reader does the rest: no notice, and the notice never outlives its request.
     page = client.get("/t/acme/flows/").content.decode()
     assert 'id="unrecorded-runs"' not in page
     assert not PendingRunRecord.objects.exists()
-    assert set(ActionExecution.objects.values_list("transaction_id", flat=True)) == {f"tx-{n}" for n in range(5)}
     assert "X-Unrecorded-Runs" not in client.get("/api/v1/audit", headers={"Authorization": f"Bearer {token}"})
+    assert set(ActionExecution.objects.values_list("transaction_id", flat=True)) == {f"tx-{n}" for n in range(7)}
 
 
 def test_a_reader_settles_only_its_own_tenant(personas: Any) -> None:
@@ -307,10 +310,14 @@ def test_a_value_postgresql_refuses_sets_aside_only_its_own_run(personas: Any) -
     assert PendingRunRecord.objects.get().problem.startswith("DataError: ")
 
 
-def test_nul_from_action_code_is_recorded_as_a_replacement_character(personas: Any) -> None:
-    source = 'console.log("before\\u0000after"); return { kind: "continue", state: { "k\\u0000": "v\\u0000" } };'
+@pytest.mark.parametrize("character", ["\\u0000", "\\ud800"], ids=["nul", "lone-surrogate"])
+def test_unstorable_text_from_action_code_is_recorded_as_a_replacement_character(personas: Any, character: str) -> None:
+    """NUL and lone UTF-16 surrogates (JavaScript strings may hold one) cannot be stored or even
+    encoded as UTF-8; a lone surrogate in a log used to crash the sandbox worker."""
+    state = f'{{ "k{character}": "v{character}" }}'
+    source = f'console.log("before{character}after"); return {{ kind: "continue", state: {state} }};'
     custom_action(personas.tenant_a, "nul-writer", source, [POST_AUTH])
-    thrower = custom_action(personas.tenant_a, "nul-thrower", 'throw new Error("bad\\u0000thing");', [POST_AUTH])
+    thrower = custom_action(personas.tenant_a, "nul-thrower", f'throw new Error("bad{character}thing");', [POST_AUTH])
     attach(
         personas.tenant_a,
         POST_AUTH,

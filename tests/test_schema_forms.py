@@ -736,3 +736,30 @@ def test_a_config_form_renders_inside_a_page_template() -> None:
 
     assert control_attrs(page, "id_config-threshold")["value"] == "50"
     assert "&lt;div" not in page
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "valid"),
+    [
+        ("^[a-z]+$", "plan", True),
+        ("^[a-z]+$", "plan\n", False),  # Python's `$` would allow the newline; ECMA-262's does not
+        ("^(https://x/plan$)", "https://x/plan\n", False),
+        ("^a$|^b$", "b\n", False),
+        ("^a$|^b$", "b", True),
+        (r"^\$[$]$", "$$", True),  # escaped and in a class, `$` is a dollar sign
+    ],
+)
+def test_patterns_end_where_json_schema_says(pattern: str, value: str, valid: bool) -> None:
+    from actions_app.schema_forms.validation import validate_config
+
+    schema = {"type": "object", "properties": {"v": {"type": "string", "pattern": pattern}}}
+    assert (validate_config(schema, {"v": value}) == {}) is valid
+
+
+def test_text_the_database_cannot_store_is_an_error_next_to_its_field() -> None:
+    for typed, problem in (("a\x00b", "NUL"), ("a\ud800b", "surrogate")):
+        form = build_config_form(
+            schema_of("block-by-risk-score"), data=as_post({"config-threshold": "50", "config-message": typed})
+        )
+        assert not form.is_valid()
+        assert list(form.field_errors) == ["message"] and problem in form.field_errors["message"][0]

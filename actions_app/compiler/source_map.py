@@ -14,8 +14,9 @@ import re
 _BASE64_DIGITS = {char: index for index, char in enumerate(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 )}  # fmt: skip
-# How the sandbox names a place in the action (isolate_runtime.js, firstActionFrame).
-_LOCATION = re.compile(r"\(line (\d+), column (\d+)\)")
+# How the sandbox names a place in the action: appended to the message (isolate_runtime.js,
+# firstActionFrame), so only at its very end; the message itself may say anything.
+_LOCATION = re.compile(r"\(line (\d+), column (\d+)\)$")
 
 
 def _vlq_numbers(segment: str) -> list[int]:
@@ -74,4 +75,4 @@ def in_source_terms(message: str, mappings: str) -> str:
         position = source_position(mappings, int(match[1]), int(match[2]))
         return f"(line {position[0]}, column {position[1]})" if position else match[0]
 
-    return _LOCATION.sub(moved, message, count=1)
+    return _LOCATION.sub(moved, message)

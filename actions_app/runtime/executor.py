@@ -11,7 +11,7 @@ from typing import Any
 
 from actions_app.compiler.source_map import in_source_terms
 from actions_app.runtime.pool import WorkerCrashed, WorkerHung, WorkerPool, default_worker_count
-from actions_app.runtime.protocol import encode_frame
+from actions_app.runtime.protocol import encode_frame, storable
 from actions_app.runtime.results import ERROR_CODES, ExecutionError, ExecutionResult, validate_action_result
 from flows_app.triggers import ALLOWED_RESULTS
 
@@ -136,36 +136,21 @@ def execute_action(
         return ExecutionResult(None, [], _elapsed_ms(started), ExecutionError("worker_crashed", str(crash)))
 
     logs: list[dict[str, str]] = [
-        {"level": entry["level"], "message": without_nul(entry["message"])} for entry in reply["logs"]
+        {"level": entry["level"], "message": storable(entry["message"])} for entry in reply["logs"]
     ]
     duration_ms = float(reply["duration_ms"])
     if reply["error"] is not None:
         code = str(reply["error"]["code"])
-        message = in_source_terms(without_nul(str(reply["error"]["message"])), source_map)
+        message = in_source_terms(storable(str(reply["error"]["message"])), source_map)
         return ExecutionResult(
             None, logs, duration_ms, ExecutionError(code if code in ERROR_CODES else "exception", message)
         )
     result_json: str = reply["result_json"]
     returned = json.loads(result_json)
-    if "\\u0000" in result_json:  # JSON.stringify writes NUL only as this escape
-        returned = without_nul(returned)
+    if "\\u" in result_json:  # JSON.stringify escapes NUL and lone surrogates, and only control characters else
+        returned = storable(returned)
     result, problem = validate_action_result(returned, trigger)
     return ExecutionResult(result, logs, duration_ms, problem)
-
-
-def without_nul(value: Any) -> Any:
-    """`value` with every NUL character in its strings (keys too) replaced by U+FFFD.
-
-    Action code can put NUL in what it logs, throws or returns; PostgreSQL's text and jsonb
-    cannot store it, so the execution's record (and the transaction's state) could not be
-    written. The replacement character shows where it was."""
-    if isinstance(value, str):
-        return value.replace("\0", "\ufffd") if "\0" in value else value
-    if isinstance(value, list):
-        return [without_nul(item) for item in value]
-    if isinstance(value, dict):
-        return {without_nul(key): without_nul(item) for key, item in value.items()}
-    return value
 
 
 def _elapsed_ms(started: float) -> float:

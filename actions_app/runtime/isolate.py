@@ -28,6 +28,8 @@ from typing import Any
 from py_mini_racer import JSEvalException, JSOOMException, JSParseException, MiniRacer
 from py_mini_racer._mini_racer import _make_context
 
+from actions_app.runtime.protocol import storable
+
 # Evaluated in this order in every new context, as one script, before any action code.
 SANDBOX_SOURCE = "\n".join(
     Path(__file__).with_name(name).read_text(encoding="utf-8") for name in ("isolate_runtime.js", "isolate_lockdown.js")
@@ -212,7 +214,7 @@ class WarmIsolate:
             pause = min(pause * 2, 0.01)
 
     def _apply_reply(self, outcome: Outcome, reply: str) -> None:
-        message = json.loads(reply)
+        message = storable(json.loads(reply))
         outcome.logs = finalize_logs(message.get("logs", []), bool(message.get("logsTruncated")))
         if "resultJson" in message:
             outcome.result_json = message["resultJson"]
@@ -225,7 +227,7 @@ class WarmIsolate:
         outcome.fail(code, message, context_healthy=False)
         try:
             reply = await self._racer.eval_within(f"{self._binding}.logSnapshot()", LOG_SALVAGE_SECONDS)
-            salvaged = json.loads(str(reply))
+            salvaged = storable(json.loads(str(reply)))
         except (JSEvalException, TimeoutError, ValueError):
             return
         outcome.logs = finalize_logs(salvaged.get("logs", []), bool(salvaged.get("logsTruncated")))

@@ -11,10 +11,32 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import select
 import struct
 import time
 from typing import Any
+
+# NUL, and UTF-16 surrogates, which in a Python string are always unpaired (json.loads joins pairs).
+_UNSTORABLE_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(value: Any) -> Any:
+    """`value` with every NUL character and unpaired UTF-16 surrogate in its strings (keys too)
+    replaced by U+FFFD, which shows where it was.
+
+    Action code can put either in what it logs, throws or returns: JavaScript strings may hold a
+    lone surrogate, and JSON.stringify writes it as an escape that json.loads turns back into one.
+    Neither can be encoded as UTF-8 or stored by PostgreSQL's text and jsonb, so without this the
+    execution could not be recorded (or its worker could not even measure its logs)."""
+    if isinstance(value, str):
+        return _UNSTORABLE_CHARACTERS.sub("\ufffd", value) if _UNSTORABLE_CHARACTERS.search(value) else value
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    return value
+
 
 FRAME_HEADER = struct.Struct(">I")
 # Requests carry the compiled module, replies at most 64 KiB of result plus 8 KiB of logs; a

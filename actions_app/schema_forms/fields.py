@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Any, ClassVar, TypedDict
 
 from actions_app.schema_forms.validation import number_expectation
+from config.api_types import text_problem
 
 TEMPLATE_DIR = "components/schema_form"
 CHOICE_MESSAGE = "Choose one of the available options."
@@ -130,6 +131,10 @@ class TextField(FormNode):
     def collect(self, context: CollectContext) -> Any:
         text = self.raw.strip()
         if not text:
+            return MISSING
+        problem = text_problem(text)
+        if problem:
+            context.add_error(self.path, f"{problem[:1].upper()}{problem[1:]}.")
             return MISSING
         value = parse_scalar(text, self.schema)
         if value is MISSING:

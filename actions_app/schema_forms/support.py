@@ -21,11 +21,21 @@ from actions_app.schema_forms.formats import SUPPORTED_FORMATS, config_format_ch
 
 @functools.lru_cache(maxsize=256)
 def _compiled_as_in_ecmascript(pattern: str) -> re.Pattern[str]:
-    # A final `$` not escaped by a backslash becomes `\Z`.
-    before = pattern[:-1]
-    if pattern.endswith("$") and (len(before) - len(before.rstrip("\\"))) % 2 == 0:
-        pattern = before + r"\Z"
-    return re.compile(pattern)
+    # Every `$` that is an anchor (not escaped, not inside a [...] class) becomes `\Z`.
+    pieces, in_class, index = [], False, 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            pieces.append(pattern[index : index + 2])
+            index += 2
+            continue
+        if char == "[" and not in_class:
+            in_class = True
+        elif char == "]" and in_class:
+            in_class = False
+        pieces.append(r"\Z" if char == "$" and not in_class else char)
+        index += 1
+    return re.compile("".join(pieces))
 
 
 def _pattern_as_in_ecmascript(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:

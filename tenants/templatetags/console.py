@@ -30,7 +30,16 @@ def as_json(value: Any) -> str:
 def milliseconds(value: Any) -> str:
     """A duration for people: "2.3 ms", and "< 0.1 ms" rather than a misleading "0.0 ms" for a
     template that ran in microseconds."""
-    if value is None or value == "":
+    try:
+        duration = float(value)
+    except (TypeError, ValueError):
         return "—"
-    duration = float(value)
-    return "< 0.1 ms" if duration < 0.05 else f"{duration:.1f} ms"
+    return "< 0.1 ms" if 0 <= duration < 0.05 else f"{duration:.1f} ms"
+
+
+@register.filter
+def newer_in(binding: Any, versions: list[Any]) -> Any:
+    """{{ binding|newer_in:versions }}: the version upgrading `binding` would offer, or None."""
+    from actions_app.models import newer_published_for
+
+    return newer_published_for(versions, binding.pinned_version, binding.trigger)
