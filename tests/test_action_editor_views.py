@@ -234,6 +234,19 @@ def test_a_flow_run_records_where_an_exception_came_from_in_the_typescript(perso
     assert result.executions[0].error["message"] == "Uncaught Error: boom x (line 4, column 7)"
 
 
+def test_exception_columns_count_utf16_code_units_as_the_editor_does(personas: Any) -> None:
+    """Monaco counts columns in UTF-16 code units: an emoji before the throw counts as two."""
+    tenant = personas.tenant_a
+    custom_action(
+        tenant, "emoji-thrower", 'const s: string = "h\u00e9llo\U0001f600"; throw new Error(s);', ["login.post-auth"]
+    )
+    attach(tenant, "login.post-auth", BindingSpec("emoji-thrower", "0.1.0", on_error="continue"))
+    error = run(tenant, "login.post-auth").executions[0].error
+    line = 'const s: string = "h\u00e9llo\U0001f600"; throw new Error(s);'
+    column = len(line[: line.index("new Error")].encode("utf-16-le")) // 2 + 1
+    assert error is not None and error["message"].endswith(f"(line 2, column {column})")
+
+
 def test_the_api_runs_a_saved_version(client: Any, personas: Any, api_token: Any) -> None:
     from tests.test_api_actions import bearer
 
