@@ -24,9 +24,12 @@ def test_operator_finds_the_change_behind_a_spike_of_blocks(
 
     sign_in(page, live_server, "a-viewer")
     page.wait_for_url("**/t/acme/**")
-    page.goto(f"{live_server.url}/t/acme/audit/")
-    page.get_by_role("link", name="Timeline").click()
+    # The timeline is one click away from any page of the tenant.
+    page.get_by_role("navigation", name="Authentication").get_by_role("link", name="Timeline").click()
     page.wait_for_url("**/t/acme/audit/timeline/")
+    expect(
+        page.get_by_role("navigation", name="Authentication").get_by_role("link", name="Timeline")
+    ).to_have_attribute("aria-current", "page")
     expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
 
     # The tallest pile of blocks is in the incident, after the threshold went down.
