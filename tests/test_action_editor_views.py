@@ -234,6 +234,16 @@ def test_a_flow_run_records_where_an_exception_came_from_in_the_typescript(perso
     assert result.executions[0].error["message"] == "Uncaught Error: boom x (line 4, column 7)"
 
 
+def test_a_version_without_a_source_map_says_its_place_is_in_the_javascript(personas: Any) -> None:
+    """Versions saved before maps were kept cannot be mapped; the place must not pass for theirs."""
+    tenant = personas.tenant_a
+    action = custom_action(tenant, "old-thrower", "throw new Error('old');", ["login.post-auth"])
+    action.versions.update(source_map="")
+    attach(tenant, "login.post-auth", BindingSpec("old-thrower", "0.1.0", on_error="continue"))
+    error = run(tenant, "login.post-auth").executions[0].error
+    assert error is not None and re.search(r"\(line \d+, column \d+ of the compiled JavaScript\)$", error["message"])
+
+
 def test_exception_columns_count_utf16_code_units_as_the_editor_does(personas: Any) -> None:
     """Monaco counts columns in UTF-16 code units: an emoji before the throw counts as two."""
     tenant = personas.tenant_a

@@ -67,12 +67,13 @@ def source_position(mappings: str, line: int, column: int) -> tuple[int, int] | 
 
 
 def in_source_terms(message: str, mappings: str) -> str:
-    """`message` with its "(line L, column C)" moved from the JavaScript to the TypeScript."""
-    if not mappings:
-        return message
+    """`message` with its "(line L, column C)" moved from the JavaScript to the TypeScript. Without
+    a map (a version saved before maps were kept) the place is said to be in the JavaScript."""
 
     def moved(match: re.Match[str]) -> str:
-        position = source_position(mappings, int(match[1]), int(match[2]))
-        return f"(line {position[0]}, column {position[1]})" if position else match[0]
+        position = source_position(mappings, int(match[1]), int(match[2])) if mappings else None
+        if position is None:
+            return f"(line {match[1]}, column {match[2]} of the compiled JavaScript)"
+        return f"(line {position[0]}, column {position[1]})"
 
     return _LOCATION.sub(moved, message)

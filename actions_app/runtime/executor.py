@@ -99,10 +99,11 @@ def execute_action(
     action_input: dict[str, Any],
     timeout_ms: int = 1000,
     memory_limit_mb: int = 64,
-    source_map: str = "",
+    source_map: str | None = None,
 ) -> ExecutionResult:
     """Run `compiled_js` (CommonJS exporting execute) with `action_input` in the sandbox.
-    With the compiler's `source_map`, where an exception came from is given in the source.
+    For code compiled from TypeScript pass the compiler's `source_map` ("" when none was kept):
+    where an exception came from is then given in the operator's source.
 
     `isolate_key` names one action version of one tenant; executions with the same key may reuse
     a warm isolate (and that version's module-level variables). Never raises for anything the
@@ -141,7 +142,9 @@ def execute_action(
     duration_ms = float(reply["duration_ms"])
     if reply["error"] is not None:
         code = str(reply["error"]["code"])
-        message = in_source_terms(storable(str(reply["error"]["message"])), source_map)
+        message = storable(str(reply["error"]["message"]))
+        if source_map is not None:
+            message = in_source_terms(message, source_map)
         return ExecutionResult(
             None, logs, duration_ms, ExecutionError(code if code in ERROR_CODES else "exception", message)
         )
