@@ -130,7 +130,7 @@ def test_a_backlog_is_read_in_part_and_the_page_says_what_is_missing(
     what is recorded, saying how many runs since when are not, instead of settling them all."""
     monkeypatch.setattr(run_records, "READER_SETTLE_RUNS", 2)
     two_bindings(personas.tenant_a)
-    for number in range(7):
+    for number in range(9):
         run(personas.tenant_a, POST_AUTH, transaction_id=f"tx-{number}", risk=70)
     oldest_left = json.loads(PendingRunRecord.objects.order_by("id")[2].payload)["occurred_at"]
     client.force_login(personas.viewer)
@@ -139,8 +139,12 @@ def test_a_backlog_is_read_in_part_and_the_page_says_what_is_missing(
     assert "tx-0" in page and "tx-1" in page and "tx-2" not in page  # the two oldest are recorded
     notice = page[page.index('id="unrecorded-runs"') :]
     notice = notice[: notice.index("</div>")]
-    assert "5 runs since" in notice and "are not in these figures yet" in notice
+    assert "7 runs since" in notice and "are not in these figures yet" in notice
     assert f'datetime="{datetime.fromisoformat(oldest_left).isoformat()}"' in notice
+
+    # A region refreshed by htmx updates the notice out of band.
+    region = client.get("/t/acme/audit/", headers={"HX-Request": "true"}).content.decode()
+    assert 'id="unrecorded-runs" hx-swap-oob="true"' in region and "5 runs since" in region
 
     # A download has no page for the notice: its headers say it.
     export = client.get("/t/acme/audit/export.csv")
@@ -150,12 +154,14 @@ def test_a_backlog_is_read_in_part_and_the_page_says_what_is_missing(
     answer = client.get("/api/v1/audit", headers={"Authorization": f"Bearer {token}"})
     assert answer["X-Unrecorded-Runs"] == "1"
 
-    # The next reader does the rest: no notice, and the notice never outlives its request.
+    # The next reader does the rest, and its region clears the notice; no notice outlives its request.
+    region = client.get("/t/acme/actions/", headers={"HX-Request": "true"}).content.decode()
+    assert '<div id="unrecorded-runs" hidden hx-swap-oob="true"></div>' in region
     page = client.get("/t/acme/flows/").content.decode()
-    assert 'id="unrecorded-runs"' not in page
+    assert "Recording is behind" not in page
     assert not PendingRunRecord.objects.exists()
     assert "X-Unrecorded-Runs" not in client.get("/api/v1/audit", headers={"Authorization": f"Bearer {token}"})
-    assert set(ActionExecution.objects.values_list("transaction_id", flat=True)) == {f"tx-{n}" for n in range(7)}
+    assert set(ActionExecution.objects.values_list("transaction_id", flat=True)) == {f"tx-{n}" for n in range(9)}
 
 
 def test_a_reader_settles_only_its_own_tenant(personas: Any) -> None:
