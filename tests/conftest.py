@@ -47,8 +47,9 @@ def _own_redis_database_per_worker() -> None:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     if configured.scheme not in ("redis", "rediss") or not worker.startswith("gw"):
         return
-    # Redis has 16 databases unless configured otherwise; more workers than that share some.
-    number = (int(configured.path.strip("/") or 0) + int(worker.removeprefix("gw"))) % 16
+    number = int(configured.path.strip("/") or 0) + int(worker.removeprefix("gw"))
+    if number >= 16:  # Redis has 16 databases unless configured otherwise; sharing one would flake
+        raise pytest.UsageError(f"REDIS_URL's database plus {worker} is {number}; Redis has 0-15.")
     own = urlunsplit(configured._replace(path=f"/{number}"))
     os.environ["REDIS_URL"] = own
     override_settings(CACHES={"default": {**settings.CACHES["default"], "LOCATION": own}}).enable()

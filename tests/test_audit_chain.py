@@ -193,7 +193,7 @@ def test_concurrent_writers_leave_one_linear_chain(personas: Any) -> None:
 
 
 def _append(cursor: Any, rows: list[Any]) -> None:
-    """Chain and insert events in a write batch, as a flow run's settling does."""
+    """Chain and insert events in one batch, as a flow run's settling does (it COPYs them)."""
     chain_events(cursor, rows)
     add_rows(cursor, AuditEvent, [vars(row) for row in rows])
 

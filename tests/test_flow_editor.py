@@ -629,6 +629,8 @@ def test_try_it_passes_app_metadata_to_the_actions(editor_client: Any, personas:
     fragment = response.content.decode()
     assert "Outcome: continue" in fragment
     assert "https://acme.example/plan" in fragment and "enterprise" in fragment
+    # The form echoes what was typed, so the page alone cannot show the action received it.
+    assert response.context["try_run"].outcome["claims"] == {"https://acme.example/plan": "enterprise"}
 
 
 def test_publishing_a_newer_version_changes_no_binding_but_is_offered(editor_client: Any, personas: Any) -> None:

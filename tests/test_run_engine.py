@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -144,12 +143,17 @@ def test_a_transaction_keeps_its_revision_for_an_hour_by_default(personas: Any) 
 
 
 def test_the_transaction_lifetime_is_configurable(personas: Any, settings: Any) -> None:
-    settings.FLOW_TRANSACTION_TTL_SECONDS = 1
+    settings.FLOW_TRANSACTION_TTL_SECONDS = 120
     tenant = personas.tenant_a
     run(tenant, "login.pre-credential-check", transaction_id="tx-short")
+    started = FlowTransaction.objects.get(transaction_id="tx-short")
+    assert started.expires_at - started.created_at == timedelta(seconds=120)
     attach(tenant, POST_AUTH, risk_block())
     assert run(tenant, POST_AUTH, transaction_id="tx-short", risk=90).flow_revision == 1
-    time.sleep(1.1)
+    # Two minutes later (moved back in time rather than waited for) it has expired.
+    FlowTransaction.objects.filter(pk=started.pk).update(
+        created_at=started.created_at - timedelta(seconds=121), expires_at=started.expires_at - timedelta(seconds=121)
+    )
     result = run(tenant, POST_AUTH, transaction_id="tx-short", risk=90)
     assert result.flow_revision == 2 and result.outcome["kind"] == "block"
 

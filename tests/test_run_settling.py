@@ -10,7 +10,7 @@ from io import StringIO
 from typing import Any
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -24,6 +24,7 @@ from flows_app.outbound.worker import start_in_process_worker, stop_in_process_w
 from flows_app.run_records import settle_pending, settle_tenant
 from flows_app.services import BindingSpec
 from tests.flow_helpers import attach, custom_action, run
+from tests.test_api_actions import bearer
 from tests.threads import all_at_once
 
 POST_AUTH = "login.post-auth"
@@ -111,7 +112,7 @@ def test_the_runs_page_settles_before_it_reads(client: Any, personas: Any) -> No
 
 def test_the_audit_api_settles_before_it_reads(client: Any, personas: Any, api_token: Any) -> None:
     token = api_token("runtime:execute", "audit:read")
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = bearer(token)
     two_bindings(personas.tenant_a)
     answer = client.post(
         "/api/v1/flows/login/run", json.dumps(API_RUN), content_type="application/json", headers=headers
@@ -151,7 +152,7 @@ def test_a_backlog_is_read_in_part_and_the_page_says_what_is_missing(
     assert export["X-Unrecorded-Runs"] == "3"
     assert datetime.fromisoformat(export["X-Unrecorded-Since"]) > datetime.fromisoformat(oldest_left)
     token = api_token("audit:read")
-    answer = client.get("/api/v1/audit", headers={"Authorization": f"Bearer {token}"})
+    answer = client.get("/api/v1/audit", headers=bearer(token))
     assert answer["X-Unrecorded-Runs"] == "1"
 
     # The next reader does the rest, and its region clears the notice; no notice outlives its request.
@@ -160,7 +161,7 @@ def test_a_backlog_is_read_in_part_and_the_page_says_what_is_missing(
     page = client.get("/t/acme/flows/").content.decode()
     assert "Recording is behind" not in page
     assert not PendingRunRecord.objects.exists()
-    assert "X-Unrecorded-Runs" not in client.get("/api/v1/audit", headers={"Authorization": f"Bearer {token}"})
+    assert "X-Unrecorded-Runs" not in client.get("/api/v1/audit", headers=bearer(token))
     assert set(ActionExecution.objects.values_list("transaction_id", flat=True)) == {f"tx-{n}" for n in range(9)}
 
 
@@ -199,12 +200,14 @@ def test_the_settle_runs_command_once_settles_everything(personas: Any) -> None:
 
 
 def test_the_settle_runs_command_refuses_bad_options() -> None:
-    with pytest.raises(Exception, match="--interval must be positive and --limit at least 1"):
+    with pytest.raises(CommandError, match="--interval must be positive and --limit at least 1"):
         call_command("settle_runs", "--once", "--limit", "0")
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_in_process_worker_settles_runs_without_a_reader(personas: Any) -> None:
+def test_the_in_process_worker_settles_runs_without_a_reader(personas: Any, monkeypatch: Any) -> None:
+    # The same rounds deliver webhooks: no DNS or HTTP to hooks.example.com from a test.
+    monkeypatch.setattr("flows_app.outbound.worker.deliver_due", lambda **_: 0)
     two_bindings(personas.tenant_a)
     run(personas.tenant_a, POST_AUTH, transaction_id="tx-worker")
     start_in_process_worker(interval_s=0.05)

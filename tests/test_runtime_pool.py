@@ -373,9 +373,11 @@ def test_the_data_segment_reading_follows_the_process_after_a_fork() -> None:
     read_end, write_end = os.pipe()
     child = os.fork()
     if child == 0:  # pragma: no cover (the child reports through the pipe)
-        grown = bytearray(64 * 1024 * 1024)  # only the child's data segment grows
-        os.write(write_end, f"{data_segment_bytes()} {_vmdata_from_proc()} {len(grown)}".encode())
-        os._exit(0)
+        try:  # whatever happens, the child never goes on to run the rest of the test session
+            grown = bytearray(64 * 1024 * 1024)  # only the child's data segment grows
+            os.write(write_end, f"{data_segment_bytes()} {_vmdata_from_proc()} {len(grown)}".encode())
+        finally:
+            os._exit(0)
     os.close(write_end)
     os.waitpid(child, 0)
     reported, actual, _ = (int(part) for part in os.read(read_end, 200).split())

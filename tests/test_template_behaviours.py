@@ -178,6 +178,28 @@ def test_webhook_urls_to_private_addresses_are_refused_at_save(personas: Any, ur
     assert "login.post-auth.0.config.webhook_url" in invalid.value.errors
 
 
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="shared counters across processes need Redis")
+def test_exactly_limit_requests_pass_across_processes_on_redis(personas: Any, tmp_path: Path) -> None:
+    """Four processes hammer one counter window at once; exactly `limit` hits are admitted. (With
+    any database; the test below goes through the run endpoint and needs PostgreSQL.)"""
+    script = tmp_path / "hammer.py"
+    script.write_text(
+        "import os, sys, django\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings')\n"
+        "django.setup()\n"
+        "from config.rate_limits import count_hit\n"
+        "print(sum(1 for _ in range(50) if count_hit(sys.argv[1], 60, now=1000.0) <= 37))\n"
+    )
+    scope = f"concurrency-{os.getpid()}"
+    processes = [
+        subprocess.Popen([sys.executable, str(script), scope], stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+        for _ in range(4)
+    ]
+    admitted = sum(int(p.communicate(timeout=120)[0].strip()) for p in processes)
+    assert admitted == 37
+
+
 SIGN_IN_PROCESS = """
 import json, os, sys, time
 sys.path.insert(0, {root!r})
