@@ -11,6 +11,7 @@ field.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import AfterValidator
@@ -33,13 +34,6 @@ def text_problem(text: str) -> str | None:
     return None
 
 
-def _refuse_unstorable_text(value: str) -> str:
-    problem = text_problem(value)
-    if problem:
-        raise ValueError(problem)
-    return value
-
-
 def unstorable_reason(value: Any) -> str | None:
     """Why `value` could not be stored as JSON (a NUL or a lone surrogate in any key or string, a
     NaN or an infinity anywhere), or None when it can."""
@@ -49,24 +43,23 @@ def unstorable_reason(value: Any) -> str | None:
     if isinstance(value, float):
         return None if math.isfinite(value) else NOT_FINITE_MESSAGE
     if isinstance(value, dict):
-        for key, item in value.items():
-            reason = unstorable_reason(key) or unstorable_reason(item)
-            if reason:
-                return reason
+        return next(filter(None, map(unstorable_reason, (*value.keys(), *value.values()))), None)
     if isinstance(value, list):
-        for item in value:
-            reason = unstorable_reason(item)
-            if reason:
-                return reason
+        return next(filter(None, map(unstorable_reason, value)), None)
     return None
 
 
-def _refuse_unstorable_inside(value: Any) -> Any:
-    reason = unstorable_reason(value)
-    if reason:
-        raise ValueError(reason)
-    return value
+def _refusing(problem_of: Callable[[Any], str | None]) -> Callable[[Any], Any]:
+    """A pydantic validator that refuses a value `problem_of` finds a problem with, saying which."""
+
+    def refuse(value: Any) -> Any:
+        problem = problem_of(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    return refuse
 
 
-Text = Annotated[str, AfterValidator(_refuse_unstorable_text)]
-JsonObject = Annotated[dict[str, Any], AfterValidator(_refuse_unstorable_inside)]
+Text = Annotated[str, AfterValidator(_refusing(text_problem))]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_refusing(unstorable_reason))]
