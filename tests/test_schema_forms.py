@@ -763,3 +763,8 @@ def test_text_the_database_cannot_store_is_an_error_next_to_its_field() -> None:
         )
         assert not form.is_valid()
         assert list(form.field_errors) == ["message"] and problem in form.field_errors["message"][0]
+        # A list of one item per line checks each line.
+        domains = build_config_form(
+            schema_of("domain-allowlist"), data=as_post({"config-domains": f"example.com\n{typed}"})
+        )
+        assert not domains.is_valid() and problem in domains.field_errors["domains"][0]

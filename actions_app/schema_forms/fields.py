@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar, TypedDict
 
+from django.utils.text import capfirst
+
 from actions_app.schema_forms.validation import number_expectation
 from config.api_types import text_problem
 
@@ -40,6 +42,14 @@ class CollectContext:
 
     def add_error(self, path: str, message: str) -> None:
         self.errors.setdefault(path, []).append(message)
+
+
+def _refused_as_unstorable(context: CollectContext, path: str, text: str) -> bool:
+    """Text the database cannot store (a NUL, a lone surrogate) is an error next to its field."""
+    problem = text_problem(text)
+    if problem:
+        context.add_error(path, capfirst(problem) + ".")
+    return problem is not None
 
 
 class NodeBasics(TypedDict):
@@ -132,9 +142,7 @@ class TextField(FormNode):
         text = self.raw.strip()
         if not text:
             return MISSING
-        problem = text_problem(text)
-        if problem:
-            context.add_error(self.path, f"{problem[:1].upper()}{problem[1:]}.")
+        if _refused_as_unstorable(context, self.path, text):
             return MISSING
         value = parse_scalar(text, self.schema)
         if value is MISSING:
@@ -269,6 +277,9 @@ class LineListField(FormNode):
         for line in self.raw.splitlines():
             text = line.strip()
             if not text:
+                continue
+            if _refused_as_unstorable(context, self.path, text):
+                items.append(MISSING)
                 continue
             item = parse_scalar(text, self.item_schema)
             if item is MISSING:
