@@ -136,13 +136,12 @@ def execute_action(
     except WorkerCrashed as crash:
         return ExecutionResult(None, [], _elapsed_ms(started), ExecutionError("worker_crashed", str(crash)))
 
-    logs: list[dict[str, str]] = [
-        {"level": entry["level"], "message": storable(entry["message"])} for entry in reply["logs"]
-    ]
+    # The worker has made logs and error text storable already (runtime.protocol.storable).
+    logs: list[dict[str, str]] = reply["logs"]
     duration_ms = float(reply["duration_ms"])
     if reply["error"] is not None:
         code = str(reply["error"]["code"])
-        message = storable(str(reply["error"]["message"]))
+        message = str(reply["error"]["message"])
         if source_map is not None:
             message = in_source_terms(message, source_map)
         return ExecutionResult(

@@ -77,7 +77,7 @@ class Outcome:
 
     def fail(self, code: str, message: str, *, context_healthy: bool = True) -> Outcome:
         self.error_code = code
-        self.error_message = message
+        self.error_message = storable(message)  # V8's own messages may quote the action's text
         self.context_healthy = self.context_healthy and context_healthy
         return self
 
