@@ -78,8 +78,7 @@ def newer_published_for(versions: list[ActionVersion], pinned: ActionVersion, tr
     `trigger`, when it is newer than `pinned`: what upgrading that binding would offer."""
     for version in versions:
         if version.status == VersionStatus.PUBLISHED and trigger in version.compatible_triggers:
-            newer = (version.major, version.minor, version.patch) > (pinned.major, pinned.minor, pinned.patch)
-            return version if newer else None
+            return version if version.semver_key() > pinned.semver_key() else None
     return None
 
 
@@ -136,6 +135,10 @@ class ActionVersion(models.Model):
     @property
     def is_published(self) -> bool:
         return self.status == VersionStatus.PUBLISHED
+
+    def semver_key(self) -> tuple[int, int, int]:
+        """For comparing versions by semver (1.10.0 > 1.9.0)."""
+        return (self.major, self.minor, self.patch)
 
     @staticmethod
     def semver_fields(label: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Field, Header, Path, Query, Router, Schema
 from pydantic import BaseModel, ConfigDict
 
-from actions_app.models import VersionStatus
+from actions_app.models import ActionVersion, VersionStatus, newer_published_for
 from audit_app.services import Actor, RequestMeta
 from config.api_docs import responses, scope_required
 from config.api_paging import (
@@ -201,7 +201,7 @@ def flow_documents(flows: list[Flow]) -> list[dict[str, Any]]:
         .select_related("action", "pinned_version")
         .order_by("trigger", "position")
     )
-    latest_published = _latest_published({b.action_id for b in bindings})
+    published = _published_newest_first({b.action_id for b in bindings})
     by_revision: dict[int, list[Binding]] = {}
     for binding in bindings:
         by_revision.setdefault(binding.revision_id, []).append(binding)
@@ -210,12 +210,9 @@ def flow_documents(flows: list[Flow]) -> list[dict[str, Any]]:
         assert flow.current_revision is not None
         slots: dict[str, list[dict[str, Any]]] = {trigger: [] for trigger in FLOW_SLOTS[flow.kind]}
         for binding in by_revision.get(flow.current_revision.pk, []):
-            newest = latest_published.get(binding.action_id)
+            newer = newer_published_for(published.get(binding.action_id, []), binding.pinned_version, binding.trigger)
             slots[binding.trigger].append(
-                {
-                    **binding_snapshot(binding),
-                    "newer_version_available": newest[1] if newest and newest[0] > _semver_key(binding) else None,
-                }
+                {**binding_snapshot(binding), "newer_version_available": newer.version if newer else None}
             )
         documents.append(
             {
@@ -230,22 +227,14 @@ def flow_documents(flows: list[Flow]) -> list[dict[str, Any]]:
     return documents
 
 
-def _semver_key(binding: Binding) -> tuple[int, int, int]:
-    v = binding.pinned_version
-    return (v.major, v.minor, v.patch)
-
-
-def _latest_published(action_ids: set[int]) -> dict[int, tuple[tuple[int, int, int], str]]:
-    from actions_app.models import ActionVersion
-
-    newest: dict[int, tuple[tuple[int, int, int], str]] = {}
-    for v in ActionVersion.objects.filter(action_id__in=action_ids, status=VersionStatus.PUBLISHED).only(
-        "action_id", "version", "major", "minor", "patch"
-    ):
-        key = (v.major, v.minor, v.patch)
-        if v.action_id not in newest or key > newest[v.action_id][0]:
-            newest[v.action_id] = (key, v.version)
-    return newest
+def _published_newest_first(action_ids: set[int]) -> dict[int, list[ActionVersion]]:
+    """Each action's published versions, newest first (what newer_published_for reads)."""
+    versions: dict[int, list[ActionVersion]] = {}
+    published = ActionVersion.objects.filter(action_id__in=action_ids, status=VersionStatus.PUBLISHED)
+    fields = ("action_id", "version", "major", "minor", "patch", "status", "compatible_triggers")
+    for version in published.only(*fields).order_by("-major", "-minor", "-patch"):
+        versions.setdefault(version.action_id, []).append(version)
+    return versions
 
 
 @router.get(

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from actions_app.models import Action, ActionVersion, VersionStatus
+from actions_app.models import Action, ActionVersion, VersionStatus, newer_published_for
 from actions_app.schema_forms import ConfigForm, UnsupportedSchema, build_config_form
 from actions_app.schema_forms.field_tree import walk
 from actions_app.schema_forms.fields import CollectContext, LineListField, TextField
@@ -50,10 +50,6 @@ FIELD_LABELS = {
     "config": "Config",
 }
 TIMEOUT_MESSAGE = "Enter a whole number of milliseconds from 50 to 5000."
-
-
-def _semver(version: ActionVersion) -> tuple[int, int, int]:
-    return (version.major, version.minor, version.patch)
 
 
 @dataclass(frozen=True)
@@ -133,14 +129,14 @@ class EditorBinding:
         return f"{self.prefix}-config"
 
     @property
-    def newest(self) -> ActionVersion | None:
-        return self.choices[0] if self.choices else None
+    def newer(self) -> ActionVersion | None:
+        """The latest published version this slot can run, when it is newer than the chosen one."""
+        return newer_published_for(self.choices, self.version, self.trigger)
 
     @property
     def newer_version(self) -> str | None:
-        """The latest published version this slot can run, when it is newer than the chosen one."""
-        newest = self.newest
-        return newest.version if newest is not None and _semver(newest) > _semver(self.version) else None
+        newer = self.newer
+        return newer.version if newer else None
 
     @property
     def on_error_choices(self) -> list[tuple[str, str]]:
@@ -364,7 +360,7 @@ def state_from_revision(flow: Flow, revision: FlowRevision, catalogue: Catalogue
 def _choices(catalogue: Catalogue, action: Action, trigger: str, pinned: ActionVersion) -> list[ActionVersion]:
     choices = catalogue.versions_for(action, trigger)
     if all(v.pk != pinned.pk for v in choices):
-        choices = sorted([*choices, pinned], key=_semver, reverse=True)
+        choices = sorted([*choices, pinned], key=ActionVersion.semver_key, reverse=True)
     return choices
 
 
@@ -471,8 +467,8 @@ def apply_op(state: EditorState, op: EditorOp, post: Mapping[str, Any], catalogu
             other = index - 1 if op.name == "up" else index + 1
             if 0 <= other < len(slot.bindings):
                 slot.bindings[index], slot.bindings[other] = slot.bindings[other], slot.bindings[index]
-        elif op.name == "upgrade" and binding.newer_version is not None:
-            binding.selected = binding.newest
+        elif op.name == "upgrade" and binding.newer is not None:
+            binding.selected = binding.newer
     for binding in state.bindings:
         form = binding.config_form
         if binding.selected is not None:
@@ -517,7 +513,7 @@ def switch_version(binding: EditorBinding, target: ActionVersion) -> None:
         return
     binding.config_form = _carried_form(old_form, target, binding.config_prefix, binding.stored_secrets)
     _unsupported(binding)
-    verb = "Upgraded" if _semver(target) > _semver(old) else "Switched"
+    verb = "Upgraded" if target.semver_key() > old.semver_key() else "Switched"
     binding.notes.append(
         f"{verb} from {old.version} to {target.version} (not saved yet). The config below was carried over "
         "and is checked against the new version when you save."

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from actions_app.versioning import VersionDraft, publish_version, save_action_version
 from audit_app.models import AuditEvent
 from flows_app.models import Binding
 from flows_app.services import create_flow
@@ -98,6 +99,18 @@ def test_newer_version_available_is_reported(client: Any, personas: Any, api_tok
     put_slot(client, token, {"bindings": [binding]}, trigger="login.pre-credential-check")
     flow = client.get("/api/v1/flows/login", headers=bearer(token)).json()
     assert flow["slots"]["login.pre-credential-check"][0]["newer_version_available"] == "1.1.0"
+
+    # Only a version the slot can run is offered: a newer one for another slot is not.
+    gate = custom_action(
+        personas.tenant_a, "gate", "return { kind: 'continue' };", ["login.post-auth", "login.pre-token"]
+    )
+    put_slot(client, token, {"bindings": [{"action": "gate", "version": "0.1.0"}]}, if_match="2")
+    draft = VersionDraft(
+        gate.versions.get().source + "// newer\n", {"type": "object", "properties": {}}, ["login.pre-token"]
+    )
+    publish_version(save_action_version(gate, draft, author=None, actor=SYSTEM).version, actor=SYSTEM)
+    flow = client.get("/api/v1/flows/login", headers=bearer(token)).json()
+    assert flow["slots"]["login.post-auth"][0]["newer_version_available"] is None
 
 
 def test_transactions_keep_their_revision_over_the_api(client: Any, personas: Any, api_token: Any) -> None:
