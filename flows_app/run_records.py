@@ -197,8 +197,10 @@ def _settle_batch(tenant_id: int, limit: int, *, up_to: int | None = None) -> in
     for _ in range(limit):
         try:
             done = _settle_rows(tenant_id, 1, up_to)
-        except UNSTORABLE as error:
-            done = _set_aside_oldest(tenant_id, up_to, error)
+        except _Unstorable as failed:
+            _set_aside(tenant_id, failed.record_id, failed.error)
+            # The run in the way is out of it: the rest go in batches again.
+            return handled + 1 + _settle_batch(tenant_id, limit - handled - 1, up_to=up_to)
         if not done:
             break
         handled += done
@@ -218,8 +220,15 @@ class _Overtaken(Exception):
     """Another settler took some of the runs this one had read: read again."""
 
 
+class _Unstorable(Exception):
+    """The runs read cannot be settled because of what they hold (UNSTORABLE); the first's id."""
+
+    def __init__(self, record_id: int, error: Exception) -> None:
+        super().__init__(str(error))
+        self.record_id, self.error = record_id, error
+
+
 def _settle_rows(tenant_id: int, limit: int, up_to: int | None) -> int:
-    table = connection.ops.quote_name(PendingRunRecord._meta.db_table)
     while True:
         # Read and expand before the transaction: on SQLite its write lock stops every sign-in,
         # so it is held only for the hashing and the writes.
@@ -227,46 +236,46 @@ def _settle_rows(tenant_id: int, limit: int, up_to: int | None) -> int:
             found = _oldest_waiting(cursor, tenant_id, up_to, limit)
         if not found:
             return 0
-        executions: list[dict[str, Any]] = []
-        events: list[SimpleNamespace] = []
-        tenant = Tenant(pk=tenant_id)  # the drafts read only its pk
-        for _, payload in found:
-            _expand(tenant, json.loads(payload), executions, events)
-        execution_rows = prepare_copy(ActionExecution, executions)
-        placeholders = ", ".join(["%s"] * len(found))
-        delete = f"DELETE FROM {table} WHERE id IN ({placeholders})"  # noqa: S608 (model name)
         try:
-            with write_batch() as cursor:
-                # The head's lock first: it makes this the tenant's only settler until the commit.
-                # Then the rows read above must all still be there, or another settler got to
-                # some of them in between.
-                lock_chain_head(cursor, tenant_id)
-                cursor.execute(delete, [record_id for record_id, _ in found])
-                if cursor.rowcount != len(found):
-                    raise _Overtaken
-                execution_rows.run(cursor)
-                chain_events(cursor, events)
-                copy_rows(cursor, AuditEvent, [vars(event) for event in events])
+            return _settle_found(tenant_id, found)
         except _Overtaken:
             continue
-        return len(found)
+        except UNSTORABLE as error:
+            raise _Unstorable(found[0][0], error) from error
 
 
-def _set_aside_oldest(tenant_id: int, up_to: int | None, error: Exception) -> int:
-    """Mark the tenant's oldest waiting run as one that cannot be settled; 1, or 0 if none is left."""
+def _settle_found(tenant_id: int, found: list[tuple[int, str]]) -> int:
+    """Turn the pending runs read (id, payload) into executions and audit events, in one transaction."""
     table = connection.ops.quote_name(PendingRunRecord._meta.db_table)
-    problem = f"{type(error).__name__}: {error}"[:2000]
+    executions: list[dict[str, Any]] = []
+    events: list[SimpleNamespace] = []
+    tenant = Tenant(pk=tenant_id)  # the drafts read only its pk
+    for _, payload in found:
+        _expand(tenant, json.loads(payload), executions, events)
+    execution_rows = prepare_copy(ActionExecution, executions)
+    placeholders = ", ".join(["%s"] * len(found))
+    delete = f"DELETE FROM {table} WHERE id IN ({placeholders})"  # noqa: S608 (model name)
     with write_batch() as cursor:
+        # The head's lock first: it makes this the tenant's only settler until the commit. Then
+        # the rows read must all still be there, or another settler got to some of them since.
         lock_chain_head(cursor, tenant_id)
-        oldest = _oldest_waiting(cursor, tenant_id, up_to, 1)
-        if not oldest:
-            return 0
-        record_id = oldest[0][0]
-        cursor.execute(f"UPDATE {table} SET problem = %s WHERE id = %s", [problem, record_id])  # noqa: S608
+        cursor.execute(delete, [record_id for record_id, _ in found])
+        if cursor.rowcount != len(found):
+            raise _Overtaken
+        execution_rows.run(cursor)
+        chain_events(cursor, events)
+        copy_rows(cursor, AuditEvent, [vars(event) for event in events])
+    return len(found)
+
+
+def _set_aside(tenant_id: int, record_id: int, error: Exception) -> None:
+    """Mark the run that cannot be settled, so its tenant's other runs go on; logged."""
+    problem = f"{type(error).__name__}: {error}"[:2000]
+    # Another settler may have set it aside first; it is out of the way either way.
+    PendingRunRecord.objects.waiting().filter(pk=record_id).update(problem=problem)
     logger.error(
         "Pending run record %s of tenant %s set aside, it cannot be settled: %s", record_id, tenant_id, problem
     )
-    return 1
 
 
 def _expand(
