@@ -44,8 +44,10 @@ def sync_platform_templates(tenant: Tenant, occurred_at: datetime | None = None)
             existing = {a.slug: a for a in Action.objects.filter(tenant=tenant, kind=ActionKind.TEMPLATE)}
             grant_tenant_roles(tenant, [existing[a.slug] for a in new_actions])
         have = {
-            (version.action.slug, version.version): version
-            for version in ActionVersion.objects.filter(action__in=existing.values()).select_related("action")
+            (version.action_id, version.version): version
+            for version in ActionVersion.objects.filter(action__in=existing.values()).only(
+                "action_id", "version", "config_schema", "compatible_triggers"
+            )
         }
         missing = []
         for template in PLATFORM_TEMPLATES:
@@ -53,14 +55,13 @@ def sync_platform_templates(tenant: Tenant, occurred_at: datetime | None = None)
             if action.description != template.description or action.name != template.name:
                 Action.objects.filter(pk=action.pk).update(name=template.name, description=template.description)
             for shipped in template.versions:
-                stored = have.get((template.slug, shipped.version))
+                stored = have.get((action.pk, shipped.version))
                 triggers = list(shipped.compatible_triggers)
+                checksum = content_checksum("", shipped.config_schema, triggers)
                 if stored is not None:
                     if stored.config_schema != shipped.config_schema or stored.compatible_triggers != triggers:
                         ActionVersion.objects.filter(pk=stored.pk).update(
-                            config_schema=shipped.config_schema,
-                            compatible_triggers=triggers,
-                            checksum=content_checksum("", shipped.config_schema, triggers),
+                            config_schema=shipped.config_schema, compatible_triggers=triggers, checksum=checksum
                         )
                     continue
                 missing.append(
@@ -68,9 +69,9 @@ def sync_platform_templates(tenant: Tenant, occurred_at: datetime | None = None)
                         action=action,
                         **ActionVersion.semver_fields(shipped.version),
                         config_schema=shipped.config_schema,
-                        compatible_triggers=list(shipped.compatible_triggers),
+                        compatible_triggers=triggers,
                         status=VersionStatus.PUBLISHED,
-                        checksum=content_checksum("", shipped.config_schema, shipped.compatible_triggers),
+                        checksum=checksum,
                         **backdated(occurred_at),
                     )
                 )
