@@ -285,3 +285,109 @@ def test_it_refuses_a_malformed_allow_list(settings: Settings) -> None:
 )
 def test_it_allows_public_addresses(address: str) -> None:
     assert blocked_address_reason(ipaddress.ip_address(address)) is None
+
+
+# Every cloud metadata address we know of. Instance metadata hands out the host's credentials, so
+# no allow-list may open one, whichever IPv6 form the address is written in.
+METADATA_IPV4 = [
+    "169.254.169.254",  # AWS, GCP (metadata.google.internal), Azure, OpenStack, DigitalOcean, Oracle, Hetzner
+    "169.254.170.2",  # AWS ECS container credentials
+    "169.254.170.23",  # AWS EKS Pod Identity agent
+    "169.254.0.23",  # Tencent Cloud metadata (metadata.tencentyun.com)
+    "100.100.100.200",  # Alibaba Cloud
+    "168.63.129.16",  # Azure wire server
+    "192.0.0.192",  # Oracle Cloud legacy metadata
+]
+METADATA_IPV6 = ["fd00:ec2::254", "fd00:ec2::23", "fd20:ce::254", "fe80::a9fe:a9fe"]
+
+
+def _ipv4_in_ipv6_forms(ipv4: str) -> dict[str, str]:
+    """`ipv4` in every IPv6 form that carries an IPv4 address."""
+    value = int(ipaddress.IPv4Address(ipv4))
+
+    def with_low_bits(prefix: str, low: int) -> str:
+        return str(ipaddress.IPv6Address(int(ipaddress.IPv6Address(prefix)) | low))
+
+    def rfc6052(prefix: str, length: int) -> str:
+        # The IPv4 address goes right after the prefix, skipping bits 64-71 (RFC 6052 section 2.2).
+        packed = bytearray(ipaddress.IPv6Address(prefix).packed)
+        places = [i for i in range(length // 8, 16) if i != 8][:4]
+        for place, byte in zip(places, ipaddress.IPv4Address(ipv4).packed, strict=True):
+            packed[place] = byte
+        return str(ipaddress.IPv6Address(bytes(packed)))
+
+    teredo_server = int(ipaddress.IPv6Address("2001:0::")) | (value << 64)
+    return {
+        "IPv4-mapped": f"::ffff:{ipv4}",
+        "SIIT IPv4-translated": with_low_bits("::ffff:0:0:0", value),
+        "IPv4-compatible": f"::{ipv4}",
+        "NAT64 well-known": f"64:ff9b::{ipv4}",
+        "NAT64 local-use /96": with_low_bits("64:ff9b:1::", value),
+        "NAT64 local-use /48": rfc6052("64:ff9b:1::", 48),
+        "NAT64 local-use /56": rfc6052("64:ff9b:1:ab00::", 56),
+        "NAT64 local-use /64": rfc6052("64:ff9b:1:abcd::", 64),
+        "NAT64 network-specific /32": rfc6052("2001:db8::", 32),
+        "NAT64 network-specific /96": rfc6052("fd12:3456:789a::", 96),
+        "6to4": str(ipaddress.IPv6Address(int(ipaddress.IPv6Address("2002::")) | (value << 80) | 1)),
+        "Teredo server": str(ipaddress.IPv6Address(teredo_server | 0x1234)),
+        "Teredo client": with_low_bits("2001:0:4136:e378::", ~value & 0xFFFFFFFF),
+    }
+
+
+EVERY_FORM_OF_METADATA = [
+    pytest.param(address, id=f"{ipv4}-{form}")
+    for ipv4 in METADATA_IPV4
+    for form, address in _ipv4_in_ipv6_forms(ipv4).items()
+] + [pytest.param(address, id=address) for address in METADATA_IPV4 + METADATA_IPV6]
+
+# Allow-lists an on-prem operator might write; the broadest one covers everything.
+IPV6_ALLOW_LISTS = [
+    pytest.param(["0.0.0.0/0", "::/0"], id="everything"),
+    pytest.param(
+        ["::/96", "::ffff:0:0/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "2001::/32"],
+        id="each-ipv6-form",
+    ),
+    pytest.param(["fc00::/7", "fe80::/10", "2001:db8::/32", "169.254.0.0/16", "192.0.0.0/24"], id="private-ranges"),
+]
+
+
+@pytest.mark.parametrize("allowed", IPV6_ALLOW_LISTS)
+@pytest.mark.parametrize("address", EVERY_FORM_OF_METADATA)
+def test_it_never_admits_metadata_in_any_form_whatever_the_allow_list(
+    settings: Settings, allowed: list[str], address: str
+) -> None:
+    settings.WEBHOOK_ALLOWED_PRIVATE_NETWORKS = allowed
+    reason = blocked_address_reason(ipaddress.ip_address(address)) or ""
+    assert "never allowed" in reason, f"{address} got through: {reason!r}"
+    # The literal in a URL, and a name that resolves to it (the address the connection would use).
+    bracketed = f"[{address}]" if ":" in address else address
+    with pytest.raises(UnsafeURL, match="never allowed"):
+        check_url_shape(f"http://{bracketed}/latest/meta-data/")
+    resolver = fake_resolver({"innocent.example.com": ["93.184.215.14", address]})
+    with pytest.raises(UnsafeURL, match="never allowed"):
+        resolve_and_check("http://innocent.example.com/", resolver=resolver)
+
+
+@pytest.mark.parametrize(
+    "address", ["169.254.1.1", "169.254.255.254", "fe80::1", "64:ff9b::a9fe:101", "2002:a9fe:101::1"]
+)
+def test_it_never_admits_link_local_addresses_where_metadata_services_live(settings: Settings, address: str) -> None:
+    settings.WEBHOOK_ALLOWED_PRIVATE_NETWORKS = ["0.0.0.0/0", "::/0"]
+    assert "never allowed" in (blocked_address_reason(ipaddress.ip_address(address)) or "")
+
+
+def test_it_names_the_metadata_address_behind_the_ipv6_form(settings: Settings) -> None:
+    settings.WEBHOOK_ALLOWED_PRIVATE_NETWORKS = ["::/0"]
+    reason = blocked_address_reason(ipaddress.ip_address("64:ff9b::a9fe:a9fe")) or ""
+    assert "169.254.169.254 is a cloud metadata address" in reason
+    assert "through NAT64" in reason
+    reason = blocked_address_reason(ipaddress.ip_address("2002:6464:64c8::1")) or ""
+    assert "100.100.100.200 is a cloud metadata address (Alibaba Cloud" in reason and "6to4" in reason
+
+
+@pytest.mark.parametrize(
+    "address", ["64:ff9b::808:808", "64:ff9b:1::a00:5", "2002:a00:5::1", "::ffff:10.0.0.5", "fd12::5", "10.0.0.5"]
+)
+def test_an_ipv6_allow_list_still_admits_what_it_covers(settings: Settings, address: str) -> None:
+    settings.WEBHOOK_ALLOWED_PRIVATE_NETWORKS = ["10.0.0.0/8", "fd12::/16", "64:ff9b:1::/48", "2002::/16"]
+    assert blocked_address_reason(ipaddress.ip_address(address)) is None

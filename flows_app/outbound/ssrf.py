@@ -10,8 +10,10 @@ Two checks, because a name that is safe when an operator saves it can point some
   connect to, so the connection cannot be re-resolved to a different address (DNS rebinding).
 
 On-prem installs that must reach an internal receiver list its networks in the setting
-`WEBHOOK_ALLOWED_PRIVATE_NETWORKS` (CIDRs). Cloud metadata addresses stay blocked even then: an
-over-broad entry such as 0.0.0.0/0 must not hand out the host's cloud credentials.
+`WEBHOOK_ALLOWED_PRIVATE_NETWORKS` (CIDRs). Cloud metadata addresses and link-local addresses stay
+blocked even then, in every IPv6 form that carries an IPv4 address (IPv4-mapped, SIIT,
+IPv4-compatible, NAT64, 6to4, Teredo): an over-broad entry such as 0.0.0.0/0 or ::/0 must not hand
+out the host's cloud credentials.
 """
 
 from __future__ import annotations
@@ -73,17 +75,38 @@ _BLOCKED_RANGES: list[tuple[IPNetwork, str]] = [
 ]
 
 # Instance metadata services hand out cloud credentials. Most sit in link-local space already; they are
-# listed so the message says what they are and so the private-network allow-list can never admit them.
+# listed so the message says what they are, and so that no allow-list and no IPv6 spelling admits them.
 CLOUD_METADATA_ADDRESSES: dict[IPAddress, str] = {
-    ipaddress.ip_address("169.254.169.254"): "instance metadata of AWS, GCP, Azure and OpenStack",
-    ipaddress.ip_address("169.254.170.2"): "AWS container credentials",
-    ipaddress.ip_address("fd00:ec2::254"): "AWS instance metadata over IPv6",
-    ipaddress.ip_address("100.100.100.200"): "Alibaba Cloud instance metadata",
-    ipaddress.ip_address("168.63.129.16"): "Azure platform wire server",
+    ipaddress.ip_address(address): label
+    for address, label in [
+        (
+            "169.254.169.254",
+            "instance metadata of AWS, GCP, Azure, Oracle, OpenStack, DigitalOcean, Hetzner and others",
+        ),
+        ("169.254.170.2", "AWS container credentials"),
+        ("169.254.170.23", "AWS EKS Pod Identity credentials"),
+        ("169.254.0.23", "Tencent Cloud instance metadata"),
+        ("100.100.100.200", "Alibaba Cloud instance metadata"),
+        ("168.63.129.16", "Azure platform wire server"),
+        ("192.0.0.192", "Oracle Cloud instance metadata"),
+        ("fd00:ec2::254", "AWS instance metadata over IPv6"),
+        ("fd00:ec2::23", "AWS EKS Pod Identity credentials over IPv6"),
+        ("fd20:ce::254", "GCP instance metadata over IPv6"),
+        ("fe80::a9fe:a9fe", "OpenStack instance metadata over IPv6"),
+    ]
 }
+# Where metadata services live, so never allowed either: a service moved within them stays refused.
+_NEVER_ALLOWED_RANGES: list[tuple[IPNetwork, str]] = [
+    (ipaddress.ip_network("169.254.0.0/16"), "link-local"),
+    (ipaddress.ip_network("fe80::/10"), "link-local"),
+]
 
 _NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
-_SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
+_NAT64_LOCAL_USE = ipaddress.ip_network("64:ff9b:1::/48")
+_SIIT_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+# RFC 6052: the prefix lengths an IPv4-embedded IPv6 address (NAT64) may have.
+_RFC6052_PREFIX_LENGTHS = (32, 40, 48, 56, 64, 96)
 
 # Suffixes that only ever name something inside a network, or this machine.
 _BLOCKED_NAME_SUFFIXES: list[tuple[str, str]] = [
@@ -218,16 +241,17 @@ def resolve_and_check(url: str, *, resolver: Resolver | None = None) -> CheckedT
 
 def blocked_address_reason(address: IPAddress) -> str | None:
     """Why `address` may not be contacted, in words for operators; None when it may."""
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.scope_id:
-            address = ipaddress.IPv6Address(str(address).split("%", 1)[0])
-        if address.ipv4_mapped is not None:
-            inner_reason = blocked_address_reason(address.ipv4_mapped)
-            if inner_reason is None:
-                return None
-            return f"{inner_reason} ({address} is the IPv4-mapped IPv6 form of {address.ipv4_mapped}.)"
-    if address in CLOUD_METADATA_ADDRESSES:
-        return f"{address} is a cloud metadata address ({CLOUD_METADATA_ADDRESSES[address]}) and is never allowed."
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
+        address = ipaddress.IPv6Address(str(address).split("%", 1)[0])
+    # Before the allow-list: nothing an operator writes there may open these.
+    never_reason = _never_allowed_reason(address)
+    if never_reason is not None:
+        return never_reason
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        inner_reason = blocked_address_reason(address.ipv4_mapped)
+        if inner_reason is None:
+            return None
+        return f"{inner_reason} ({address} is the IPv4-mapped IPv6 form of {address.ipv4_mapped}.)"
     if _in_allowed_private_networks(address):
         return None
     if isinstance(address, ipaddress.IPv6Address):
@@ -245,6 +269,69 @@ def blocked_address_reason(address: IPAddress) -> str | None:
     if special or address.is_private or address.is_unspecified or not address.is_global:
         return f"{address} is not a public internet address, so it is not allowed."
     return None
+
+
+def _never_allowed_reason(address: IPAddress) -> str | None:
+    """The refusal of a metadata or link-local address, also when an IPv6 address carries one."""
+    reason = _metadata_reason(address)
+    if reason is not None or isinstance(address, ipaddress.IPv4Address):
+        return reason
+    for embedded, form in _embedded_ipv4_forms(address):
+        reason = _metadata_reason(embedded)
+        if reason is not None:
+            return f"{reason} ({form.format(address=address, embedded=embedded)}.)"
+    # A NAT64 gateway may use a prefix of its own (RFC 6052 network-specific prefix), which an
+    # allow-list entry can cover: a metadata address in any place RFC 6052 allows is refused too.
+    for prefix_length in _RFC6052_PREFIX_LENGTHS:
+        embedded = _rfc6052_ipv4(address, prefix_length)
+        if embedded in CLOUD_METADATA_ADDRESSES:
+            reason = _metadata_reason(embedded)
+            return f"{reason} ({address} may be {embedded} through a NAT64 gateway with a /{prefix_length} prefix.)"
+    return None
+
+
+def _metadata_reason(address: IPAddress) -> str | None:
+    if address in CLOUD_METADATA_ADDRESSES:
+        return f"{address} is a cloud metadata address ({CLOUD_METADATA_ADDRESSES[address]}) and is never allowed."
+    for network, label in _NEVER_ALLOWED_RANGES:
+        if address.version == network.version and address in network:
+            return f"Addresses in {network} ({label}) are never allowed: cloud metadata services answer there."
+    return None
+
+
+def _embedded_ipv4_forms(address: ipaddress.IPv6Address) -> list[tuple[ipaddress.IPv4Address, str]]:
+    """Each IPv4 address `address` carries in a standard form, with how to say so (a format string)."""
+    low32 = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    forms: list[tuple[ipaddress.IPv4Address, str]] = []
+    if address.ipv4_mapped is not None:
+        forms.append((address.ipv4_mapped, "{address} is the IPv4-mapped IPv6 form of {embedded}"))
+    if address in _SIIT_TRANSLATED:
+        forms.append((low32, "{address} is the IPv4-translated (SIIT) form of {embedded}"))
+    if address in _IPV4_COMPATIBLE and int(address) > 1:
+        forms.append((low32, "{address} is the IPv4-compatible IPv6 form of {embedded}"))
+    if address in _NAT64_WELL_KNOWN:
+        forms.append((low32, "{address} is {embedded} through NAT64"))
+    if address in _NAT64_LOCAL_USE:
+        forms += [
+            (_rfc6052_ipv4(address, n), "{address} may be {embedded} through local-use NAT64") for n in (48, 56, 64, 96)
+        ]
+    if address.sixtofour is not None:
+        forms.append((address.sixtofour, "{address} embeds {embedded} by 6to4"))
+    if address.teredo is not None:
+        server, client = address.teredo
+        forms += [
+            (server, "{address} is a Teredo address whose server is {embedded}"),
+            (client, "{address} is a Teredo address whose client is {embedded}"),
+        ]
+    return forms
+
+
+def _rfc6052_ipv4(address: ipaddress.IPv6Address, prefix_length: int) -> ipaddress.IPv4Address:
+    """The IPv4 address in `address` read as RFC 6052 places it after a prefix of that length
+    (right after the prefix, skipping bits 64–71)."""
+    packed = address.packed
+    places = [index for index in range(prefix_length // 8, 16) if index != 8][:4]
+    return ipaddress.IPv4Address(bytes(packed[index] for index in places))
 
 
 def _embedded_ipv4_reason(address: ipaddress.IPv6Address) -> str | None:
