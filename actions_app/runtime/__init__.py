@@ -23,6 +23,8 @@ What does not persist
     object itself are frozen before the module runs, so no execution can change the environment
     of the next one: action code always runs in strict mode, where such writes throw a TypeError.
     (Assigning e.g. `this.name` in an Error subclass still works: it creates an own property.)
+    The legacy RegExp statics (RegExp.$1, lastMatch, input...) and RegExp.prototype.compile are
+    removed: they would carry one execution's last match into the next.
     An isolate that timed out or ran out of memory is thrown away.
 
 The sandbox

@@ -1,8 +1,9 @@
 // Locks the sandbox down: evaluated in every fresh V8 context right after isolate_runtime.js and
 // before any action code. It (1) removes every global that is not on the allow-list, (2) refuses
-// to go on if code generation from strings is enabled, and (3) freezes every built-in reachable
-// from the global object or from syntax, and the global object itself, so that no execution can
-// change the environment of the next one.
+// to go on if code generation from strings is enabled, (3) removes the RegExp statics, which carry
+// the last match from one execution to the next, and (4) freezes every built-in reachable from the
+// global object or from syntax, and the global object itself, so that no execution can change the
+// environment of the next one.
 (() => {
   "use strict";
 
@@ -48,7 +49,25 @@
     if (!(error instanceof EvalError)) throw error;
   }
 
-  // ---- 3. Freeze the built-ins ----------------------------------------------------------------
+  // ---- 3. No state kept by RegExp -------------------------------------------------------------
+
+  // Annex B's RegExp statics (RegExp.input/$_, lastMatch/$&, lastParen/$+, leftContext/$`,
+  // rightContext/$', $1-$9) are accessors over the last match of the whole context, not of any
+  // object the action owns: the next execution of a warm isolate (another user's sign-in) would
+  // read the previous user's email, and RegExp.input can be set. Freezing does not help, an
+  // accessor's setter still works. compile() re-targets a RegExp in place (also Annex B).
+  const REGEXP_OWN_KEYS = new Set(["length", "name", "prototype", "escape", Symbol.species]);
+  for (const key of ownKeys(RegExp)) {
+    if (REGEXP_OWN_KEYS.has(key)) continue;
+    if (!deleteProperty(RegExp, key)) {
+      throw new Error(`sandbox set-up could not remove RegExp.${String(key)}`);
+    }
+  }
+  if (!deleteProperty(RegExp.prototype, "compile")) {
+    throw new Error("sandbox set-up could not remove RegExp.prototype.compile");
+  }
+
+  // ---- 4. Freeze the built-ins ----------------------------------------------------------------
 
   // Freezing turns inherited data properties into read-only ones, and assigning to a read-only
   // inherited property throws in strict code, so ordinary code such as `this.name = "MyError"` in
