@@ -7,47 +7,43 @@ with its location, so the editor can show the operator what to change instead of
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator, validators
-from jsonschema.exceptions import SchemaError, ValidationError
+from jsonschema import Draft202012Validator, FormatChecker, validators
+from jsonschema.exceptions import ValidationError
 
+from actions_app.schema_forms.ecma_patterns import PatternNotSupported, pattern_matches, pattern_problem
 from actions_app.schema_forms.formats import SUPPORTED_FORMATS, config_format_checker
 
 
-@functools.lru_cache(maxsize=256)
-def _compiled_as_in_ecmascript(pattern: str) -> re.Pattern[str]:
-    # Every `$` that is an anchor (not escaped, not inside a [...] class) becomes `\Z`.
-    pieces, in_class, index = [], False, 0
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "\\":
-            pieces.append(pattern[index : index + 2])
-            index += 2
-            continue
-        if char == "[" and not in_class:
-            in_class = True
-        elif char == "]" and in_class:
-            in_class = False
-        pieces.append(r"\Z" if char == "$" and not in_class else char)
-        index += 1
-    return re.compile("".join(pieces))
-
-
 def _pattern_as_in_ecmascript(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
-    """`pattern` as JSON Schema means it: an ECMA-262 regular expression, where a final `$` is the
-    end of the string. Python's `$` also matches before a final newline, so "https://x/plan\\n"
-    would pass a pattern that ends at "plan"."""
-    if validator.is_type(instance, "string") and not _compiled_as_in_ecmascript(pattern).search(instance):
+    """`pattern` as JSON Schema means it (ECMA-262), matched in linear time (ecma_patterns)."""
+    if not validator.is_type(instance, "string"):
+        return
+    try:
+        matched = pattern_matches(pattern, instance)
+    except PatternNotSupported as refusal:
+        # Stored schemas were checked when saved; this is a schema that never was.
+        yield ValidationError(f"The pattern {pattern!r} cannot be checked: {refusal}.")
+        return
+    if not matched:
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 # Checks configs and schema defaults wherever they are checked: config forms, the API, flow saves.
 ConfigValidator = validators.extend(Draft202012Validator, {"pattern": _pattern_as_in_ecmascript})
+
+# The meta-schema marks `pattern` values with format "regex"; jsonschema would check them with
+# Python's `re`, which refuses ECMA-262 syntax such as (?<name>…) and accepts what RE2 cannot run.
+_META_SCHEMA_FORMATS = FormatChecker(formats=())
+_META_SCHEMA_FORMATS.checks("regex")(lambda value: not isinstance(value, str) or pattern_problem(value) is None)
+_META_SCHEMA_VALIDATOR = Draft202012Validator(Draft202012Validator.META_SCHEMA, format_checker=_META_SCHEMA_FORMATS)
+# Objects and arrays of the schema's JSON (a nested setting takes two: properties, then its name):
+# deeper than any form an operator can fill, and far from where jsonschema runs out of stack
+# (about 100 nested settings).
+MAX_SCHEMA_DEPTH = 64
 
 DIALECT_URIS = {"https://json-schema.org/draft/2020-12/schema", "https://json-schema.org/draft/2020-12/schema#"}
 
@@ -114,11 +110,18 @@ def check_schema_supported(schema: dict[str, Any]) -> list[SchemaProblem]:
     """Every reason `schema` cannot be used as a config schema; [] when it can."""
     if not isinstance(schema, dict):
         return [SchemaProblem("/", "A config schema must be a JSON object with type: object.")]
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as error:
-        location = pointer(error.absolute_path)
-        return [SchemaProblem(location, f"The schema is not valid JSON Schema at {location}: {error.message}")]
+    too_deep_at = _first_path_deeper_than(schema, MAX_SCHEMA_DEPTH)
+    if too_deep_at is not None:
+        location = pointer(too_deep_at)
+        message = f"The schema is nested too deeply at {location} (more than {MAX_SCHEMA_DEPTH} levels of JSON)."
+        return [SchemaProblem(location, message)]
+    meta_error = next(iter(_META_SCHEMA_VALIDATOR.iter_errors(schema)), None)
+    if meta_error is not None:
+        location = pointer(meta_error.absolute_path)
+        if meta_error.validator == "format" and meta_error.validator_value == "regex":
+            reason = pattern_problem(meta_error.instance)
+            return [SchemaProblem(location, f"The pattern at {location} cannot be used: {reason}.")]
+        return [SchemaProblem(location, f"The schema is not valid JSON Schema at {location}: {meta_error.message}")]
     problems: list[SchemaProblem] = []
     dialect = schema.get("$schema")
     if dialect is not None and dialect not in DIALECT_URIS:
@@ -128,6 +131,20 @@ def check_schema_supported(schema: dict[str, Any]) -> list[SchemaProblem]:
         return problems
     problems.extend(_object_problems(schema, "", is_root=True, in_array=False))
     return problems
+
+
+def _first_path_deeper_than(value: Any, limit: int) -> list[Any] | None:
+    """The path of a value nested more than `limit` objects/arrays deep, or None (no recursion)."""
+    pending: list[tuple[Any, list[Any]]] = [(value, [])]
+    while pending:
+        item, path = pending.pop()
+        if len(path) > limit:
+            return path
+        if isinstance(item, dict):
+            pending.extend((child, [*path, key]) for key, child in item.items())
+        elif isinstance(item, list):
+            pending.extend((child, [*path, index]) for index, child in enumerate(item))
+    return None
 
 
 def pointer(parts: Iterable[Any]) -> str:
