@@ -146,3 +146,74 @@ def test_regexp_statics_are_gone_from_the_constructor() -> None:
     """)
 
     assert state_of(run(probe)) == {"names": [], "compile": "undefined"}
+
+
+# ---- defect 3: error text of any size comes back short -------------------------------------------
+
+# An engine-made block reason is "<slug> failed: <message>"; slugs have up to 80 characters and
+# reasons up to 1,000, as returned reasons do.
+MAX_ERROR_MESSAGE_CHARS = 1000 - len(" failed: ") - 80
+HUGE = "20 * 2 ** 20"
+
+
+@pytest.mark.parametrize(
+    ("body", "starts_with"),
+    [
+        (f"throw new Error('x'.repeat({HUGE}));", "Uncaught Error: xxxx"),
+        ("throw new Error('x'.repeat(40 * 2 ** 20));", "Uncaught Error: xxxx"),  # beyond a 32 MiB reply frame
+        ("throw new Error('é\\u{1F600}'.repeat(2 ** 22));", "Uncaught Error: é\U0001f600"),
+        (f"const e = new TypeError('short'); e.name = 'N'.repeat({HUGE}); throw e;", "Uncaught NNNN"),
+        (f"return Promise.reject('s'.repeat({HUGE}));", "Uncaught non-Error value: ssss"),
+        (f"throw {{ blob: 'b'.repeat({HUGE}) }};", 'Uncaught non-Error value: {"blob":"bbbb'),
+        (f"throw {{ toString() {{ return 't'.repeat({HUGE}); }}, toJSON() {{ throw 1; }} }};", "Uncaught non-Error"),
+        (f"throw new AggregateError([new Error('a'.repeat({HUGE}))], 'm'.repeat({HUGE}));", "Uncaught AggregateError"),
+        (f"throw new Error('short', {{ cause: 'c'.repeat({HUGE}) }});", "Uncaught Error: short"),
+        ("throw { get name() { throw new Error('no'); } };", "Uncaught non-Error value"),
+        (f"await null; throw new RangeError('r'.repeat({HUGE}));", "Uncaught RangeError: rrrr"),
+    ],
+    ids=[
+        "error-message",
+        "message-over-a-frame",
+        "two-byte-message",
+        "error-name",
+        "rejected-string",
+        "thrown-object",
+        "to-string",
+        "aggregate-error",
+        "cause",
+        "throwing-getter",
+        "after-await",
+    ],
+)
+def test_thrown_text_of_any_size_comes_back_short(body: str, starts_with: str) -> None:
+    pids = runtime_executor.worker_pids_for_tests()
+
+    execution = run(execute_body(body), timeout_ms=5000)
+
+    assert execution.error is not None
+    assert execution.error.code == "exception", execution.error
+    assert execution.error.message.startswith(starts_with), execution.error.message[:200]
+    assert len(execution.error.message) <= MAX_ERROR_MESSAGE_CHARS
+    assert runtime_executor.worker_pids_for_tests() == pids  # the worker did not die of it
+
+
+def test_a_shortened_error_still_says_where_it_was_thrown() -> None:
+    source = PRELUDE + "async function execute(input) {\n  throw new Error('x'.repeat(2 ** 20));\n}\n"
+
+    execution = run(source)
+
+    assert execution.error is not None
+    assert execution.error.message.endswith("(line 5, column 9)"), execution.error.message[-80:]
+    assert "…" in execution.error.message
+    assert len(execution.error.message) <= MAX_ERROR_MESSAGE_CHARS
+
+
+def test_a_huge_module_initialisation_error_comes_back_short() -> None:
+    source = PRELUDE + "throw new SyntaxError('s'.repeat(20 * 2 ** 20));\nasync function execute() {}\n"
+
+    execution = run(source)
+
+    assert execution.error is not None
+    assert execution.error.code == "exception"
+    assert execution.error.message.startswith("Module initialisation threw SyntaxError: sss")
+    assert len(execution.error.message) <= MAX_ERROR_MESSAGE_CHARS

@@ -11,7 +11,7 @@ from typing import Any
 
 from actions_app.compiler.source_map import in_source_terms
 from actions_app.runtime.pool import WorkerCrashed, WorkerHung, WorkerPool, default_worker_count
-from actions_app.runtime.protocol import encode_frame, storable
+from actions_app.runtime.protocol import clip_error_message, encode_frame, storable
 from actions_app.runtime.results import ERROR_CODES, ExecutionError, ExecutionResult, validate_action_result
 from flows_app.triggers import ALLOWED_RESULTS
 
@@ -143,7 +143,8 @@ def execute_action(
         code = str(reply["error"]["code"])
         message = str(reply["error"]["message"])
         if source_map is not None:
-            message = in_source_terms(message, source_map)
+            # The location may grow ("... of the compiled JavaScript)"): trim to the limit again.
+            message = clip_error_message(in_source_terms(message, source_map))
         return ExecutionResult(
             None, logs, duration_ms, ExecutionError(code if code in ERROR_CODES else "exception", message)
         )

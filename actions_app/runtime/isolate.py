@@ -28,7 +28,7 @@ from typing import Any
 from py_mini_racer import JSEvalException, JSOOMException, JSParseException, MiniRacer
 from py_mini_racer._mini_racer import _make_context
 
-from actions_app.runtime.protocol import storable
+from actions_app.runtime.protocol import clip_error_message, storable
 
 # Evaluated in this order in every new context, as one script, before any action code.
 SANDBOX_SOURCE = "\n".join(
@@ -77,7 +77,8 @@ class Outcome:
 
     def fail(self, code: str, message: str, *, context_healthy: bool = True) -> Outcome:
         self.error_code = code
-        self.error_message = storable(message)  # V8's own messages may quote the action's text
+        # V8's own messages may quote the action's text, of any length and with lone surrogates.
+        self.error_message = clip_error_message(storable(message))
         self.context_healthy = self.context_healthy and context_healthy
         return self
 

@@ -32,6 +32,16 @@ const RUNTIME_BINDING = (() => {
   const LOG_BUDGET = 8192;
   const RESULT_BUDGET = 65536;
   const MAX_RESULT_DEPTH = 64;
+  // Thrown text (an error's name and message, a rejected value) is cut here, inside the isolate:
+  // an action can throw a message of hundreds of MiB, which would otherwise be copied out whole
+  // (the worker's reply frame has a 32 MiB limit) and become a run's block reason. The worker
+  // trims the whole message further (runtime.protocol.clip_error_message).
+  const ERROR_NAME_BUDGET = 200;
+  const ERROR_TEXT_BUDGET = 2048;
+  // The stack's frames come after the message, which may be huge: only its end is searched.
+  const STACK_TAIL_BUDGET = 16384;
+
+  const clip = (text, limit) => (text.length > limit ? `${text.slice(0, limit)}…` : text);
 
   // ---- The console: output is captured per execution ----------------------------------------
 
@@ -45,8 +55,8 @@ const RUNTIME_BINDING = (() => {
   };
 
   const describeError = (error) => {
-    const name = String(error.name);
-    const message = String(error.message);
+    const name = clip(String(error.name), ERROR_NAME_BUDGET);
+    const message = clip(String(error.message), ERROR_TEXT_BUDGET);
     return message ? `${name}: ${message}` : name;
   };
 
@@ -128,7 +138,8 @@ const RUNTIME_BINDING = (() => {
   const firstActionFrame = (error) => {
     try {
       const stack = String(error.stack);
-      const match = /action\.js:(\d+):(\d+)/.exec(stack);
+      const tail = stack.length > STACK_TAIL_BUDGET ? stack.slice(-STACK_TAIL_BUDGET) : stack;
+      const match = /action\.js:(\d+):(\d+)/.exec(tail);
       return match ? ` (line ${match[1]}, column ${match[2]})` : "";
     } catch {
       return "";
@@ -143,13 +154,13 @@ const RUNTIME_BINDING = (() => {
   const describeThrown = (thrown, prefix) => {
     try {
       if (thrown instanceof ErrorConstructor) {
-        const message = String(thrown.message);
+        const message = clip(String(thrown.message), ERROR_TEXT_BUDGET);
         if (thrown instanceof RangeError && MEMORY_MESSAGES.has(message)) {
           return failure("memory", `Execution ran out of memory (RangeError: ${message}).`);
         }
         return failure("exception", `${prefix}${describeError(thrown)}${firstActionFrame(thrown)}`);
       }
-      return failure("exception", `${prefix}non-Error value: ${formatValue(thrown)}`);
+      return failure("exception", `${prefix}non-Error value: ${clip(formatValue(thrown), ERROR_TEXT_BUDGET)}`);
     } catch {
       return failure("exception", `${prefix}unprintable value`);
     }

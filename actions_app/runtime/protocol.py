@@ -38,6 +38,23 @@ def storable(value: Any) -> Any:
     return value
 
 
+# An engine-made block reason is "<action slug> failed: <error message>" and must stay within the
+# 1,000 characters a returned reason may have; slugs have up to 80.
+MAX_ERROR_MESSAGE_CHARS = 900
+# Where an exception was thrown, as the sandbox appends it (and compiler.source_map rewrites it).
+_LOCATION_SUFFIX = re.compile(r" \(line \d+, column \d+[^()]{0,40}\)$")
+
+
+def clip_error_message(message: str, limit: int = MAX_ERROR_MESSAGE_CHARS) -> str:
+    """`message` cut to at most `limit` characters, with an ellipsis where it was cut; a location
+    it ends with ("(line 3, column 9)") is kept, so the editor can still point at the line."""
+    if len(message) <= limit:
+        return message
+    location = _LOCATION_SUFFIX.search(message[-80:])
+    suffix = location.group(0) if location else ""
+    return message[: limit - len(suffix) - 1] + "…" + suffix
+
+
 FRAME_HEADER = struct.Struct(">I")
 # Requests carry the compiled module, replies at most 64 KiB of result plus 8 KiB of logs; a
 # larger frame means something is wrong at the other end.
