@@ -36,6 +36,8 @@ FIRST_VERSION = "0.1.0"
 # Path words of the actions URLs; an action with one of these slugs could not be reached.
 RESERVED_SLUGS = {"new", "schema-preview", "sdk-types", "sample-input"}
 BUMPS = ("patch", "minor", "major")
+# Each part is stored in an integer column (PostgreSQL's integer, 32 bits signed).
+MAX_VERSION_PART = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -127,13 +129,18 @@ def next_version_label(latest: str | None, bump: str = "patch", explicit: str | 
             raise InvalidDraft({"version": ["Use a plain MAJOR.MINOR.PATCH version without a suffix."]})
         if latest is not None and wanted <= semver.Version.parse(latest):
             raise InvalidDraft({"version": [f"Must be higher than the latest version {latest}."]})
+        if max(wanted.major, wanted.minor, wanted.patch) > MAX_VERSION_PART:
+            raise InvalidDraft({"version": [f"Each of MAJOR, MINOR and PATCH can be at most {MAX_VERSION_PART}."]})
         return str(wanted)
     if latest is None:
         return FIRST_VERSION
     if bump not in BUMPS:
         raise InvalidDraft({"bump": [f"Choose one of {', '.join(BUMPS)}."]})
     current = semver.Version.parse(latest)
-    return str({"patch": current.bump_patch, "minor": current.bump_minor, "major": current.bump_major}[bump]())
+    bumped = {"patch": current.bump_patch, "minor": current.bump_minor, "major": current.bump_major}[bump]()
+    if max(bumped.major, bumped.minor, bumped.patch) > MAX_VERSION_PART:
+        raise InvalidDraft({"bump": [f"{latest} cannot take a {bump} bump: parts stop at {MAX_VERSION_PART}."]})
+    return str(bumped)
 
 
 def _compile_or_refuse(

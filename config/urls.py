@@ -4,6 +4,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from audit_app.security_views import security_log
 from config.api import api
 from tenants import views as tenant_views
+from tenants.middleware import bad_request
 
 tenant_patterns: list[URLPattern | URLResolver] = [
     path("", tenant_views.tenant_home, name="tenant_home"),
@@ -21,3 +22,5 @@ urlpatterns = [
     path("platform/security-log/", security_log, name="security_log"),
     path("api/v1/", api.urls),
 ]
+
+handler400 = bad_request

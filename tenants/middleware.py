@@ -1,4 +1,5 @@
-"""Request id and Content-Security-Policy for every response; the API's 405 in its error shape."""
+"""Request id and Content-Security-Policy for every response; the API's 405 in its error shape;
+a 413 for a body over the upload limit."""
 
 from __future__ import annotations
 
@@ -6,7 +7,12 @@ import re
 import uuid
 from collections.abc import Callable
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+
+from tenants.http import parse_count
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -78,3 +84,46 @@ class ApiMethodNotAllowedMiddleware:
         )
         shaped["Allow"] = ", ".join(allowed)
         return shaped
+
+
+def _upload_limit_message() -> str:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return f"The request body is larger than the {limit / 1024 / 1024:.1f} MiB limit ({limit:,} bytes)."
+
+
+def _too_large_response(request: HttpRequest) -> HttpResponse:
+    message = _upload_limit_message()
+    if request.path.startswith("/api/"):
+        error = {"code": "payload_too_large", "message": message, "details": [{"field": "body", "message": message}]}
+        return JsonResponse({"error": error}, status=413)
+    page = render_to_string("413.html", {"message": message}, request=request)
+    return HttpResponse(page, status=413)
+
+
+class RequestBodyLimitMiddleware:
+    """A body declared over DATA_UPLOAD_MAX_MEMORY_SIZE is answered 413 before anything reads it.
+
+    Django itself raises RequestDataTooBig wherever the body is first read (the CSRF check, a
+    form, the API's JSON parser), which ends as a bare 400 that does not say what is wrong."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        declared = parse_count(request.META.get("CONTENT_LENGTH") or "")
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if declared is not None and limit is not None and declared > limit:
+            return _too_large_response(request)
+        return self.get_response(request)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler400: what the middleware cannot see from the headers (a multipart form whose fields
+    add up past the limit, too many fields), said plainly, and in the API's error shape there."""
+    if isinstance(exception, RequestDataTooBig):
+        return _too_large_response(request)
+    reason = str(exception) if isinstance(exception, SuspiciousOperation) and str(exception) else "Bad request."
+    if request.path.startswith("/api/"):
+        body = {"error": {"code": "bad_request", "message": reason, "details": []}}
+        return JsonResponse(body, status=400)
+    return HttpResponse(render_to_string("400.html", {"message": reason}, request=request), status=400)
