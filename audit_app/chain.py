@@ -9,6 +9,15 @@ A retention purge (audit_app.retention) removes events 1..N and anchors the chai
 (anchored_seq = N, anchored_hash = hash of event N), the chain is checked from N+1 against that
 hash, and the newest `audit.purged` event must name the same anchor, so moving the anchor by hand
 to hide a deleted prefix shows as well.
+
+Records that live outside the audit table (a flow run's executions) are covered through their
+events: such an event carries a digest of its record (`record_digest`), and the app that owns the
+record registers a `RecordCheck` that recomputes it, so verification reports an edited or removed
+record as a break at its event's seq. Events written before digests carry none and are checked as
+they always were.
+
+Verification never stops at a row it cannot read (an unparsable time, a value of the wrong type):
+that row is the break, at its seq.
 """
 
 from __future__ import annotations
@@ -17,10 +26,13 @@ import functools
 import hashlib
 import ipaddress
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+from django.db import InterfaceError, OperationalError
 
 from audit_app.models import AuditChainHead, AuditEvent
 
@@ -94,6 +106,23 @@ def event_hash(prev_hash: str, event: Any) -> str:
     return hashlib.sha256((prev_hash + canonical_event(event)).encode()).hexdigest()
 
 
+def record_digest(fields: Mapping[str, Any]) -> str:
+    """The hex SHA-256 of a record's fields (JSON values: times and UUIDs as text), the same
+    whether computed from the values about to be written or from the row read back: numbers are
+    compared by value, as PostgreSQL's jsonb keeps them (1e16 reads back as 10000000000000000)."""
+    written = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+    canonical = json.loads(written, parse_float=_canonical_float)
+    text = json.dumps(canonical, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _canonical_float(text: str) -> int | float:
+    # Integral values become exact integers (from the decimal text, not the binary float: jsonb
+    # reads 1e300 back as ten to the 300th), so 2.0, -0.0, 1e16 and what jsonb returns agree.
+    value = Decimal(text)
+    return int(value) if value.is_finite() and value == value.to_integral_value() else float(text)
+
+
 def link(event: Any, seq: int, prev_hash: str) -> str:
     """Give an unsaved event its place in the chain; returns its hash, the next event's prev_hash."""
     event.seq = seq
@@ -107,12 +136,55 @@ class ChainBreak:
     """The first place a tenant's chain does not hold, and what that suggests happened."""
 
     seq: int
-    # "hash mismatch", "gap", "prev_hash mismatch", "head mismatch" or "anchor mismatch"
+    # "hash mismatch", "gap", "prev_hash mismatch", "head mismatch", "anchor mismatch",
+    # "unreadable row" or "record mismatch"
     reason: str
     detail: str
 
     def __str__(self) -> str:
         return f"seq {self.seq}: {self.reason} ({self.detail})"
+
+
+@dataclass(frozen=True)
+class UnreadableRow:
+    """An event row the database holds but that cannot be read (a corrupt value); its seq as
+    stored, which may itself be what is corrupt."""
+
+    seq: Any
+    problem: str
+
+
+@dataclass(frozen=True)
+class RecordCheckResult:
+    """What a RecordCheck found among the events it was given."""
+
+    # Events whose record matched the digest they carry.
+    matched: int = 0
+    # Events written before digests: nothing to compare.
+    without_digest: int = 0
+    # seq -> why that event's record does not match its digest.
+    mismatches: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordCheck:
+    """How verification recomputes the digests of the records that events of one type describe.
+    Offered by the app that owns the records (`register_record_check` in its AppConfig.ready)."""
+
+    # For what verify_audit prints: "execution records".
+    records: str
+    # (tenant id, events of the type in seq order) -> what it found.
+    check: Callable[[int, Sequence[AuditEvent]], RecordCheckResult]
+
+
+_RECORD_CHECKS: dict[str, RecordCheck] = {}
+# Events handed to a RecordCheck at once.
+RECORD_CHECK_BATCH = 500
+
+
+def register_record_check(event_type: str, record_check: RecordCheck) -> None:
+    """Have verification recompute the record digests of `event_type` events with `record_check`."""
+    _RECORD_CHECKS[event_type] = record_check
 
 
 @dataclass(frozen=True)
@@ -126,27 +198,136 @@ class ChainWalk:
     last_purge: Any = None
 
 
-def walk_links(events: Iterable[AuditEvent], after_seq: int, after_hash: str) -> ChainWalk:
+def walk_links(events: Iterable[AuditEvent | UnreadableRow], after_seq: int, after_hash: str) -> ChainWalk:
     """Check that `events` (in seq order) continue a chain whose last event was `after_seq` with
     hash `after_hash`; stops at the first broken link."""
     expected_seq, prev_hash, last_purge = after_seq + 1, after_hash, None
     for event in events:
-        found: ChainBreak | None = None
-        if event.seq < expected_seq:
-            found = ChainBreak(event.seq, "anchor mismatch", f"event {event.seq} is before the chain's start")
-        elif event.seq != expected_seq:
-            found = ChainBreak(expected_seq, "gap", f"event {expected_seq} is missing; next is {event.seq}")
-        elif event.prev_hash != prev_hash:
-            found = ChainBreak(event.seq, "prev_hash mismatch", "the event does not follow the one before it")
-        elif event_hash(prev_hash, event) != event.hash:
-            found = ChainBreak(event.seq, "hash mismatch", "the event's fields were changed")
+        found = _link_break(event, expected_seq, prev_hash)
         if found is not None:
             return ChainWalk(found, expected_seq - 1, prev_hash, last_purge)
+        assert isinstance(event, AuditEvent)  # an UnreadableRow is always a break
         if event.type == "audit.purged":
             last_purge = event.after
         prev_hash = event.hash
         expected_seq += 1
     return ChainWalk(None, expected_seq - 1, prev_hash, last_purge)
+
+
+def _link_break(event: AuditEvent | UnreadableRow, expected_seq: int, prev_hash: str) -> ChainBreak | None:
+    seq = event.seq
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        return ChainBreak(expected_seq, "unreadable row", f"the seq of the next row is {seq!r}, not a number")
+    if seq < expected_seq:
+        return ChainBreak(seq, "anchor mismatch", f"event {seq} is before the chain's start")
+    if seq != expected_seq:
+        return ChainBreak(expected_seq, "gap", f"event {expected_seq} is missing; next is {seq}")
+    if isinstance(event, UnreadableRow):
+        return ChainBreak(seq, "unreadable row", event.problem)
+    if event.prev_hash != prev_hash:
+        return ChainBreak(seq, "prev_hash mismatch", "the event does not follow the one before it")
+    if not isinstance(event.occurred_at, datetime):
+        # SQLite's reading of a time that is not one.
+        return ChainBreak(seq, "unreadable row", f"occurred_at cannot be read (it is {event.occurred_at!r})")
+    try:
+        recomputed = event_hash(prev_hash, event)
+    except (TypeError, ValueError, AttributeError, OverflowError) as error:
+        # A value of a type its column cannot hold (bytes for text, a number for a time).
+        return ChainBreak(seq, "unreadable row", f"a value has the wrong type ({_described(error)})")
+    if recomputed != event.hash:
+        return ChainBreak(seq, "hash mismatch", "the event's fields were changed")
+    return None
+
+
+def _described(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"[:300]
+
+
+def _cannot_read(error: Exception) -> bool:
+    """Whether `error` says a row holds a value that cannot be read, rather than that the
+    database went away (which must stop verification, not be reported as tampering)."""
+    return not isinstance(error, OperationalError | InterfaceError)
+
+
+def _events_in_seq_order(tenant: Tenant | int) -> Iterator[AuditEvent | UnreadableRow]:
+    """The tenant's events in seq order, ending with an UnreadableRow at the first row that
+    cannot be read (reading stops there: the walk reports the chain broken at that row)."""
+    events = AuditEvent.objects.filter(tenant=tenant).order_by("seq")
+    last_seq = None
+    try:
+        for event in events.iterator(chunk_size=2000):
+            last_seq = event.seq
+            yield event
+        return
+    except Exception as error:
+        if not _cannot_read(error):
+            raise
+    # Which row it was: read the rest one at a time (a chunk fails as a whole on PostgreSQL).
+    rest = events if last_seq is None else events.filter(seq__gt=last_seq)
+    for pk, seq in rest.values_list("pk", "seq"):
+        try:
+            event = AuditEvent.objects.get(pk=pk)
+        except Exception as error:
+            if not _cannot_read(error):
+                raise
+            yield UnreadableRow(seq, _unreadable_columns(pk) or _described(error))
+            return
+        yield event
+
+
+def _unreadable_columns(pk: int) -> str:
+    """Which of the event's columns cannot be read, for the operator looking into it."""
+    problems = []
+    for model_field in AuditEvent._meta.concrete_fields:
+        try:
+            AuditEvent.objects.filter(pk=pk).values_list(model_field.attname, flat=True).first()
+        except Exception as error:
+            if not _cannot_read(error):
+                raise
+            problems.append(f"{model_field.attname} cannot be read ({_described(error)})")
+    return "; ".join(problems)
+
+
+class _RecordVerifier:
+    """Hands the events a RecordCheck covers, once their links held, to it in batches."""
+
+    def __init__(self, tenant_id: int) -> None:
+        self.tenant_id = tenant_id
+        self.pending: list[AuditEvent] = []
+        self.matched: dict[str, int] = {}
+        self.without_digest: dict[str, int] = {}
+        self.first_mismatch: ChainBreak | None = None
+
+    def watch(self, events: Iterable[AuditEvent | UnreadableRow]) -> Iterator[AuditEvent | UnreadableRow]:
+        """Pass `events` on; stops early once a record does not match."""
+        for event in events:
+            yield event
+            # Only here once the walk took the event as linked (it stops reading at a break).
+            if isinstance(event, AuditEvent) and event.type in _RECORD_CHECKS:
+                self.pending.append(event)
+                if len(self.pending) >= RECORD_CHECK_BATCH:
+                    self._check_pending()
+                    if self.first_mismatch is not None:
+                        return
+
+    def finish(self) -> ChainBreak | None:
+        self._check_pending()
+        return self.first_mismatch
+
+    def _check_pending(self) -> None:
+        by_type: dict[str, list[AuditEvent]] = {}
+        for event in self.pending:
+            by_type.setdefault(event.type, []).append(event)
+        self.pending = []
+        for event_type, events in by_type.items():
+            record_check = _RECORD_CHECKS[event_type]
+            found = record_check.check(self.tenant_id, events)
+            self.matched[record_check.records] = self.matched.get(record_check.records, 0) + found.matched
+            undigested = self.without_digest.get(record_check.records, 0) + found.without_digest
+            self.without_digest[record_check.records] = undigested
+            for seq, detail in found.mismatches.items():
+                if self.first_mismatch is None or seq < self.first_mismatch.seq:
+                    self.first_mismatch = ChainBreak(seq, "record mismatch", detail)
 
 
 @dataclass(frozen=True)
@@ -163,17 +344,41 @@ def chain_anchor(head: AuditChainHead | None) -> ChainAnchor:
     return ChainAnchor(head.anchored_seq, head.anchored_hash)
 
 
+@dataclass(frozen=True)
+class ChainReport:
+    """What verifying a tenant found: the first break (None if the chain holds) and, per kind of
+    record covered by digests, how many matched and how many events predate digests."""
+
+    chain_break: ChainBreak | None
+    records_matched: dict[str, int] = field(default_factory=dict)
+    records_without_digest: dict[str, int] = field(default_factory=dict)
+
+
 def verify_chain(tenant: Tenant) -> ChainBreak | None:
     """Walk the tenant's events in seq order from its anchor; return the first broken link, or
     None if it holds."""
+    return verify_tenant(tenant).chain_break
+
+
+def verify_tenant(tenant: Tenant) -> ChainReport:
+    """Walk the tenant's events in seq order from its anchor, recomputing each event's hash and
+    the digest of each record an event describes; report the first break."""
     head = AuditChainHead.objects.filter(tenant=tenant).first()
     anchor = chain_anchor(head)
-    events = AuditEvent.objects.for_tenant(tenant).order_by("seq").iterator(chunk_size=2000)
-    walk = walk_links(events, anchor.seq, anchor.hash)
-    if walk.chain_break is not None:
-        return walk.chain_break
+    records = _RecordVerifier(tenant.pk)
+    walk = walk_links(records.watch(_events_in_seq_order(tenant)), anchor.seq, anchor.hash)
+    record_break = records.finish()
+    found = [b for b in (walk.chain_break, record_break) if b is not None]
+    chain_break = min(found, key=lambda b: b.seq) if found else _end_break(head, anchor, walk)
+    return ChainReport(chain_break, records.matched, records.without_digest)
+
+
+def _end_break(head: AuditChainHead | None, anchor: ChainAnchor, walk: ChainWalk) -> ChainBreak | None:
+    """Whether the head and the anchor agree with the chain the walk read to its end."""
     last_seq = walk.last_seq
     head_seq = head.last_seq if head else 0
+    if not isinstance(head_seq, int):
+        return ChainBreak(last_seq + 1, "head mismatch", f"the head's last seq is {head_seq!r}, not a number")
     if head_seq != last_seq:
         return ChainBreak(
             min(head_seq, last_seq) + 1, "head mismatch", f"the head says {head_seq} events, the table has {last_seq}"

@@ -245,3 +245,76 @@ def test_batches_and_single_events_racing_on_a_new_tenant_leave_one_linear_chain
     seqs = list(AuditEvent.objects.for_tenant(fresh).order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, 6 * 5 + 6 * 5 * 2 + 1))
     assert verify_chain(fresh) is None
+
+
+SQLITE_ONLY = pytest.mark.skipif(connection.vendor != "sqlite", reason="PostgreSQL's column types refuse the value")
+POSTGRESQL_ONLY = pytest.mark.skipif(connection.vendor != "postgresql", reason="a value only PostgreSQL stores")
+
+# (column, SQL value) that leave a row the table holds but the ORM cannot read, or reads as
+# something of the wrong type.
+CORRUPTIONS = [
+    pytest.param("occurred_at", "'not a time'", marks=SQLITE_ONLY, id="unparsable-time"),
+    pytest.param("occurred_at", "'2025-13-45 25:61:00'", marks=SQLITE_ONLY, id="impossible-time"),
+    pytest.param("occurred_at", "12345", marks=SQLITE_ONLY, id="time-as-a-number"),
+    pytest.param("occurred_at", "'infinity'", marks=POSTGRESQL_ONLY, id="infinite-time"),
+    pytest.param("occurred_at", "'0044-03-15 12:00:00+00 BC'", marks=POSTGRESQL_ONLY, id="time-before-year-1"),
+    pytest.param("after", "'{\"version\": 3'", marks=SQLITE_ONLY, id="bad-json"),
+    pytest.param("before", "'[1, 2,'", marks=SQLITE_ONLY, id="bad-json-before"),
+    pytest.param("after", "NULL", id="missing-after"),
+    pytest.param("ip", "NULL", id="missing-ip"),
+    pytest.param("seq", "'three'", marks=SQLITE_ONLY, id="seq-as-text"),
+    pytest.param("flow_revision", "'seven'", marks=SQLITE_ONLY, id="number-as-text"),
+    pytest.param("actor_name", "X'00ff'", marks=SQLITE_ONLY, id="text-as-bytes"),
+    pytest.param("prev_hash", "''", id="missing-prev-hash"),
+]
+
+
+def _raw_past_checks(sql: str, params: list[Any]) -> None:
+    """`_raw`, past SQLite's CHECK constraints too (its JSON columns check that they hold JSON)."""
+    if connection.vendor == "sqlite":
+        _raw("PRAGMA ignore_check_constraints = ON")
+    try:
+        _raw(sql, params)
+    finally:
+        if connection.vendor == "sqlite":
+            _raw("PRAGMA ignore_check_constraints = OFF")
+
+
+@pytest.mark.parametrize(("column", "value"), CORRUPTIONS)
+def test_verify_audit_reports_a_corrupt_row_at_its_seq_and_goes_on(
+    personas: Any, chain: list[AuditEvent], column: str, value: str
+) -> None:
+    corrupt = chain[-3]  # one of the fixture's own events, with every column filled
+    assert corrupt.ip and corrupt.after and corrupt.before
+    _raw_past_checks(f"UPDATE audit_app_auditevent SET {column} = {value} WHERE id = %s", [corrupt.pk])
+    out = StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("verify_audit", stdout=out)
+    assert exit_info.value.code == 1
+    acme, *others = out.getvalue().splitlines()
+    assert acme.startswith(f"acme: BROKEN at seq {corrupt.seq}: "), acme
+    # The tenants after the broken one are still verified.
+    assert others == ["globex: OK"]
+
+
+def test_a_row_that_cannot_be_read_is_named_with_its_column(personas: Any, chain: list[AuditEvent]) -> None:
+    bad_time = "'infinity'" if connection.vendor == "postgresql" else "'not a time'"
+    _raw(f"UPDATE audit_app_auditevent SET occurred_at = {bad_time} WHERE id = %s", [chain[-3].pk])
+    found = verify_chain(personas.tenant_a)
+    assert found is not None
+    assert (found.seq, found.reason) == (chain[-3].seq, "unreadable row")
+    assert found.detail.startswith("occurred_at cannot be read (")
+    assert verify_chain(personas.tenant_b) is None
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="PostgreSQL's column types refuse the value")
+def test_verify_audit_goes_on_after_a_corrupt_chain_head(personas: Any, chain: list[AuditEvent]) -> None:
+    _raw("UPDATE audit_app_auditchainhead SET last_seq = 'many' WHERE tenant_id = %s", [personas.tenant_a.pk])
+    out = StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("verify_audit", stdout=out)
+    assert exit_info.value.code == 1
+    assert out.getvalue().splitlines() == [
+        f"acme: BROKEN at seq {chain[-1].seq + 1}: head mismatch (the head's last seq is 'many', not a number)",
+        "globex: OK",
+    ]
