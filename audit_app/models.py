@@ -28,6 +28,10 @@ EVENT_TYPES = [
     "member.added",
     "member.role_changed",
     "member.removed",
+    # Invitations (tenants.services): an email address invited with a role, or the invitation
+    # withdrawn; its acceptance is a `member.added` naming the invitation.
+    "member.invited",
+    "member.invitation_revoked",
     # Retention (audit_app.retention): the policy changed, or the oldest events were purged.
     "audit.retention_changed",
     "audit.purged",

@@ -19,6 +19,8 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("t/<slug:tenant_slug>/", include(tenant_patterns)),
+    # Not under /t/: whoever follows an invitation link is no member of the tenant yet.
+    path("invitations/<slug:invitation_token>/", include("tenants.invitation_urls")),
     path("platform/security-log/", security_log, name="security_log"),
     path("api/v1/", api.urls),
 ]

@@ -16,12 +16,15 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.cache import patch_cache_control
 from guardian.utils import get_user_obj_perms_model
 
 from audit_app.security import record_refused_tenant
-from tenants.models import Membership, Tenant
+from tenants.models import Invitation, Membership, Tenant
 from tenants.permissions import has_object_perm, objects_with_perm
 from tenants.roles import OBJECT_PERMS_BY_MODEL, TENANT_ABILITIES, Role
+from tenants.services import InvitationNotValid, pending_invitation
 
 M = TypeVar("M", bound=models.Model)
 QS = TypeVar("QS", bound=models.QuerySet[Any])
@@ -107,3 +110,37 @@ def tenant_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
         return view(request, tenant_access(request, tenant_slug), **kwargs)
 
     return with_tenant
+
+
+def invitation_not_valid(request: HttpRequest) -> HttpResponse:
+    """The one answer for a link that is unknown, expired, revoked or used (404, no detail)."""
+    response = render(request, "tenants/invitation_invalid.html", status=404)
+    patch_cache_control(response, no_store=True)
+    return response
+
+
+@dataclass(frozen=True)
+class InvitationLink:
+    """A pending invitation as reached through its link; the secret is kept to link on with."""
+
+    invitation: Invitation
+    token: str
+
+
+def invitation_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The pending invitation named by the link's secret, for whoever holds the link, signed in
+    or not (the invitee is no member yet), before anything else about the request is looked at.
+    Every link that does not name a pending invitation gets `invitation_not_valid`. The view
+    receives an `InvitationLink` in place of the secret; no answer is cached, as it carries it."""
+
+    @wraps(view)
+    def with_invitation(request: HttpRequest, invitation_token: str, **kwargs: Any) -> HttpResponse:
+        try:
+            invitation = pending_invitation(invitation_token)
+        except InvitationNotValid:
+            return invitation_not_valid(request)
+        response = view(request, InvitationLink(invitation, invitation_token), **kwargs)
+        patch_cache_control(response, no_store=True)
+        return response
+
+    return with_invitation

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django import forms
+from django.contrib.auth.forms import UserCreationForm
 from django.utils import timezone
 
 from tenants.models import API_SCOPES
@@ -103,23 +104,49 @@ class _RoleField(forms.ChoiceField):
         )
 
 
-class AddMemberForm(forms.Form):
-    operator = forms.CharField(
-        label="Username or email",
+class InviteMemberForm(forms.Form):
+    email = forms.EmailField(
+        label="Email",
         max_length=254,
-        help_text="An operator who already has a console account.",
-        error_messages={"required": "Enter the operator's username or email."},
+        help_text=(
+            "The person's email address. They join by opening the invitation link and signing in with "
+            "an account that has this email, or by creating one. The console sends no mail: you get "
+            "the link here, once, to pass on; it is also written to the server log."
+        ),
+        error_messages={"required": "Enter the email address to invite.", "invalid": "Enter a valid email address."},
     )
 
-    def __init__(self, *args: Any, grantable: list[Role], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, grantable: list[Role], lifetime_days: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["role"] = _RoleField(
-            grantable, initial=Role.VIEWER.value, help_text="Roles nest: each one includes the ones above it."
+            grantable,
+            initial=Role.VIEWER.value,
+            help_text=(
+                f"The role they get when they accept. Roles nest: each one includes the ones above it. "
+                f"The link works once, for {lifetime_days} days."
+            ),
         )
 
     @property
     def role(self) -> Role:
         return Role(self.cleaned_data["role"])
+
+
+class InvitationSignUpForm(UserCreationForm):
+    """A new operator account for an invited address: username and password; the email is the
+    invited one and is not a field. Django's password validators apply, with the username and
+    that email known to them."""
+
+    def __init__(self, *args: Any, invited_email: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.instance.email = invited_email
+        self.fields[
+            "username"
+        ].help_text = "The name you sign in with: up to 150 letters, digits and @ . + - _ characters."
+        self.fields["password2"].label = "Password again"
+        self.fields["username"].error_messages["required"] = "Choose a username."
+        self.fields["password1"].error_messages["required"] = "Choose a password."
+        self.fields["password2"].error_messages["required"] = "Enter the same password again."
 
 
 class ChangeRoleForm(forms.Form):

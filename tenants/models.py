@@ -163,3 +163,60 @@ class IdempotentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_id}:{self.key} → {self.status}"
+
+
+INVITATION_LIFETIME_DAYS = 7
+
+
+class InvitationQuerySet(models.QuerySet["Invitation"]):
+    def pending(self) -> InvitationQuerySet:
+        """Invitations that can still be accepted: not used, not revoked, not expired."""
+        return self.filter(accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+
+class Invitation(models.Model):
+    """An email address invited into a tenant with a role. The link's secret is shown once to the
+    inviting admin; only its hash is stored. Nothing here says whether the address has an account:
+    that is found out only when someone signs in (or up) through the link."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=ROLE_CHOICES)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="sent_invitations"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["tenant", "expires_at"], name="invitation_tenant_expiry"),
+            # The per-admin rate limit counts an inviter's recent invitations.
+            models.Index(fields=["invited_by", "created_at"], name="invitation_inviter_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.tenant_id} as {self.role}"
+
+    @staticmethod
+    def new_token() -> str:
+        """A fresh link secret: 256 random bits, so a plain hash is enough to store it."""
+        return secrets.token_urlsafe(32)
+
+    @property
+    def role_enum(self) -> Role:
+        return Role(self.role)
+
+    @property
+    def is_pending(self) -> bool:
+        """The same rule as InvitationQuerySet.pending()."""
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > timezone.now()

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,21 +18,22 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from audit_app.services import Actor, RequestMeta
 from tenants.access import TenantAccess, tenant_view
-from tenants.forms import AddMemberForm, ApiTokenForm, ChangeRoleForm, role_choices
-from tenants.http import HtmxHttpRequest
-from tenants.models import ApiToken, Membership, Tenant
+from tenants.forms import ApiTokenForm, ChangeRoleForm, InviteMemberForm, role_choices
+from tenants.http import HtmxHttpRequest, parse_count
+from tenants.models import ApiToken, Invitation, Membership, Tenant
 from tenants.roles import Role
 from tenants.services import (
+    InvitationError,
     MemberChangeNotAllowed,
     MembershipError,
-    OperatorNotFound,
     TokenError,
-    add_member,
     change_member_role,
     create_api_token,
-    find_operator,
+    invitation_lifetime,
+    invite_member,
     remove_member,
     revoke_api_token,
+    revoke_invitation,
     roles_grantable_by,
 )
 
@@ -74,6 +76,14 @@ class NewToken:
 
 
 @dataclass(frozen=True)
+class NewInvitation:
+    """An invitation just sent, with the link this one response shows."""
+
+    invitation: Invitation
+    link: str
+
+
+@dataclass(frozen=True)
 class SettingsState:
     """What one response of the settings page shows besides the stored lists."""
 
@@ -81,7 +91,9 @@ class SettingsState:
     new_token: NewToken | None = None
     confirm_revoke: str = ""
     tokens_notice: str = ""
-    add_form: AddMemberForm | None = None
+    invite_form: InviteMemberForm | None = None
+    new_invitation: NewInvitation | None = None
+    confirm_revoke_invitation: str = ""
     confirm_remove: str = ""
     members_notice: str = ""
     member_error: tuple[str, str] | None = None  # (username, message) shown on that member's row
@@ -99,6 +111,12 @@ class MemberRow:
     can_manage: bool
     is_last_owner: bool
     is_you: bool
+
+
+@dataclass(frozen=True)
+class InvitationRow:
+    invitation: Invitation
+    can_revoke: bool
 
 
 def token_rows(tenant: Tenant) -> list[TokenRow]:
@@ -125,6 +143,20 @@ def member_rows(access: TenantAccess) -> list[MemberRow]:
     ]
 
 
+def invitation_rows(access: TenantAccess) -> list[InvitationRow]:
+    """The tenant's pending invitations, newest first; admins revoke those below owner."""
+    pending = Invitation.objects.pending().filter(tenant=access.tenant).select_related("invited_by")
+    may_manage = access.can("manage_members")
+    return [
+        InvitationRow(i, can_revoke=may_manage and (access.role == Role.OWNER or i.role != Role.OWNER.value))
+        for i in pending
+    ]
+
+
+def _invite_form(access: TenantAccess, data: Any = None) -> InviteMemberForm:
+    return InviteMemberForm(data, grantable=roles_grantable_by(access.role), lifetime_days=invitation_lifetime().days)
+
+
 def render_settings(
     request: HtmxHttpRequest, access: TenantAccess, state: SettingsState, region: str | None = None
 ) -> HttpResponse:
@@ -141,9 +173,16 @@ def render_settings(
     if region in (None, MEMBERS_REGION):
         rows = member_rows(access)
         context["member_rows"] = rows
-        context["add_form"] = state.add_form or AddMemberForm(grantable=grantable)
+        invitations = invitation_rows(access)
+        context["invitation_rows"] = invitations
+        context["invite_form"] = state.invite_form or _invite_form(access)
+        context["invitation_days"] = invitation_lifetime().days
         context["confirm_remove"] = next(
             (r for r in rows if r.can_manage and r.membership.user.get_username() == state.confirm_remove), None
+        )
+        context["confirm_revoke_invitation"] = next(
+            (r for r in invitations if r.can_revoke and str(r.invitation.pk) == state.confirm_revoke_invitation),
+            None,
         )
     if region in (None, TOKENS_REGION):
         tokens = token_rows(access.tenant)
@@ -159,7 +198,7 @@ def render_settings(
         )
     template = "tenants/settings.html" + (f"#{REGION_PARTIALS[region]}" if region else "")
     response = render(request, template, context)
-    # A new token's secret must not come back from any cache, back button or history.
+    # A new token's secret or invitation link must not come back from any cache, back button or history.
     patch_cache_control(response, no_store=True)
     return response
 
@@ -225,7 +264,9 @@ def _member_or_404(access: TenantAccess, username: str) -> Membership:
 @require_GET
 def settings_page(request: HtmxHttpRequest, access: TenantAccess) -> HttpResponse:
     state = SettingsState(
-        confirm_revoke=request.GET.get("confirm_revoke", ""), confirm_remove=request.GET.get("confirm_remove", "")
+        confirm_revoke=request.GET.get("confirm_revoke", ""),
+        confirm_remove=request.GET.get("confirm_remove", ""),
+        confirm_revoke_invitation=request.GET.get("confirm_revoke_invitation", ""),
     )
     return render_settings(request, access, state, _htmx_region(request))
 
@@ -276,30 +317,65 @@ def token_revoke(request: HtmxHttpRequest, access: TenantAccess, token_key_id: s
 
 @settings_view
 @require_POST
-def member_add(request: HtmxHttpRequest, access: TenantAccess) -> HttpResponse:
+def invitation_create(request: HtmxHttpRequest, access: TenantAccess) -> HttpResponse:
+    """Invite an email address. The answer is the same whether the address has an account, is a
+    member already or is unknown; the link is shown in this response only."""
     access.require("manage_members")
-    form = AddMemberForm(request.POST, grantable=roles_grantable_by(access.role))
+    form = _invite_form(access, request.POST)
+    region = MEMBERS_REGION if request.htmx else None
     if form.is_valid():
         try:
-            user = find_operator(form.cleaned_data["operator"])
-            add_member(
+            invitation, link = invite_member(
                 access.tenant,
-                user,
+                form.cleaned_data["email"],
                 form.role,
                 actor=Actor.for_user(request.user),
+                invited_by=request.user,
+                link_for=lambda token: request.build_absolute_uri(reverse("invitations:page", args=[token])),
                 acting_role=access.role,
                 meta=RequestMeta.from_request(request),
             )
-        except OperatorNotFound as error:
-            form.add_error("operator", str(error))
         except MemberChangeNotAllowed as error:
             form.add_error("role", str(error))
-        except MembershipError as error:
-            form.add_error("operator", str(error))
+        except InvitationError as error:
+            form.add_error(None, str(error))
         else:
-            notice = f"Added {user.get_username()} as {form.role.value}."
-            return _changed(request, access, MEMBERS_REGION, notice)
-    return render_settings(request, access, SettingsState(add_form=form), MEMBERS_REGION if request.htmx else None)
+            return render_settings(
+                request, access, SettingsState(new_invitation=NewInvitation(invitation, link)), region
+            )
+    return render_settings(request, access, SettingsState(invite_form=form), region)
+
+
+@settings_view
+@require_POST
+def invitation_revoke(request: HtmxHttpRequest, access: TenantAccess, invitation_id: str) -> HttpResponse:
+    """Revoke a pending invitation. Without `confirm=yes` the operator is asked first."""
+    access.require("manage_members")
+    pk = parse_count(invitation_id)
+    invitation = Invitation.objects.filter(tenant=access.tenant, pk=pk).first() if pk is not None else None
+    if invitation is None:
+        raise Http404("No such invitation")
+    if not invitation.is_pending:
+        notice = f"The invitation to {invitation.email} was already used, revoked or expired; nothing changed."
+        return _changed(request, access, MEMBERS_REGION, notice)
+    if request.POST.get("confirm") != "yes":
+        if request.htmx:
+            return render_settings(
+                request, access, SettingsState(confirm_revoke_invitation=str(invitation.pk)), MEMBERS_REGION
+            )
+        query = urlencode({"confirm_revoke_invitation": invitation.pk})
+        return redirect(_settings_url(access, query, MEMBERS_REGION))
+    try:
+        revoke_invitation(
+            invitation,
+            actor=Actor.for_user(request.user),
+            acting_role=access.role,
+            meta=RequestMeta.from_request(request),
+        )
+    except MemberChangeNotAllowed as error:
+        raise PermissionDenied(str(error)) from error
+    notice = f"Revoked the invitation to {invitation.email}: its link no longer works."
+    return _changed(request, access, MEMBERS_REGION, notice)
 
 
 @settings_view

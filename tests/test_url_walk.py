@@ -6,17 +6,27 @@ add a page without also proving its tenant and permission checks.
 
 from __future__ import annotations
 
+import re
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from actions_app.models import Action, ActionKind, ActionVersion, content_checksum
 from tenants.permissions import grant_tenant_roles
 
+# An invitation link's pages: outside any tenant, open to whoever holds the link (the invitee is
+# no member yet), so the secret in the URL is their only key (test_invitation_links_...).
+INVITATION_ROUTES = {
+    "invitations/<slug:invitation_token>/",
+    "invitations/<slug:invitation_token>/accept/",
+    "invitations/<slug:invitation_token>/sign-up/",
+}
 # Pages that do not belong to a tenant, and what an anonymous visitor gets there.
-PUBLIC_ROUTES = {"accounts/login/", "accounts/logout/"}
+PUBLIC_ROUTES = {"accounts/login/", "accounts/logout/", *INVITATION_ROUTES}
 NON_TENANT_ROUTES = {"", *PUBLIC_ROUTES}
 # Platform pages for staff only: a 404 to every operator, whatever their roles in tenants.
 STAFF_ROUTES = {"platform/security-log/"}
@@ -83,7 +93,24 @@ class _LatestExecutionIdOf(str):
         return str(latest.pk) if latest else "999999999"
 
 
+class _LatestInvitationIdOf(str):
+    """Like `_LatestEventIdOf`, for the newest invitation of the tenant in the URL."""
+
+    def format(self, *args: object, **kwargs: object) -> str:
+        from tenants.models import Invitation
+
+        tenant = str(kwargs.get("tenant", ""))
+        try:
+            latest = Invitation.objects.filter(tenant__slug=tenant).order_by("-id").first()
+        except RuntimeError:
+            latest = None
+        return str(latest.pk) if latest else "999999999"
+
+
 WALK_TRANSACTION_ID = "walk-transaction"
+# The secret of each tenant's walk invitation (to WALK_INVITEE); sent to no one.
+WALK_INVITATION_TOKEN = "walk-invitation-{tenant}-0123456789abcdefghijklmnopq"
+WALK_INVITEE = "walk-invitee@example.com"
 SAMPLE_VALUES = {
     "tenant_slug": "{tenant}",
     "event_id": _LatestEventIdOf("{tenant}"),
@@ -95,6 +122,8 @@ SAMPLE_VALUES = {
     "transaction_id": WALK_TRANSACTION_ID,
     "token_key_id": "walk-{tenant}",
     "member_username": "a-viewer",
+    "invitation_id": _LatestInvitationIdOf("{tenant}"),
+    "invitation_token": WALK_INVITATION_TOKEN,
 }
 WALK_BINDING_KEY = uuid.UUID("0000000000000000000000000000beef")
 # Routes that only accept POST, and the lowest role allowed to use them.
@@ -110,7 +139,8 @@ POST_ONLY = {
     "t/<slug:tenant_slug>/flows/<slug:flow_slug>/try/": "editor",
     "t/<slug:tenant_slug>/settings/tokens/": "admin",
     "t/<slug:tenant_slug>/settings/tokens/<slug:token_key_id>/revoke/": "admin",
-    "t/<slug:tenant_slug>/settings/members/": "admin",
+    "t/<slug:tenant_slug>/settings/invitations/": "admin",
+    "t/<slug:tenant_slug>/settings/invitations/<str:invitation_id>/revoke/": "admin",
     "t/<slug:tenant_slug>/settings/members/<str:member_username>/role/": "admin",
     "t/<slug:tenant_slug>/settings/members/<str:member_username>/remove/": "admin",
 }
@@ -134,7 +164,7 @@ def fill(route: str, tenant_slug: str) -> str:
 def both_tenants_have_objects(personas: Any) -> Any:
     from flows_app.models import ActionExecution
     from flows_app.services import BindingSpec
-    from tenants.models import ApiToken
+    from tenants.models import ApiToken, Invitation, hash_token_secret
     from tests.flow_helpers import attach
 
     hook = {"url": "https://hooks.example.com/in", "secret": "walk-secret-0123456789"}
@@ -155,6 +185,13 @@ def both_tenants_have_objects(personas: Any) -> Any:
             duration_ms=1.0,
         )
         ApiToken.objects.create(tenant=tenant, name="walk token", key_id=f"walk-{tenant.slug}", scopes=["actions:read"])
+        Invitation.objects.create(
+            tenant=tenant,
+            email=WALK_INVITEE,
+            role="viewer",
+            token_hash=hash_token_secret(WALK_INVITATION_TOKEN.format(tenant=tenant.slug)),
+            expires_at=timezone.now() + timedelta(days=7),
+        )
     return personas
 
 
@@ -254,3 +291,31 @@ def test_staff_routes_answer_404_to_every_operator_and_open_to_staff(
     client.force_login(staff)
     for route in STAFF_ROUTES:
         assert client.get(fill(route, "acme")).status_code == 200, route
+
+
+def test_invitation_links_answer_by_the_link_alone(client: Any, both_tenants_have_objects: Any) -> None:
+    """Every visitor, signed in or not and whatever their tenants, gets one 404 page from a link
+    that names no pending invitation; a live link shows its invitation to anyone (that is what a
+    link is) but lets no one without the invited address join, and shows nothing else of the tenant."""
+    from tenants.models import Membership
+
+    personas = both_tenants_have_objects
+    assert set(page_routes()) >= INVITATION_ROUTES, "INVITATION_ROUTES lists a route that no longer exists"
+    visitors = [None, *personas.by_role().values(), personas.outsider]
+    dead_pages = set()
+    for visitor in visitors:
+        client.logout()
+        if visitor is not None:
+            client.force_login(visitor)
+        for route in INVITATION_ROUTES:
+            for method in ("get", "post"):
+                dead = getattr(client, method)("/" + route.replace("<slug:invitation_token>", "no-such-invitation-x"))
+                assert dead.status_code == 404, f"{visitor} {method.upper()} {route}"
+                main = dead.content.decode().split('<main id="main"', 1)[1]
+                dead_pages.add(re.sub(r'value="[A-Za-z0-9]{64}"', "", main))
+                live = getattr(client, method)(fill(route, "acme"))
+                assert live.status_code in (200, 302, 403, 405), f"{visitor} {method.upper()} {route}"
+                assert b"secret-action" not in live.content and b"walk token" not in live.content
+    assert len(dead_pages) == 1
+    members = Membership.objects.filter(tenant=personas.tenant_a)
+    assert members.count() == 4 and not members.filter(user__email=WALK_INVITEE).exists()
