@@ -10,6 +10,7 @@ Routers import `responses` to declare their answers and `scope_required` for the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -171,12 +172,14 @@ class ManagementAPI(NinjaAPI):
         return document
 
 
-def _field_path(location: list[Any]) -> list[Any]:
+def _field_path(location: Sequence[Any]) -> list[Any]:
     # Ninja's locations start with the source ("body", "query", "header", "path"); a body's next
-    # part is the parameter name of the whole body, which means nothing to a client.
-    if location[:1] == ["body"]:
-        return list(location[2:])
-    return list(location[1:])
+    # part is the parameter name of the whole body, which means nothing to a client. Pydantic
+    # gives a tuple, so compare parts, not a list slice with a tuple.
+    parts = list(location)
+    if parts[:1] == ["body"]:
+        return parts[2:]
+    return parts[1:]
 
 
 def _describe_operation(operation: dict[str, Any]) -> None:

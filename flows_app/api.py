@@ -123,7 +123,8 @@ class RunHttpRequest(BaseModel):
 
 
 class RunRisk(BaseModel):
-    score: float = Field(0, ge=0, le=100)
+    # Strict: lax parsing read JSON true as 1 and "90" as 90, hiding a broken risk engine.
+    score: float = Field(0, ge=0, le=100, strict=True, description="0–100, a JSON number.")
 
 
 class RunContext(BaseModel):

@@ -34,7 +34,7 @@ from actions_app.schema_forms.validation import label_for
 from config.api_types import text_problem
 from flows_app.bindings import stored_secrets
 from flows_app.models import Binding, Flow, FlowRevision, OnError
-from flows_app.services import BindingSpec
+from flows_app.services import MAX_BINDINGS_PER_SLOT, MAX_SLOT_TIMEOUT_MS, BindingSpec
 from flows_app.triggers import ALLOWED_RESULTS, FLOW_SLOTS
 from tenants.access import TenantAccess, visible
 from tenants.http import parse_count
@@ -164,6 +164,14 @@ class EditorSlot:
     @property
     def order_value(self) -> str:
         return ",".join(b.uid for b in self.bindings)
+
+    @property
+    def timeout_budget_used_ms(self) -> int:
+        """What the enabled bindings' timeouts add up to (a timeout not yet valid counts as 0)."""
+        return sum(b.timeout_ms() or 0 for b in self.bindings if b.enabled)
+
+    max_bindings = MAX_BINDINGS_PER_SLOT
+    max_timeout_ms = MAX_SLOT_TIMEOUT_MS
 
 
 @dataclass(frozen=True)

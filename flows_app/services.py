@@ -65,6 +65,26 @@ class BindingSpec:
     key: uuid.UUID | None = None
 
 
+# A sign-in waits for every enabled action of a slot in turn. These keep one slot from holding it
+# for minutes (20 × 5,000 ms would be 100 s) and keep a slot readable in the flow editor.
+MAX_BINDINGS_PER_SLOT = 20
+MAX_SLOT_TIMEOUT_MS = 10_000
+
+
+def slot_limit_problems(specs: list[BindingSpec]) -> list[str]:
+    """Why a slot's list of bindings is over its limits ([] when it is not)."""
+    problems = []
+    if len(specs) > MAX_BINDINGS_PER_SLOT:
+        problems.append(f"A slot can hold at most {MAX_BINDINGS_PER_SLOT} actions; this one has {len(specs)}.")
+    budget = sum(spec.timeout_ms for spec in specs if spec.enabled)
+    if budget > MAX_SLOT_TIMEOUT_MS:
+        problems.append(
+            f"The enabled actions' timeouts add up to {budget:,} ms; a slot may hold a sign-in for at most "
+            f"{MAX_SLOT_TIMEOUT_MS:,} ms. Lower some timeouts or disable an action."
+        )
+    return problems
+
+
 class InvalidBindings(ValueError):
     """Errors keyed by "<trigger>.<index>.<field>" so the editor can show each next to its input."""
 
@@ -215,6 +235,9 @@ def save_flow_slots(
             raise StaleRevision(current, expected_revision)
         old_bindings = list(current.bindings.select_related("action", "pinned_version").order_by("trigger", "position"))
         errors: dict[str, list[str]] = {}
+        for trigger, specs in slots.items():
+            if problems := slot_limit_problems(specs):
+                errors[trigger] = problems
         resolved = {
             trigger: _resolve(flow, trigger, specs, [b for b in old_bindings if b.trigger == trigger], errors)
             for trigger, specs in slots.items()
