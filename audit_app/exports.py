@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import unicodedata
 from collections.abc import Iterator
 from datetime import UTC
 from typing import Any
@@ -34,6 +35,10 @@ CSV_COLUMNS = [
 # A cell starting with one of these is a formula to a spreadsheet; actor names and user agents
 # come from outside, so such cells are prefixed with a quote.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Spreadsheets also fold look-alikes to ASCII and drop or trim what does not show, so a formula
+# sign counts after leading spaces and invisible characters (zero-width space, BOM, direction
+# marks) and in any form that NFKC folds to it (fullwidth ＝＋－＠, small ﹦﹢﹣﹫).
+_INVISIBLE_CATEGORIES = {"Cc", "Cf", "Zs", "Zl", "Zp"}
 
 
 def utc_iso(event: AuditEvent) -> str:
@@ -75,7 +80,19 @@ def _csv_cell(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return "'" + text if _starts_like_a_formula(text) else text
+
+
+def _starts_like_a_formula(text: str) -> bool:
+    if text.startswith(FORMULA_STARTS):
+        return True
+    for char in text:
+        if char.isascii() and char.isprintable() and not char.isspace():
+            return char in "=+-@"  # the common case, without Unicode tables
+        if char.isspace() or unicodedata.category(char) in _INVISIBLE_CATEGORIES:
+            continue
+        return unicodedata.normalize("NFKC", char).startswith(FORMULA_STARTS)
+    return False
 
 
 def csv_lines(events: AuditEventQuerySet) -> Iterator[str]:

@@ -361,6 +361,66 @@ def test_the_csv_export_streams_the_filtered_events(client: Any, personas: Any, 
     assert rows[0]["target"] == "'=HYPERLINK(evil)"
 
 
+# Cells a spreadsheet runs as a formula once it has folded look-alikes to ASCII or dropped what
+# does not show (LibreOffice and Excel both do some of this on import).
+FORMULA_LOOKALIKES = [
+    '＝HYPERLINK("https://evil.example")',  # fullwidth equals
+    "＋1+cmd|' /C calc'!A0",  # fullwidth plus
+    "－1+1",  # fullwidth hyphen-minus
+    "＠SUM(1+1)",  # fullwidth commercial at
+    "﹦1+1",  # small equals
+    "﹢1+1",  # small plus
+    "﹣1+1",  # small hyphen-minus
+    "﹫SUM(1)",  # small commercial at
+    "\u200b=1+1",  # zero-width space
+    "\ufeff=1+1",  # byte order mark
+    "\u2060\u200b+1",  # word joiner, zero-width space
+    "\u200e@SUM(1)",  # left-to-right mark
+    " =1+1",  # a space
+    "\u00a0=1+1",  # no-break space
+    "\u3000＝1+1",  # ideographic space, fullwidth equals
+    "\n=1+1",
+    "\t=1+1",
+    "\r-1+1",
+]
+
+
+def test_the_csv_export_neutralises_formulas_behind_lookalikes(client: Any, personas: Any) -> None:
+    drafts = [
+        EventDraft(
+            personas.tenant_a,
+            "api_token.created",
+            Actor("user", "41", text),
+            RequestMeta(user_agent=text),
+            target=text,
+            occurred_at=T0 + timedelta(seconds=n),
+        )
+        for n, text in enumerate(FORMULA_LOOKALIKES)
+    ]
+    with transaction.atomic():
+        record_many(drafts)
+    client.force_login(personas.viewer)
+    rows = list(
+        csv.DictReader(io.StringIO(_streamed(client.get("/t/acme/audit/export.csv", {"type": "api_token.created"}))))
+    )
+    assert len(rows) == len(FORMULA_LOOKALIKES)
+    for row in rows:
+        for column in ("actor_name", "target", "user_agent"):
+            assert row[column].startswith("'"), f"{column} {row[column]!r} is not neutralised"
+            assert row[column][1:] in FORMULA_LOOKALIKES  # nothing else changed
+
+
+@pytest.mark.parametrize("text", ["plain", "ünïcode", "１２３", "\u200bhello", "a=b", "日本", "-", "", "'quoted"])
+def test_the_csv_export_leaves_cells_that_are_not_formulas_alone(client: Any, personas: Any, text: str) -> None:
+    add_events(personas.tenant_a, 1, target=text)
+    client.force_login(personas.viewer)
+    rows = list(
+        csv.DictReader(io.StringIO(_streamed(client.get("/t/acme/audit/export.csv", {"type": "action.version_saved"}))))
+    )
+    expected = "'-" if text == "-" else text
+    assert [row["target"] for row in rows] == [expected]
+
+
 def test_the_jsonl_export_has_the_api_shape(client: Any, personas: Any, story: Any) -> None:
     client.force_login(personas.viewer)
     response = client.get("/t/acme/audit/export.jsonl", {"outcome": "block"})
