@@ -339,6 +339,10 @@ class AlreadyMember(InvitationError):
     """The invited operator is a member of the tenant already; accepting changes nothing."""
 
 
+class UsernameTaken(InvitationError):
+    """Someone took the username between the form's check and the insert."""
+
+
 def invitation_lifetime() -> timedelta:
     """How long an invitation link works: INVITATION_LIFETIME_DAYS (7 unless configured)."""
     return timedelta(days=getattr(settings, "INVITATION_LIFETIME_DAYS", INVITATION_LIFETIME_DAYS))
@@ -519,10 +523,6 @@ def accept_invitation(
         return _create_membership(
             invitation.tenant, user, invitation.role_enum, actor=actor, meta=meta, invitation=invitation
         )
-
-
-class UsernameTaken(InvitationError):
-    """Someone took the username between the form's check and the insert."""
 
 
 def sign_up_with_invitation(

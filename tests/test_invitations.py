@@ -6,6 +6,7 @@ state answers one "no longer valid" page."""
 from __future__ import annotations
 
 import re
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +20,7 @@ from audit_app.models import AuditEvent
 from audit_app.services import Actor
 from tenants.models import Invitation, Membership, hash_token_secret
 from tenants.roles import Role
-from tenants.services import accept_invitation, invite_member, revoke_invitation
+from tenants.services import InvitationNotValid, accept_invitation, invite_member, revoke_invitation
 from tests.conftest import PASSWORD, make_operator
 
 SETTINGS = "/t/acme/settings/"
@@ -420,3 +421,30 @@ def test_an_invitation_revoked_while_its_page_was_open_cannot_be_accepted(client
     revoke_invitation(invitation, actor=Actor.for_user(personas.admin), acting_role=Role.ADMIN)
     assert NOT_VALID in client.post(f"{link}accept/").content.decode()
     assert member_role(personas, newbie) is None
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_two_operators_accepting_at_once_use_the_invitation_once(personas: Any) -> None:
+    invitation, _ = invite(personas, "twin@example.com")
+    twins = [get_user_model().objects.create_user(f"twin-{i}", "twin@example.com", PASSWORD) for i in range(2)]
+    both_ready = threading.Barrier(2)
+    outcomes: dict[str, str] = {}
+
+    def accept(user: Any) -> None:
+        try:
+            both_ready.wait(timeout=10)
+            accept_invitation(invitation, user, actor=Actor.for_user(user))
+            outcomes[user.username] = "joined"
+        except InvitationNotValid:
+            outcomes[user.username] = "no longer valid"
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=accept, args=(twin,)) for twin in twins]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert sorted(outcomes.values()) == ["joined", "no longer valid"]
+    assert Membership.objects.filter(tenant=personas.tenant_a, user__in=twins).count() == 1
