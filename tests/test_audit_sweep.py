@@ -54,6 +54,8 @@ TESTED_ELSEWHERE = {
     "flow.disabled": "test_flows_list",
     "audit.retention_changed": "test_audit_retention",
     "audit.purged": "test_audit_retention",
+    "member.invited": "test_invitations",
+    "member.invitation_revoked": "test_invitations",
 }
 MASK = "••••••"
 USER_AGENT = "sweep-test/1.0 (audit)"
@@ -497,14 +499,22 @@ def test_api_token_revoked__on_the_settings_page(sweep: Sweep) -> None:
     assert revoked.before == {"name": "Old CI", "key_id": token.key_id, "scopes": ["audit:read"]}
 
 
-def test_member_added__on_the_settings_page(sweep: Sweep) -> None:
-    make_operator("newcomer")
+def test_member_added__by_accepting_an_invitation(sweep: Sweep) -> None:
+    response = sweep.post("/t/acme/settings/invitations/", {"email": "newcomer@example.com", "role": "viewer"})
+    link = re.search(
+        r'id="new-invitation-link" value="http://testserver(/invitations/[\w-]+/)"', response.content.decode()
+    )
+    assert link is not None, response.content.decode()[:2000]
+    newcomer = make_operator("newcomer")
+    invitee = Client(headers={"user-agent": USER_AGENT, "x-request-id": REQUEST_ID})
+    invitee.force_login(newcomer)
     with new_events() as events:
-        response = sweep.post("/t/acme/settings/members/", {"operator": "newcomer", "role": "viewer"})
+        response = invitee.post(f"{link.group(1)}accept/")
     assert response.status_code == 302, response.content.decode()[:2000]
     (added,) = only(events, "member.added")
-    assert_recorded(added, sweep, sweep.web_actor, target="newcomer", before=None)
-    assert added.after == {"user": "newcomer", "role": "viewer"}
+    assert_recorded(added, sweep, ("user", str(newcomer.pk), "newcomer"), target="newcomer", before=None)
+    assert doc(added.after)["user"] == "newcomer" and doc(added.after)["role"] == "viewer"
+    assert doc(added.after)["invitation"]["invited_by"] == "a-admin"
 
 
 def test_member_role_changed__on_the_settings_page(sweep: Sweep) -> None:
