@@ -180,22 +180,31 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where `manage.py collectstatic` puts the hashed, compressed files WhiteNoise serves.
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [
     BASE_DIR / "static",
     # Monaco's prebuilt AMD bundle, from npm (package.json), served as /static/monaco/vs/...
     ("monaco", BASE_DIR / "node_modules" / "monaco-editor" / "min"),
 ]
+STATICFILES_FINDERS = [
+    # Django's two finders; the first leaves out the parts of Monaco the editor never loads.
+    "config.static_storage.StaticFilesDirsFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
-            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            "config.static_storage.ManifestStaticFilesStorage"
             if PRODUCTION
             else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
     },
 }
+# Every reference goes through the manifest (Monaco's too, see actions_app/templatetags/
+# monaco_static.py), so collectstatic keeps and compresses only the hashed copies.
+WHITENOISE_KEEP_ONLY_HASHED_FILES = True
 
 # Cookies and transport. Session cookies are never readable from JavaScript; the CSRF cookie
 # stays readable only because Django's double-submit check needs it in forms.

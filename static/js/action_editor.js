@@ -98,7 +98,11 @@
 
   if (!container || typeof window.require !== "function") return;
 
-  window.require.config({ paths: { vs: form.dataset.monacoBase } });
+  // Where each Monaco module lives: one folder in development, every file under its own hashed
+  // name in production (see actions_app/templatetags/monaco_static.py). The TypeScript worker's
+  // URL comes from the same map.
+  var monacoPaths = JSON.parse(document.getElementById("monaco-paths").textContent);
+  window.require.config({ paths: monacoPaths });
   window.require(["vs/editor/editor.main"], function () {
     var monaco = window.monaco;
     var ts = monaco.typescript || (monaco.languages && monaco.languages.typescript);
