@@ -243,9 +243,10 @@ def _described(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"[:300]
 
 
-def _cannot_read(error: Exception) -> bool:
-    """Whether `error` says a row holds a value that cannot be read, rather than that the
-    database went away (which must stop verification, not be reported as tampering)."""
+def cannot_read(error: Exception) -> bool:
+    """Whether `error`, raised reading a row, says the row holds a value that cannot be read,
+    rather than that the database went away (which must stop verification, not be reported as
+    tampering)."""
     return not isinstance(error, OperationalError | InterfaceError)
 
 
@@ -260,7 +261,7 @@ def _events_in_seq_order(tenant: Tenant | int) -> Iterator[AuditEvent | Unreadab
             yield event
         return
     except Exception as error:
-        if not _cannot_read(error):
+        if not cannot_read(error):
             raise
     # Which row it was: read the rest one at a time (a chunk fails as a whole on PostgreSQL).
     rest = events if last_seq is None else events.filter(seq__gt=last_seq)
@@ -268,7 +269,7 @@ def _events_in_seq_order(tenant: Tenant | int) -> Iterator[AuditEvent | Unreadab
         try:
             event = AuditEvent.objects.get(pk=pk)
         except Exception as error:
-            if not _cannot_read(error):
+            if not cannot_read(error):
                 raise
             yield UnreadableRow(seq, _unreadable_columns(pk) or _described(error))
             return
@@ -282,7 +283,7 @@ def _unreadable_columns(pk: int) -> str:
         try:
             AuditEvent.objects.filter(pk=pk).values_list(model_field.attname, flat=True).first()
         except Exception as error:
-            if not _cannot_read(error):
+            if not cannot_read(error):
                 raise
             problems.append(f"{model_field.attname} cannot be read ({_described(error)})")
     return "; ".join(problems)

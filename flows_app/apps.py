@@ -9,6 +9,12 @@ class FlowsAppConfig(AppConfig):
     verbose_name = "Flows"
 
     def ready(self) -> None:
+        from audit_app.chain import RecordCheck, register_record_check
+        from flows_app.run_records import check_execution_records
+
+        # The audit chain covers execution rows through the digests their events carry.
+        register_record_check("flow.action_executed", RecordCheck("execution records", check_execution_records))
+
         # Only in the dev server's serving process (RUN_MAIN), not in its file watcher, nor in
         # management commands and tests.
         if settings.OUTBOX_IN_PROCESS and os.environ.get("RUN_MAIN") == "true":

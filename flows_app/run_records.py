@@ -20,6 +20,11 @@ Settling a tenant holds its chain head's lock, so two settlers (or a settler and
 being audited) never interleave; each pending row is read and deleted in the same transaction as
 the rows made from it, so a run is recorded exactly once. The records keep the run's own time:
 an event settled late still sorts where it happened (pages order by occurred_at).
+
+Each event carries the digest of its execution (`after.execution_digest`, see `execution_digest`),
+so the audit chain covers the execution rows too: `verify_audit` recomputes it from the stored row
+(`check_execution_records`, registered in flows_app.apps), and an edited or removed execution shows
+as a break at its event's seq.
 """
 
 from __future__ import annotations
@@ -28,9 +33,11 @@ import contextlib
 import json
 import logging
 import uuid
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -38,6 +45,7 @@ from django.db import DataError, IntegrityError, connection
 from django.db.models import Min
 from django.utils import timezone
 
+from audit_app.chain import RecordCheckResult, cannot_read, record_digest
 from audit_app.models import AuditEvent
 from audit_app.services import Actor, EventDraft, RequestMeta, chain_events, lock_chain_head
 from config.row_insert import BatchCursor, copy_rows, prepare_copy, write_batch
@@ -60,6 +68,37 @@ TENANTS_PER_ROUND = 50
 # than that is a backlog (the settler has stopped or fallen behind); the reader then shows what
 # is recorded and says what is not, instead of keeping the operator waiting for all of it.
 READER_SETTLE_RUNS = 1000
+
+
+# What an execution's digest covers: every field of it an operator reads. A fixed list, not the
+# model's fields: a field added later must not change the digests already in the chain (it would
+# come with a new version that covers it too).
+EXECUTION_DIGEST_VERSION = "v1"
+EXECUTION_DIGEST_FIELDS = (
+    "tenant_id",
+    "flow_id",
+    "revision_number",
+    "transaction_id",
+    "trigger",
+    "binding_key",
+    "action_id",
+    "action_version",
+    "position",
+    "outcome",
+    "result",
+    "error_code",
+    "error_message",
+    "on_error_applied",
+    "duration_ms",
+    "logs",
+    "masked_input",
+    "occurred_at",
+)
+_DIGEST_DEFAULTS: dict[str, Callable[[], Any]] = {
+    model_field.attname: model_field.get_default
+    for model_field in ActionExecution._meta.concrete_fields
+    if model_field.attname in EXECUTION_DIGEST_FIELDS
+}
 
 
 @dataclass(frozen=True)
@@ -313,7 +352,65 @@ def _expand(
                 if execution["error_code"]
                 else None,
                 "on_error_applied": execution["on_error_applied"] or None,
+                "execution_digest": execution_digest(row),
             },
             occurred_at=occurred_at,
         )
         events.append(draft.as_values())
+
+
+def execution_digest(values: Mapping[str, Any]) -> str:
+    """The digest of one execution's record: from the row the settler writes (by attname; a field
+    left out has the model's default) or from the row read back, alike."""
+    fields = {}
+    for name in EXECUTION_DIGEST_FIELDS:
+        value = values[name] if name in values else _DIGEST_DEFAULTS[name]()
+        if isinstance(value, datetime):
+            value = value.astimezone(UTC).isoformat(timespec="microseconds")
+        elif isinstance(value, uuid.UUID):
+            value = str(value)
+        fields[name] = value
+    return f"{EXECUTION_DIGEST_VERSION}:{record_digest(fields)}"
+
+
+def check_execution_records(tenant_id: int, events: Sequence[AuditEvent]) -> RecordCheckResult:
+    """The RecordCheck of flow.action_executed events: the digest each event carries must be that
+    of one of the tenant's executions recorded at the event's time (a run's executions and events
+    share the run's time). Events from before digests carry none and are only counted."""
+    claimed = []
+    for event in events:
+        digest = event.after.get("execution_digest") if isinstance(event.after, dict) else None
+        if isinstance(digest, str):
+            claimed.append((event.seq, digest, event.occurred_at))
+    stored = Counter(execution_digest(row) for row in _executions_recorded_at(tenant_id, {at for _, _, at in claimed}))
+    mismatches = {}
+    for seq, digest, at in claimed:
+        if stored[digest]:
+            stored[digest] -= 1
+        else:
+            mismatches[seq] = (
+                f"no execution recorded at {at.isoformat()} has the digest the event carries "
+                f"({digest[:11]}…): its execution record was changed or removed"
+            )
+    return RecordCheckResult(len(claimed) - len(mismatches), len(events) - len(claimed), mismatches)
+
+
+def _executions_recorded_at(tenant_id: int, times: Collection[datetime]) -> list[dict[str, Any]]:
+    """The digested fields of the tenant's executions at `times`; a row that cannot be read is
+    left out (so its event is reported, as for a changed record)."""
+    if not times:
+        return []
+    rows = ActionExecution.objects.filter(tenant_id=tenant_id, occurred_at__in=times).order_by()
+    try:
+        return list(rows.values(*EXECUTION_DIGEST_FIELDS))
+    except Exception as error:
+        if not cannot_read(error):
+            raise
+    readable = []
+    for pk in rows.values_list("pk", flat=True):
+        try:
+            readable += rows.filter(pk=pk).values(*EXECUTION_DIGEST_FIELDS)
+        except Exception as error:
+            if not cannot_read(error):
+                raise
+    return readable
