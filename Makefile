@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test check bench install install-dev
+.PHONY: run test check bench install install-dev prod-walk
 
 # Stamps make a second `make run` fast: dependencies reinstall only when their lock changes.
 $(VENV)/.runtime-installed: requirements.txt pyproject.toml
@@ -39,6 +39,12 @@ run: install
 test: install-dev
 	./tests/ensure_chromium.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Production as the README deploys it (collectstatic, gunicorn + WhiteNoise, PostgreSQL, Redis),
+# every page and the code editor in chromium; needs the local PostgreSQL and Redis. CI runs it.
+prod-walk: install-dev
+	./tests/ensure_chromium.sh
+	$(PY) -m tests.production.walk
 
 check: install-dev
 	$(VENV)/bin/ruff check .
