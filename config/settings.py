@@ -258,3 +258,8 @@ OUTBOX_IN_PROCESS = env_flag("OUTBOX_IN_PROCESS", False)
 # Management API: requests per token per clock minute, counted in the cache (Redis in production,
 # so every app process shares the count); past it the API answers 429 with Retry-After.
 API_RATE_LIMIT_PER_MINUTE = int(os.environ.get("API_RATE_LIMIT_PER_MINUTE", "600"))
+
+# Invitations to join a tenant (Settings → Members): how long a link works, and how many one admin
+# may send an hour (the form must not become a way to spam addresses).
+INVITATION_LIFETIME_DAYS = int(os.environ.get("INVITATION_LIFETIME_DAYS", "7"))
+INVITATIONS_PER_ADMIN_PER_HOUR = int(os.environ.get("INVITATIONS_PER_ADMIN_PER_HOUR", "50"))
