@@ -106,21 +106,28 @@ def event_hash(prev_hash: str, event: Any) -> str:
     return hashlib.sha256((prev_hash + canonical_event(event)).encode()).hexdigest()
 
 
+# Canonical JSON for record digests: built once, as json.dumps with these options builds an
+# encoder on every call (a record digest is taken for every execution a settler writes).
+_CANONICAL_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
 def record_digest(fields: Mapping[str, Any]) -> str:
-    """The hex SHA-256 of a record's fields (JSON values: times and UUIDs as text), the same
-    whether computed from the values about to be written or from the row read back: numbers are
-    compared by value, as PostgreSQL's jsonb keeps them (1e16 reads back as 10000000000000000)."""
-    written = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
-    canonical = json.loads(written, parse_float=_canonical_float)
-    text = json.dumps(canonical, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    """The hex SHA-256 of a record's fields (JSON values; times and UUIDs as text), the same
+    whether computed from the values about to be written or from the row read back."""
+    text = _CANONICAL_JSON.encode(fields)
+    if "e+" in text or "-0.0" in text:
+        # Rare: a float PostgreSQL's jsonb keeps in another form (1e+16 reads back as the integer
+        # 10000000000000000, -0.0 as 0.0); compare it in that form, on every backend. (The text
+        # may only hold these in a string, which this leaves as it is.)
+        text = _CANONICAL_JSON.encode(json.loads(text, parse_float=_as_jsonb_reads_it))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _canonical_float(text: str) -> int | float:
-    # Integral values become exact integers (from the decimal text, not the binary float: jsonb
-    # reads 1e300 back as ten to the 300th), so 2.0, -0.0, 1e16 and what jsonb returns agree.
-    value = Decimal(text)
-    return int(value) if value.is_finite() and value == value.to_integral_value() else float(text)
+def _as_jsonb_reads_it(text: str) -> int | float:
+    if "e+" in text:
+        return int(Decimal(text))  # exact: from the decimal text, as jsonb stores it
+    value = float(text)
+    return value if value else 0.0
 
 
 def link(event: Any, seq: int, prev_hash: str) -> str:

@@ -362,14 +362,14 @@ def _expand(
 def execution_digest(values: Mapping[str, Any]) -> str:
     """The digest of one execution's record: from the row the settler writes (by attname; a field
     left out has the model's default) or from the row read back, alike."""
-    fields = {}
-    for name in EXECUTION_DIGEST_FIELDS:
-        value = values[name] if name in values else _DIGEST_DEFAULTS[name]()
-        if isinstance(value, datetime):
-            value = value.astimezone(UTC).isoformat(timespec="microseconds")
-        elif isinstance(value, uuid.UUID):
-            value = str(value)
-        fields[name] = value
+    fields = {name: values[name] if name in values else _DIGEST_DEFAULTS[name]() for name in EXECUTION_DIGEST_FIELDS}
+    occurred_at, binding_key, duration_ms = fields["occurred_at"], fields["binding_key"], fields["duration_ms"]
+    if isinstance(occurred_at, datetime):
+        fields["occurred_at"] = occurred_at.astimezone(UTC).isoformat(timespec="microseconds")
+    if isinstance(binding_key, uuid.UUID):
+        fields["binding_key"] = str(binding_key)
+    if isinstance(duration_ms, int):
+        fields["duration_ms"] = float(duration_ms)  # what the float column gives back for 3
     return f"{EXECUTION_DIGEST_VERSION}:{record_digest(fields)}"
 
 

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.db import transaction
 
-from audit_app.chain import verify_chain
+from audit_app.chain import record_digest, verify_chain
 from audit_app.models import AuditEvent
 from audit_app.services import Actor, EventDraft, record_many
 from flows_app.models import ActionExecution, PendingRunRecord
@@ -146,6 +146,8 @@ def test_events_written_before_digests_still_verify(personas: Any) -> None:
 
 AWKWARD = {
     "big": 1e16,
+    "negative_big": -1.5e16,
+    "looks_like_numbers": "1e+16 and -0.0",
     "huge": 1e300,
     "tiny": 5e-324,
     "negative_zero": -0.0,
@@ -177,6 +179,14 @@ def test_values_the_database_rewrites_still_match_their_digest(personas: Any) ->
     ActionExecution.objects.filter(pk=stored.pk).update(result={"kind": "continue", "state": {**AWKWARD, "big": 1e15}})
     found = verify_chain(personas.tenant_a)
     assert found is not None and found.reason == "record mismatch"
+
+
+def test_a_digest_tells_a_number_from_its_spelling_in_a_string() -> None:
+    assert record_digest({"v": 1e16}) == record_digest({"v": 10**16})  # how jsonb gives it back
+    assert record_digest({"v": -0.0}) == record_digest({"v": 0.0})
+    assert record_digest({"v": 1e16}) != record_digest({"v": "1e+16"})
+    assert record_digest({"v": [1e16, "1e+16"]}) != record_digest({"v": [10**16, "10000000000000000"]})
+    assert record_digest({"v": 1.5}) != record_digest({"v": 1.25})
 
 
 def test_many_runs_verify_in_batches(personas: Any) -> None:
