@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connection, transaction
 
 from audit_app.chain import record_digest, verify_chain
 from audit_app.models import AuditEvent
@@ -105,6 +105,27 @@ def test_a_deleted_or_moved_execution_breaks_the_chain_at_its_event(personas: An
     ActionExecution.objects.filter(pk=moved.pk).update(occurred_at=moved.occurred_at.replace(microsecond=1))
     found = verify_chain(personas.tenant_b)
     assert found is not None and (found.seq, found.reason) == (events[0].seq, "record mismatch")
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="PostgreSQL's column types refuse the value")
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("binding_key", "'not-a-uuid'"), ("error_message", "X'00ff'"), ("logs", "'[unclosed'")],
+    ids=["bad-uuid", "bytes-for-text", "bad-json"],
+)
+def test_a_corrupt_execution_row_breaks_the_chain_at_its_event(personas: Any, column: str, value: str) -> None:
+    events = settled_runs(personas.tenant_a)
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA ignore_check_constraints = ON")
+        cursor.execute(
+            f"UPDATE flows_app_actionexecution SET {column} = {value} WHERE id = %s",
+            [execution_of(events[1]).pk],
+        )
+        cursor.execute("PRAGMA ignore_check_constraints = OFF")
+    code, lines = verify_audit()
+    assert code == 1
+    assert lines[0].startswith(f"acme: BROKEN at seq {events[1].seq}: record mismatch (")
+    assert lines[1:] == ["globex: OK"]
 
 
 def test_swapped_results_break_the_chain_at_the_first_of_the_two(personas: Any) -> None:
