@@ -65,7 +65,8 @@ class Command(BaseCommand):
         their events), and how many predate digests and rest on their events' own fields only."""
         notes = []
         for records in sorted(report.records_matched.keys() | report.records_without_digest.keys()):
-            notes.append(f"{report.records_matched.get(records, 0)} {records} match their events' digests")
+            if report.records_matched.get(records):
+                notes.append(f"{report.records_matched[records]} {records} match their events' digests")
             if report.records_without_digest.get(records):
                 notes.append(f"{report.records_without_digest[records]} {records} predate digests and are not covered")
         return notes
