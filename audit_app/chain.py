@@ -257,30 +257,37 @@ def cannot_read(error: Exception) -> bool:
     return not isinstance(error, OperationalError | InterfaceError)
 
 
+# Events read per query while verifying.
+_READ_CHUNK = 2000
+
+
 def _events_in_seq_order(tenant: Tenant | int) -> Iterator[AuditEvent | UnreadableRow]:
     """The tenant's events in seq order, ending with an UnreadableRow at the first row that
     cannot be read (reading stops there: the walk reports the chain broken at that row)."""
     events = AuditEvent.objects.filter(tenant=tenant).order_by("seq")
-    last_seq = None
-    try:
-        for event in events.iterator(chunk_size=2000):
-            last_seq = event.seq
-            yield event
-        return
-    except Exception as error:
-        if not cannot_read(error):
-            raise
-    # Which row it was: read the rest one at a time (a chunk fails as a whole on PostgreSQL).
-    rest = events if last_seq is None else events.filter(seq__gt=last_seq)
-    for pk, seq in rest.values_list("pk", "seq"):
+    after = None
+    while True:
         try:
-            event = AuditEvent.objects.get(pk=pk)
+            for event in (events if after is None else events.filter(seq__gt=after)).iterator(_READ_CHUNK):
+                after = event.seq
+                yield event
+            return
         except Exception as error:
             if not cannot_read(error):
                 raise
-            yield UnreadableRow(seq, _unreadable_columns(pk) or _described(error))
-            return
-        yield event
+        # Which row it was: the chunk that failed, one row at a time (on PostgreSQL a chunk fails
+        # as a whole), then chunks again.
+        rest = events if after is None else events.filter(seq__gt=after)
+        for pk, seq in rest.values_list("pk", "seq")[:_READ_CHUNK]:
+            try:
+                event = AuditEvent.objects.get(pk=pk)
+            except Exception as error:
+                if not cannot_read(error):
+                    raise
+                yield UnreadableRow(seq, _unreadable_columns(pk) or _described(error))
+                return
+            after = event.seq
+            yield event
 
 
 def _unreadable_columns(pk: int) -> str:

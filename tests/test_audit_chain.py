@@ -318,3 +318,18 @@ def test_verify_audit_goes_on_after_a_corrupt_chain_head(personas: Any, chain: l
         f"acme: BROKEN at seq {chain[-1].seq + 1}: head mismatch (the head's last seq is 'many', not a number)",
         "globex: OK",
     ]
+
+
+def test_a_corrupt_row_deep_in_a_long_chain_is_found_at_its_seq(personas: Any) -> None:
+    """Past the first chunk the verifier reads, and with good chunks after it."""
+    drafts = [
+        EventDraft(personas.tenant_a, "action.version_saved", Actor.system("tests"), target=f"n{n}")
+        for n in range(4500)
+    ]
+    with transaction.atomic():
+        rows = record_many(drafts)
+    corrupt = rows[3100]
+    bad_time = "'infinity'" if connection.vendor == "postgresql" else "'not a time'"
+    _raw(f"UPDATE audit_app_auditevent SET occurred_at = {bad_time} WHERE id = %s", [corrupt.pk])
+    found = verify_chain(personas.tenant_a)
+    assert found is not None and (found.seq, found.reason) == (corrupt.seq, "unreadable row")
