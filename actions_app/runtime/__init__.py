@@ -33,9 +33,11 @@ The sandbox
     WebAssembly, SharedArrayBuffer or Atomics. Code generation from strings is disabled for the
     whole V8 instance (eval and the Function constructors throw EvalError), so constructor-chain
     tricks such as `this.constructor.constructor("return process")()` throw, and there would be no
-    host object for them to find anyway. Limits per execution: wall time (async code included),
-    the V8 heap (memory_limit_mb), and the worker's RLIMIT_DATA (1 GiB), which also covers
-    ArrayBuffers; results up to 64 KiB of JSON; the first 8 KiB of console output.
+    host object for them to find anyway. Limits per execution: wall time (async code included;
+    the caller has its answer by the limit plus 10 % even while V8 is stuck in a built-in it
+    cannot interrupt), the V8 heap (memory_limit_mb), and the worker's RLIMIT_DATA (1 GiB), which
+    also covers ArrayBuffers; results up to 64 KiB of JSON; the first 8 KiB of console output;
+    error messages up to 900 characters.
 """
 
 from actions_app.runtime.executor import execute_action, shutdown_pool

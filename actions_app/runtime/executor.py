@@ -128,10 +128,8 @@ def execute_action(
     try:
         reply = _current_pool().run(isolate_key, frame, time_limit_seconds=timeout_ms / 1000)
     except WorkerHung:
-        message = (
-            f"Execution exceeded its {timeout_ms} ms time limit and its sandbox worker stopped responding; "
-            "the worker was replaced."
-        )
+        # The worker had not answered by then; the pool deals with it off this thread.
+        message = f"Execution exceeded its {timeout_ms} ms time limit."
         return ExecutionResult(None, [], _elapsed_ms(started), ExecutionError("timeout", message))
     except WorkerCrashed as crash:
         return ExecutionResult(None, [], _elapsed_ms(started), ExecutionError("worker_crashed", str(crash)))

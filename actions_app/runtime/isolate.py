@@ -13,6 +13,12 @@ and stores its outcome from a promise reaction, followed by evals that poll for 
 each bounded by the time left. Whatever the action is still doing when the time is up is ended by
 closing the context: mini-racer's context teardown calls V8's TerminateExecution, which stops a
 loop in a microtask too. A context that timed out or hit its memory limit is never reused.
+
+mini-racer runs the microtask checkpoint after each eval, before the next one, so a poll only
+ever sees an outcome once everything the execution queued has run: nothing queued by one
+execution can run during the next. Built-ins that V8 cannot interrupt (a typed-array sort,
+JSON.parse of a huge text, some Intl constructors) may hold the context's thread past the limit;
+the worker answers at the limit all the same and closes such a context afterwards (worker.py).
 """
 
 from __future__ import annotations
@@ -38,8 +44,10 @@ ACTION_SOURCE_URL = "action.js"  # the file name stack traces and syntax errors 
 LOG_LIMIT_BYTES = 8 * 1024
 LOGS_TRUNCATED = {"level": "warn", "message": "… logs truncated"}
 # How long to spend reading the logs of an execution that was stopped; a context still busy in a
-# microtask loop never answers, and the logs are not worth more than this.
+# microtask loop or a built-in never answers, and the logs are not worth more than this, nor more
+# than this share of the time limit: the answer is due soon after the limit (pool.ANSWER_SLACK).
 LOG_SALVAGE_SECONDS = 0.02
+LOG_SALVAGE_SHARE = 0.02
 # Setting up a context (removing globals, freezing built-ins) takes a few milliseconds.
 SANDBOX_SETUP_SECONDS = 5.0
 
@@ -126,6 +134,7 @@ class WarmIsolate:
         self.module_loaded = False
         self._racer = BareMiniRacer(event_loop)
         self._binding = f"__actions_runtime_{secrets.token_hex(8)}"
+        self._salvage_seconds = LOG_SALVAGE_SECONDS
 
     @classmethod
     async def create(cls, event_loop: asyncio.AbstractEventLoop) -> WarmIsolate:
@@ -153,8 +162,12 @@ class WarmIsolate:
         # The module starts on the first line of the script, so its line numbers stay the operator's.
         return f'{self._binding}.load(function (exports, module) {{"use strict";{self.compiled_js}\n}})'
 
-    async def execute(self, action_input: dict[str, Any], *, timeout_ms: int, memory_limit_mb: int) -> Outcome:
-        """Run execute(action_input) with the given limits and return what happened."""
+    async def execute(
+        self, action_input: dict[str, Any], *, timeout_ms: int, memory_limit_mb: int, started: float | None = None
+    ) -> Outcome:
+        """Run execute(action_input) with the given limits and return what happened. The time
+        limit runs from `started` (a time.monotonic() value; by default now), so the worker can
+        count setting up a context as part of the execution."""
         outcome = Outcome()
         input_literal = json.dumps(json.dumps(action_input))
         start_call = f"{self._binding}.reset(); "
@@ -167,8 +180,9 @@ class WarmIsolate:
         memory_message = f"Execution exceeded its {memory_limit_mb} MiB memory limit."
 
         self._racer.set_hard_memory_limit(memory_limit_mb * 1024 * 1024)
-        started = time.monotonic()
+        started = time.monotonic() if started is None else started
         deadline = started + timeout_ms / 1000
+        self._salvage_seconds = min(LOG_SALVAGE_SECONDS, LOG_SALVAGE_SHARE * timeout_ms / 1000)
         try:
             load_error = await self._racer.eval_within(start_call, deadline - time.monotonic())
             if load_error:
@@ -177,9 +191,11 @@ class WarmIsolate:
                 return outcome
             self.module_loaded = True
             reply = await self._poll(deadline)
-            if reply:
+            if reply and not self._racer.was_hard_memory_limit_reached():
                 self._apply_reply(outcome, reply)
             elif self._racer.was_hard_memory_limit_reached():
+                # Even with an outcome: V8 was told to terminate, which may have cut the microtask
+                # checkpoint short and left reactions queued for the next execution.
                 await self._stopped(outcome, "memory", memory_message)
             else:
                 await self._stopped(outcome, "timeout", timeout_message)
@@ -227,7 +243,7 @@ class WarmIsolate:
         """Record a stopped execution, with whatever it logged if the context still answers."""
         outcome.fail(code, message, context_healthy=False)
         try:
-            reply = await self._racer.eval_within(f"{self._binding}.logSnapshot()", LOG_SALVAGE_SECONDS)
+            reply = await self._racer.eval_within(f"{self._binding}.logSnapshot()", self._salvage_seconds)
             salvaged = storable(json.loads(str(reply)))
         except (JSEvalException, TimeoutError, ValueError):
             return

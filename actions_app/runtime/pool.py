@@ -9,9 +9,15 @@ worker dies (EOF), need no pickling, and `kill` ends exactly one process.
 Each worker runs one execution at a time. The pool keeps the idle workers behind a condition
 variable, so any number of web threads can call in; a call prefers an idle worker that already
 has its isolate key warm and otherwise takes the idle worker with the fewest warm keys. A worker
-that dies mid-execution fails that execution only (worker_crashed) and is replaced at once; a
-worker that has not answered by the time limit plus a grace period is killed and replaced, and
-that execution reports a timeout.
+that dies mid-execution fails that execution only (worker_crashed) and is replaced at once.
+
+The caller has its answer by the time limit plus 10 %, whatever the action does: the worker stops
+an execution at its limit and answers, and if no answer has come by then the pool answers the
+caller with a timeout itself. Off the caller's thread it then waits a little longer (GRACE_SECONDS)
+for the worker's reply, since the worker may only be slow (a busy machine), and kills and replaces
+it only if it stays silent: a worker holds other tenants' warm isolates. Replacing a worker that
+crashed or retired also happens off the caller's thread, and a replacement is handed out only
+once it is ready.
 """
 
 from __future__ import annotations
@@ -24,22 +30,20 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from actions_app.runtime.protocol import (
-    ChannelClosed,
-    ChannelCorrupt,
-    ChannelTimeout,
-    read_frame_until,
-    write_frame_until,
-)
+from actions_app.runtime.protocol import ChannelClosed, ChannelCorrupt, ChannelTimeout, FrameChannel
 from actions_app.runtime.worker import SOFT_LIMIT_ENV, WARM_ISOLATES_PER_WORKER
 
 WORKERS_ENV = "ACTIONS_RUNTIME_WORKERS"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-# Beyond an execution's own limit: setting up a new context, the pipe round trip and, after a
-# timeout, tearing the context down. A worker silent for longer than this is stuck in native code.
+# The caller is answered by the time limit plus this share of it (the contract allows 10 %; the
+# rest of the 10 % is for the caller's own thread to wake up on a busy machine).
+ANSWER_SLACK = 0.05
+# After a caller was answered without the worker: how much longer the worker may take to reply
+# before it is taken for stuck (in native code, or its process wedged) and killed.
 GRACE_SECONDS = 1.0
 STARTUP_SECONDS = 30.0
 STOP_SECONDS = 1.0
@@ -50,7 +54,8 @@ class WorkerCrashed(Exception):
 
 
 class WorkerHung(Exception):
-    """The worker did not answer before the request's deadline; it has been killed."""
+    """The worker did not answer before the request's deadline. The pool goes on waiting for its
+    reply in the background and replaces it if none comes."""
 
 
 def default_worker_count() -> int:
@@ -99,10 +104,9 @@ class WorkerProcess:
             bufsize=0,
         )
         assert self.process.stdin is not None and self.process.stdout is not None
-        self._request_fd = self.process.stdin.fileno()
-        self._reply_fd = self.process.stdout.fileno()
-        os.set_blocking(self._request_fd, False)
-        os.set_blocking(self._reply_fd, False)
+        os.set_blocking(self.process.stdin.fileno(), False)
+        os.set_blocking(self.process.stdout.fileno(), False)
+        self._channel = FrameChannel(self.process.stdin.fileno(), self.process.stdout.fileno())
         self.pid = self.process.pid
         self.ready = False
         # Mirrors the worker's own LRU of warm isolates (same capacity, same order of use), from
@@ -116,29 +120,44 @@ class WorkerProcess:
         if self.ready:
             return
         try:
-            read_frame_until(self._reply_fd, time.monotonic() + STARTUP_SECONDS)
+            self._channel.receive_until(time.monotonic() + STARTUP_SECONDS)
         except (ChannelClosed, ChannelCorrupt, ChannelTimeout) as error:
             self.kill()
             raise WorkerCrashed(f"The sandbox worker did not start ({_describe_exit(self.process.poll())}).") from error
         self.ready = True
 
     def request(self, frame: bytes, *, deadline: float) -> dict[str, Any]:
-        """Send one encoded request and wait for its reply until `deadline`."""
+        """Send one encoded request and wait for its reply until `deadline`. On WorkerHung the
+        worker is left running and the request where it was: see finish_late_request."""
         try:
-            write_frame_until(self._request_fd, frame, deadline)
-            return read_frame_until(self._reply_fd, deadline)
+            self._channel.send_until(frame, deadline)
+            return self._channel.receive_until(deadline)
+        except ChannelTimeout as error:
+            raise WorkerHung from error
+        except (ChannelClosed, ChannelCorrupt) as error:
+            raise self._crashed() from error
+
+    def finish_late_request(self, *, deadline: float) -> dict[str, Any]:
+        """Finish the request that missed its deadline and read its reply, until `deadline`; a
+        worker that does not make it is killed (WorkerHung)."""
+        try:
+            if self._channel.sending:
+                self._channel.send_until(None, deadline)
+            return self._channel.receive_until(deadline)
         except ChannelTimeout as error:
             self.kill()
             raise WorkerHung from error
         except (ChannelClosed, ChannelCorrupt) as error:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=STOP_SECONDS)
-            how = _describe_exit(self.process.poll())
-            self.kill()
-            raise WorkerCrashed(
-                f"The sandbox worker stopped unexpectedly ({how}); "
-                "this execution was abandoned and the worker replaced."
-            ) from error
+            raise self._crashed() from error
+
+    def _crashed(self) -> WorkerCrashed:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=STOP_SECONDS)
+        how = _describe_exit(self.process.poll())
+        self.kill()
+        return WorkerCrashed(
+            f"The sandbox worker stopped unexpectedly ({how}); this execution was abandoned and the worker replaced."
+        )
 
     def note_reply(self, isolate_key: str, reply: dict[str, Any]) -> None:
         for evicted_key in reply.get("evicted", []):
@@ -242,28 +261,67 @@ class WorkerPool:
         worker.stop()
 
     def run(self, isolate_key: str, frame: bytes, *, time_limit_seconds: float) -> dict[str, Any]:
-        """Run one encoded execute request on a worker; raises WorkerCrashed or WorkerHung."""
+        """Run one encoded execute request on a worker; raises WorkerCrashed, or WorkerHung when
+        the worker has not answered by the time limit plus ANSWER_SLACK of it."""
         worker = self._checkout(isolate_key)
         try:
             worker.wait_until_ready()
-            reply = worker.request(frame, deadline=time.monotonic() + time_limit_seconds + GRACE_SECONDS)
-        except (WorkerCrashed, WorkerHung):
-            self._checkin(self._replace(worker))
+            reply = worker.request(frame, deadline=time.monotonic() + time_limit_seconds * (1 + ANSWER_SLACK))
+        except WorkerHung:
+            self._in_background(self._await_late_reply, worker, isolate_key)
+            raise
+        except WorkerCrashed:
+            # Starting the process takes milliseconds; its start-up (V8, the first context) is
+            # waited for off the caller's thread.
+            self._in_background(self._checkin_when_ready, self._replace(worker))
             raise
         except BaseException:
             # Anything else (KeyboardInterrupt in the middle of a request) leaves the pipe in an
             # unknown state: do not hand this worker to anyone else.
             worker.kill()
-            self._checkin(self._replace(worker))
+            self._in_background(self._checkin_when_ready, self._replace(worker))
             raise
+        self._take_back(worker, isolate_key, reply)
+        return reply
+
+    @staticmethod
+    def _in_background(work: Callable[..., None], *arguments: Any) -> None:
+        threading.Thread(target=work, args=arguments, name="actions-runtime-pool", daemon=True).start()
+
+    def _take_back(self, worker: WorkerProcess, isolate_key: str, reply: dict[str, Any]) -> None:
         worker.note_reply(isolate_key, reply)
         if reply.get("retire"):
-            # The worker holds memory it cannot give back (see IsolateCache.tidy): start afresh.
-            worker.stop()
-            self._checkin(self._replace(worker))
+            # The worker holds memory it cannot give back (see IsolateCache.tidy), or a context
+            # it cannot close: start afresh, without keeping the caller waiting for it.
+            self._in_background(self._retire, worker)
         else:
             self._checkin(worker)
-        return reply
+
+    def _await_late_reply(self, worker: WorkerProcess, isolate_key: str) -> None:
+        """The caller has been answered: give the worker GRACE_SECONDS more, then replace it."""
+        try:
+            reply = worker.finish_late_request(deadline=time.monotonic() + GRACE_SECONDS)
+        except (WorkerHung, WorkerCrashed):
+            self._replace_and_checkin(worker)
+            return
+        self._take_back(worker, isolate_key, reply)
+
+    def _retire(self, worker: WorkerProcess) -> None:
+        worker.stop()
+        self._replace_and_checkin(worker)
+
+    def _replace_and_checkin(self, dead: WorkerProcess) -> None:
+        """Kill `dead` if need be and hand out a ready replacement in its place."""
+        dead.kill()
+        self._checkin_when_ready(self._replace(dead))
+
+    def _checkin_when_ready(self, worker: WorkerProcess | None) -> None:
+        if worker is None:
+            return
+        # A worker that cannot start is found dead at its next checkout and replaced then.
+        with contextlib.suppress(WorkerCrashed):
+            worker.wait_until_ready()
+        self._checkin(worker)
 
     def worker_pids(self) -> list[int]:
         with self._condition:

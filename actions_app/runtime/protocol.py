@@ -138,35 +138,53 @@ def _wait(fd: int, *, for_write: bool, deadline: float) -> None:
         raise ChannelTimeout("deadline passed")
 
 
-def _read_exactly_until(fd: int, count: int, deadline: float) -> bytes:
-    chunks = bytearray()
-    while len(chunks) < count:
-        try:
-            chunk = os.read(fd, count - len(chunks))
-        except BlockingIOError:
-            _wait(fd, for_write=False, deadline=deadline)
-            continue
-        if not chunk:
-            raise ChannelClosed("pipe closed")
-        chunks += chunk
-    return bytes(chunks)
+class FrameChannel:
+    """The web process's ends of one worker's pipes (non-blocking), one request at a time.
 
+    Reading and writing give up at a deadline without losing their place: a frame half read or
+    half written when the deadline passed is carried on by the next call, so a caller can be
+    answered on time and someone else can go on waiting for the worker's reply afterwards."""
 
-def read_frame_until(fd: int, deadline: float) -> dict[str, Any]:
-    """Read one frame from non-blocking `fd`, giving up at `deadline` (a time.monotonic() value)."""
-    length = _body_length(_read_exactly_until(fd, FRAME_HEADER.size, deadline))
-    return _decode_body(_read_exactly_until(fd, length, deadline))
+    def __init__(self, request_fd: int, reply_fd: int) -> None:
+        self._request_fd = request_fd
+        self._reply_fd = reply_fd
+        self._unsent = memoryview(b"")
+        self._received = bytearray()
 
+    @property
+    def sending(self) -> bool:
+        """True while part of a request is still to be written."""
+        return bool(self._unsent)
 
-def write_frame_until(fd: int, frame: bytes, deadline: float) -> None:
-    """Write an encoded frame to non-blocking `fd`, giving up at `deadline`."""
-    view = memoryview(frame)
-    while view:
-        try:
-            written = os.write(fd, view)
-        except BlockingIOError:
-            _wait(fd, for_write=True, deadline=deadline)
-            continue
-        except (BrokenPipeError, ConnectionResetError) as error:
-            raise ChannelClosed("pipe closed") from error
-        view = view[written:]
+    def send_until(self, frame: bytes | None, deadline: float) -> None:
+        """Write `frame` (or, with None, what is left of the last one) by `deadline`."""
+        if frame is not None:
+            self._unsent = memoryview(frame)
+        while self._unsent:
+            try:
+                written = os.write(self._request_fd, self._unsent)
+            except BlockingIOError:
+                _wait(self._request_fd, for_write=True, deadline=deadline)
+                continue
+            except (BrokenPipeError, ConnectionResetError) as error:
+                raise ChannelClosed("pipe closed") from error
+            self._unsent = self._unsent[written:]
+
+    def receive_until(self, deadline: float) -> dict[str, Any]:
+        """The next whole frame, read by `deadline` (a time.monotonic() value)."""
+        while True:
+            if len(self._received) >= FRAME_HEADER.size:
+                length = _body_length(bytes(self._received[: FRAME_HEADER.size]))
+                end = FRAME_HEADER.size + length
+                if len(self._received) >= end:
+                    body = bytes(self._received[FRAME_HEADER.size : end])
+                    del self._received[:end]
+                    return _decode_body(body)
+            try:
+                chunk = os.read(self._reply_fd, 1 << 16)
+            except BlockingIOError:
+                _wait(self._reply_fd, for_write=False, deadline=deadline)
+                continue
+            if not chunk:
+                raise ChannelClosed("pipe closed")
+            self._received += chunk

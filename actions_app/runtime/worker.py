@@ -17,9 +17,11 @@ import asyncio
 import contextlib
 import ctypes
 import os
+import queue
 import resource
 import signal
 import sys
+import threading
 import time
 from collections import OrderedDict
 from typing import Any
@@ -39,6 +41,14 @@ WARM_ISOLATES_PER_WORKER = 32
 V8_FLAGS = ("--single-threaded", "--disallow-code-generation-from-strings")
 # The exit status a worker uses when the test hook asks it to die mid-request.
 TEST_CRASH_EXIT_STATUS = 70
+# A stopped context is closed after the reply, on a thread of its own: closing waits for V8 to give
+# the context's thread back, and a built-in V8 cannot interrupt can hold it for a second or more.
+# Between requests the worker waits this long for it (a context that stopped cleanly closes in a
+# few milliseconds, and its memory, up to the data limit after an ArrayBuffer bomb, must be back
+# before another context is built); beyond that it serves its other isolates meanwhile.
+CLOSE_WAIT_SECONDS = 0.25
+# A context still not closed after this long is stuck for good: the worker asks to be replaced.
+CLOSE_STUCK_SECONDS = 3.0
 
 
 # The open /proc/self/status and the process that opened it: after a fork the child would read
@@ -85,6 +95,41 @@ def limit_process() -> None:
     _set_default_thread_stack(THREAD_STACK_BYTES)
 
 
+class ContextCloser:
+    """Closes stopped contexts off the main thread, one after another, on a thread started with
+    the worker: after an ArrayBuffer bomb the data segment is full and no new thread could start."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[WarmIsolate, threading.Event]] = queue.SimpleQueue()
+        # What the main thread handed over and is not closed yet, with when it was handed over.
+        self._pending: list[tuple[threading.Event, float]] = []
+        threading.Thread(target=self._close_forever, name="close-stopped-isolates", daemon=True).start()
+
+    def _close_forever(self) -> None:
+        while True:
+            isolate, closed = self._queue.get()
+            try:
+                isolate.close()
+            finally:
+                closed.set()
+
+    def close_later(self, isolate: WarmIsolate) -> None:
+        closed = threading.Event()
+        self._pending.append((closed, time.monotonic()))
+        self._queue.put((isolate, closed))
+
+    def wait(self, seconds: float) -> None:
+        """Wait up to `seconds` for everything handed over to be closed."""
+        wait_until = time.monotonic() + seconds
+        for closed, _ in self._pending:
+            closed.wait(timeout=max(0.0, wait_until - time.monotonic()))
+
+    def pending_since(self) -> list[float]:
+        """When each context still being closed was handed over."""
+        self._pending = [(closed, since) for closed, since in self._pending if not closed.is_set()]
+        return [since for _, since in self._pending]
+
+
 class IsolateCache:
     """Warm isolates of this worker, least recently used first, never shared between keys.
 
@@ -105,6 +150,7 @@ class IsolateCache:
         self._isolates: OrderedDict[str, WarmIsolate] = OrderedDict()
         self._spare: WarmIsolate | None = None
         self._unreported_evictions: list[str] = []
+        self._closer = ContextCloser()
         # What this worker held once V8 was up (see record_starting_size and tidy).
         self._starting_data_bytes = 0
         self.retiring = False
@@ -115,7 +161,8 @@ class IsolateCache:
 
     @property
     def needs_spare(self) -> bool:
-        return self._spare is None
+        # Not while a stopped context is still closing: it may hold the memory a new one needs.
+        return self._spare is None and not self._closer.pending_since()
 
     async def prepare_spare(self) -> None:
         if self._spare is None:
@@ -135,11 +182,26 @@ class IsolateCache:
             isolate.adopt(isolate_key, compiled_js)
         return isolate
 
+    def _check_closing(self) -> bool:
+        """True while stopped contexts are still closing. One closing for longer than
+        CLOSE_STUCK_SECONDS makes this worker ask to be replaced."""
+        pending_since = self._closer.pending_since()
+        if any(time.monotonic() - since > CLOSE_STUCK_SECONDS for since in pending_since):
+            self.retiring = True
+        return bool(pending_since)
+
     def tidy(self) -> None:
-        """Between requests: evict the coldest isolates beyond the count, or while memory is tight."""
+        """Between requests: let stopped contexts close, evict the coldest isolates beyond the
+        count, or while memory is tight."""
+        self._closer.wait(CLOSE_WAIT_SECONDS)
+        # A context still closing holds memory it is about to give back; evicting warm isolates
+        # for it would throw away other tenants' isolates for nothing.
+        memory_counts = not self._check_closing()
 
         def too_many() -> bool:
-            return len(self._isolates) > self._capacity or data_segment_bytes() > self._soft_limit_bytes
+            if len(self._isolates) > self._capacity:
+                return True
+            return memory_counts and data_segment_bytes() > self._soft_limit_bytes
 
         while self._isolates and too_many():
             isolate_key, isolate = self._isolates.popitem(last=False)
@@ -150,23 +212,26 @@ class IsolateCache:
         # would be evicted as soon as it was used. A fresh process starts well below the limit, so
         # the next reply asks the pool for one (unless this process started over it already).
         started_below = 0 < self._starting_data_bytes < self._soft_limit_bytes
-        if not self._isolates and started_below and data_segment_bytes() > self._soft_limit_bytes:
+        if memory_counts and not self._isolates and started_below and data_segment_bytes() > self._soft_limit_bytes:
             self.retiring = True
 
-    async def execute(self, request: dict[str, Any]) -> dict[str, Any]:
+    async def execute(self, request: dict[str, Any], received_at: float) -> dict[str, Any]:
+        """Run one execute request; its time limit counts from `received_at`."""
         isolate_key = str(request["isolate_key"])
         isolate = await self._checkout(isolate_key, str(request["compiled_js"]))
         outcome: Outcome = await isolate.execute(
             request["action_input"],
             timeout_ms=int(request["timeout_ms"]),
             memory_limit_mb=int(request["memory_limit_mb"]),
+            started=received_at,
         )
         if outcome.context_healthy:
             self._isolates[isolate_key] = isolate
         else:
-            # Closing terminates whatever the action left running; do it before answering so a
-            # teardown that never returns is charged to this execution, not the next one.
-            isolate.close()
+            # Closing terminates whatever the action left running (V8's TerminateExecution), but
+            # waits for a built-in that does not heed it: answer first, close on the side.
+            self._closer.close_later(isolate)
+        self._check_closing()
         # Evictions happen after the reply (tidy), so they are reported with the next one.
         evicted, self._unreported_evictions = self._unreported_evictions, []
         return {
@@ -209,8 +274,9 @@ def serve(request_fd: int, reply_fd: int) -> None:
             request = read_frame(request_fd)
         except ChannelClosed:
             return  # the web process closed our stdin: it is done with us
+        received_at = time.monotonic()
         _apply_test_fault(request.get("test_fault"))
-        write_frame(reply_fd, event_loop.run_until_complete(cache.execute(request)))
+        write_frame(reply_fd, event_loop.run_until_complete(cache.execute(request, received_at)))
         # Housekeeping while the web process reads the reply, not while it waits for one.
         cache.tidy()
         if cache.needs_spare:  # a turn of the event loop costs more than the rest of the tidying
@@ -230,6 +296,9 @@ def main() -> None:
     # The web process may go away (or shut the pool down) mid-conversation: nothing to report to.
     with contextlib.suppress(BrokenPipeError, ChannelClosed):
         serve(sys.stdin.fileno(), reply_fd)
+    # Without finalisers: a stopped context may still be closing on another thread, and tearing
+    # V8 down under it would only crash on the way out. Everything was written with os.write.
+    os._exit(0)
 
 
 if __name__ == "__main__":
