@@ -21,6 +21,7 @@ from actions_app.models import Action
 from actions_app.versioning import VersionDraft, create_custom_action, publish_version
 from audit_app.services import Actor, EventDraft, record_many
 from flows_app.models import ActionExecution, Binding, Flow
+from flows_app.run_records import EXECUTION_DIGEST_FIELDS, execution_digest
 from flows_app.services import BindingSpec, save_flow_slots
 from tenants.models import Tenant
 
@@ -208,24 +209,23 @@ def _write_runs(
                     "risk": {"score": risk},
                 },
             }
-            rows.append(
-                ActionExecution(
-                    tenant=tenant,
-                    flow=flow,
-                    revision_number=revisions[revision].number,
-                    transaction_id=transaction_id,
-                    trigger=trigger,
-                    binding_key=binder.key,
-                    action=binder.action,
-                    action_version=binder.version,
-                    position=position,
-                    outcome=outcome,
-                    result=result,
-                    duration_ms=duration,
-                    masked_input=masked_input,
-                    occurred_at=at,
-                )
+            execution = ActionExecution(
+                tenant=tenant,
+                flow=flow,
+                revision_number=revisions[revision].number,
+                transaction_id=transaction_id,
+                trigger=trigger,
+                binding_key=binder.key,
+                action=binder.action,
+                action_version=binder.version,
+                position=position,
+                outcome=outcome,
+                result=result,
+                duration_ms=duration,
+                masked_input=masked_input,
+                occurred_at=at,
             )
+            rows.append(execution)
             events.append(
                 EventDraft(
                     tenant=tenant,
@@ -237,7 +237,16 @@ def _write_runs(
                     flow_revision=revision,
                     trigger=trigger,
                     transaction_id=transaction_id,
-                    after={"outcome": outcome, "duration_ms": duration, "error": None, "on_error_applied": None},
+                    after={
+                        "outcome": outcome,
+                        "duration_ms": duration,
+                        "error": None,
+                        "on_error_applied": None,
+                        # As the settler writes it, so verify_audit covers the demo's executions too.
+                        "execution_digest": execution_digest(
+                            {name: getattr(execution, name) for name in EXECUTION_DIGEST_FIELDS}
+                        ),
+                    },
                     occurred_at=at,
                 )
             )

@@ -139,3 +139,12 @@ def test_migrate_brings_stored_template_versions_in_line_with_the_release(db: No
     with CaptureQueriesContext(connection) as queries:
         sync_platform_templates(acme)
     assert not [q for q in queries if q["sql"].startswith("UPDATE")]
+
+
+def test_verify_audit_covers_every_demo_execution(db: None) -> None:
+    call_command("seed_demo", stdout=StringIO())
+    output = StringIO()
+    call_command("verify_audit", "--tenant", "acme", stdout=output)
+    report = output.getvalue()
+    assert "acme: OK" in report and "execution records match" in report
+    assert "predate digests" not in report
