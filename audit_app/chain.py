@@ -26,7 +26,7 @@ import functools
 import hashlib
 import ipaddress
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -261,10 +261,17 @@ def cannot_read(error: Exception) -> bool:
 _READ_CHUNK = 2000
 
 
-def _events_in_seq_order(tenant: Tenant | int) -> Iterator[AuditEvent | UnreadableRow]:
-    """The tenant's events in seq order, ending with an UnreadableRow at the first row that
-    cannot be read (reading stops there: the walk reports the chain broken at that row)."""
+def events_in_seq_order(
+    tenant: Tenant | int, *, after_seq: int | None = None, through_seq: int | None = None
+) -> Generator[AuditEvent | UnreadableRow, None, None]:
+    """The tenant's events in seq order (optionally only after_seq+1..through_seq), ending with an
+    UnreadableRow at the first row that cannot be read (reading stops there: a walk reports the
+    chain broken at that row). verify_audit and the retention purge both read through this."""
     events = AuditEvent.objects.filter(tenant=tenant).order_by("seq")
+    if after_seq is not None:
+        events = events.filter(seq__gt=after_seq)
+    if through_seq is not None:
+        events = events.filter(seq__lte=through_seq)
     after = None
     while True:
         try:
@@ -381,7 +388,7 @@ def verify_tenant(tenant: Tenant) -> ChainReport:
     head = AuditChainHead.objects.filter(tenant=tenant).first()
     anchor = chain_anchor(head)
     records = _RecordVerifier(tenant.pk)
-    walk = walk_links(records.watch(_events_in_seq_order(tenant)), anchor.seq, anchor.hash)
+    walk = walk_links(records.watch(events_in_seq_order(tenant)), anchor.seq, anchor.hash)
     record_break = records.finish()
     found = [b for b in (walk.chain_break, record_break) if b is not None]
     chain_break = min(found, key=lambda b: b.seq) if found else _end_break(head, anchor, walk)

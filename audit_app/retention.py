@@ -19,6 +19,7 @@ one transaction) and the next run carries on where it stopped.
 
 from __future__ import annotations
 
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit_app.chain import ChainBreak, chain_anchor, walk_links
+from audit_app.chain import ChainBreak, chain_anchor, events_in_seq_order, walk_links
 from audit_app.models import (
     DEFAULT_RETENTION_DAYS,
     MAX_RETENTION_DAYS,
@@ -148,8 +149,11 @@ def purge_tenant(tenant: Tenant, *, now: datetime | None = None, max_events: int
         plan = plan_purge(tenant, now=now, max_events=max_events)
         if plan.event_count == 0:
             return PurgeResult(plan, 0, None)
-        doomed = AuditEvent.objects.for_tenant(tenant).filter(seq__gt=plan.anchored_seq, seq__lte=plan.through_seq)
-        walk = walk_links(doomed.order_by("seq").iterator(chunk_size=2000), plan.anchored_seq, plan.anchored_hash)
+        # A row that cannot be read (a corrupt time, say) is a break like any other: refused, not a crash.
+        # Closed here, inside the transaction: on PostgreSQL it reads through a server-side cursor,
+        # which a walk that stops at a break leaves open.
+        with closing(events_in_seq_order(tenant, after_seq=plan.anchored_seq, through_seq=plan.through_seq)) as doomed:
+            walk = walk_links(doomed, plan.anchored_seq, plan.anchored_hash)
         if walk.chain_break is not None:
             raise ChainBrokenBeforePurge(walk.chain_break)
         if walk.last_seq != plan.through_seq:

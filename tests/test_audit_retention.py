@@ -461,3 +461,19 @@ def test_a_contractor_with_one_object_does_not_see_the_tenant_retention(client: 
     client.force_login(contractor)
     assert client.get(RETENTION_URL).status_code == 404
     assert client.post(RETENTION_URL, {"policy": "forever"}).status_code == 404
+
+
+def test_purge_audit_refuses_a_tenant_with_an_unreadable_row_and_goes_on(personas: Any, initech: Any) -> None:
+    # Old enough to be purged, but not a time the ORM can read.
+    bad_time = "'-infinity'" if connection.vendor == "postgresql" else "'2000-13-45 25:61:00'"
+    _raw(f"UPDATE audit_app_auditevent SET occurred_at = {bad_time} WHERE tenant_id = %s AND seq = 4", [initech.pk])
+    later = create_tenant(slug="umbrella", name="Umbrella")  # after initech in slug order
+    add_events(later, 400, 3)
+    out = StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("purge_audit", stdout=out)
+    assert exit_info.value.code == 1
+    lines = out.getvalue().splitlines()
+    assert lines[2].startswith("initech: REFUSED, the chain is broken at seq 4: unreadable row (occurred_at")
+    assert lines[3] == "umbrella: purged 1 event (seq 1–1) (keeps 365 days); chain anchored at seq 1"
+    assert seqs(initech) == list(range(1, 16))
