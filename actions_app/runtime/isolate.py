@@ -50,6 +50,12 @@ LOG_SALVAGE_SECONDS = 0.02
 LOG_SALVAGE_SHARE = 0.02
 # Setting up a context (removing globals, freezing built-ins) takes a few milliseconds.
 SANDBOX_SETUP_SECONDS = 5.0
+# mini-racer checks the memory limit after each garbage collection only, and a string that V8
+# flattens (a search over 'x'.repeat(2 ** 28)) is one allocation of hundreds of MiB with no
+# collection after it. So an execution that took longer than this (holding even the smallest
+# limit, 8 MiB, takes more) has its heap measured before its outcome counts; a warm sign-in takes
+# a fraction of it and pays nothing.
+HEAP_CHECK_AFTER_SECONDS = 0.001
 
 
 class BareMiniRacer(MiniRacer):
@@ -193,6 +199,10 @@ class WarmIsolate:
             reply = await self._poll(deadline)
             if reply and not self._racer.was_hard_memory_limit_reached():
                 self._apply_reply(outcome, reply)
+                slow = time.monotonic() - started > HEAP_CHECK_AFTER_SECONDS
+                if slow and self._heap_over(memory_limit_mb * 1024 * 1024):
+                    outcome.result_json = None
+                    outcome.fail("memory", memory_message, context_healthy=False)
             elif self._racer.was_hard_memory_limit_reached():
                 # Even with an outcome: V8 was told to terminate, which may have cut the microtask
                 # checkpoint short and left reactions queued for the next execution.
@@ -213,6 +223,16 @@ class WarmIsolate:
         finally:
             outcome.duration_ms = (time.monotonic() - started) * 1000
         return outcome
+
+    def _heap_over(self, limit_bytes: int) -> bool:
+        """Whether the context holds more than `limit_bytes` of heap, garbage left out."""
+        if int(self._racer.heap_stats()["used_heap_size"]) <= limit_bytes:
+            return False
+        # A full collection first: what the execution dropped is not held against it. The hard
+        # limit's own check runs after it (and, over the limit, leaves V8 told to terminate:
+        # such a context is not used again).
+        self._racer.low_memory_notification()
+        return self._racer.was_hard_memory_limit_reached()
 
     async def _poll(self, deadline: float) -> str:
         """Poll for the outcome until it is there, the memory limit was hit or the time is up."""
