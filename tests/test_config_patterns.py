@@ -39,37 +39,48 @@ def timed(call: Any) -> tuple[Any, float]:
 # ---- ECMA-262 meaning, checked against Node's own RegExp ------------------------------------
 
 PATTERNS = [
-    r"^(a+)+$", r"[]$]", r"[^]$]", r"^https://", r"^[a-z0-9-]+$", r"\.example\.com$", r"^\d{3}-\d{4}$",
-    r"a{,5}", r"{foo}", r"a]", r"^\s*$", r"^\S+$", r"^.$", r"[\s\d]", r"[\S]", r"[\d-z]", r"\bfoo\b",
-    r"[\b]", r"\cJ", r"\x41", r"\u00e9", r"\-", r"[\-a]", r"^(?:ab|cd)+$", r"^(?<year>\d{4})$", r"a*?b",
-    r"^$", r"\0", r"[^a-z]", r"\/", r"x{2,3}?", r"^\w+$", r"[^\s]", r"^[^\n]*$", r"\uD83D\uDE00", r"^a|b$",
+    r"^(a+)+$", r"^https://", r"^[a-z0-9-]+$", r"\.example\.com$", r"^\d{3}-\d{4}$", r"^\s*$", r"^\S+$",
+    r"^.$", r"[\s\d]", r"[\S]", r"\bfoo\b", r"[\b]", r"\cJ", r"\x41", r"\u00e9", r"[\-a]", r"^(?:ab|cd)+$",
+    r"^(?<year>\d{4})$", r"a*?b", r"^$", r"\0", r"[^a-z]", r"\/", r"x{2,3}?", r"^\w+$", r"[^\s]", r"^[^\n]*$",
+    r"\uD83D\uDE00", r"^a|b$", r"^[]$", r"^[^]$", r"^\u{41}$", r"^\u{1F600}$", r"^\p{L}+$", r"^\p{Lu}",
+    r"^\p{Letter}$", r"^\p{gc=Nd}+$", r"^\p{Script=Greek}+$", r"^\p{sc=Latin}+$", r"\P{L}", r"[\p{N}x]",
+    r"^\p{LC}$", r"^\p{ASCII}+$", r"^\p{Any}$", r"[\u{1F600}-\u{1F64F}]", r"^[\x41-\x5A]+$", r"\\", r"\$",
+    # Refused by Unicode mode, so refused here too (JavaScript without the u flag reads them otherwise).
+    r"[]$]", r"[^]$]", r"a{,5}", r"{foo}", r"a]", r"[\d-z]", r"\-", r"\a", r"\p{Greek}", r"[\c1]",
+    r"(?<a>x)(?<a>y)", r"[\p{L}-z]", r"[a-\p{L}]", r"\x4", r"\u12", r"\c", r"\k", r"\p{Nope}", r"\8",
 ]  # fmt: skip
 TEXTS = [
     "", "a", "aaaa!", "]", "$]", "https://x", "x\n", "abc-1", "a.example.com", "a.example.com\n",
     "555-1234", "a{,5}", "{foo}", "a]", "  ", "\t\n", "\u00a0", "\ufeff", "\u2028", "\u2029", "\u180e", "x y",
     "\n", "\r", "é", "A", "-", "abcd", "cdab", "2024", "aab", "\0", "/", "xxx", "\b", "foo bar", "z", "😀",
-    "b\n", "ß", "\x0b",
+    "b\n", "ß", "\x0b", "αβγ", "Ünïcödé", "٣", "ǅ", "\\", "$", "p{L}", "u" * 41, "😃",
 ]  # fmt: skip
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is needed to compare with ECMA-262")
-def test_patterns_match_exactly_what_javascript_matches() -> None:
+def test_patterns_mean_exactly_what_javascript_makes_of_them_with_the_u_flag() -> None:
     script = """
 const [patterns, texts] = JSON.parse(require("fs").readFileSync(0, "utf8"));
-// With the u flag (code points, as JSON Schema asks) where the pattern allows it, else Annex B.
-const compile = (p) => { try { return new RegExp(p, "u"); } catch { return new RegExp(p); } };
-console.log(JSON.stringify(patterns.map((p) => texts.map((t) => compile(p).test(t)))));
+console.log(JSON.stringify(patterns.map((p) => {
+  let re;
+  try { re = new RegExp(p, "u"); } catch { return null; }
+  return texts.map((t) => re.test(t));
+})));
 """
     node = subprocess.run(
         ["node", "-e", script], input=json.dumps([PATTERNS, TEXTS]), capture_output=True, text=True, check=True
     )
     expected = json.loads(node.stdout)
-    differences = [
-        (pattern, text, expected[p][t])
-        for p, pattern in enumerate(PATTERNS)
-        for t, text in enumerate(TEXTS)
-        if pattern_matches(pattern, text) != expected[p][t]
-    ]
+    differences: list[tuple[Any, ...]] = []
+    for pattern, matches in zip(PATTERNS, expected, strict=True):
+        problem = pattern_problem(pattern)
+        if matches is None or problem is not None:
+            if (matches is None) != (problem is not None):
+                differences.append((pattern, "JavaScript refuses it" if matches is None else problem))
+            continue
+        differences += [
+            (pattern, text, m) for text, m in zip(TEXTS, matches, strict=True) if pattern_matches(pattern, text) != m
+        ]
     assert differences == []
 
 
@@ -77,7 +88,9 @@ def test_unicode_property_escapes_read_as_json_schema_reads_them() -> None:
     assert pattern_matches(r"\p{Letter}cole", "l'école")
     assert pattern_matches(r"^\p{Lu}", "École") and not pattern_matches(r"^\p{Lu}", "école")
     assert pattern_matches(r"^\p{Script=Greek}+$", "αβγ")
-    assert "no Unicode property" in (pattern_problem(r"\p{NoSuchThing}") or "")
+    assert "not a property" in (pattern_problem(r"\p{NoSuchThing}") or "")
+    assert "\\p{Script=Greek}" in (pattern_problem(r"\p{Greek}") or "")  # a script needs Script=, as with u
+    assert "list the categories" in (pattern_problem(r"\p{C}") or "")
 
 
 @pytest.mark.parametrize(
@@ -118,13 +131,13 @@ def test_ecma_syntax_python_would_refuse_is_accepted() -> None:
 
 
 def test_classes_that_start_with_a_bracket_are_not_a_500() -> None:
-    # `[]` matches nothing and `[^]` anything in ECMA-262; the old `$` rewrite misread both.
+    # `[]` matches nothing and `[^]` anything in ECMA-262; the old `$` rewrite misread `[]$]` (a 500).
     for pattern in ("[]$]", "[^]$]", "[]]", "[^]]"):
-        assert check_schema_supported(schema_with(pattern)) == []
-        errors = validate_config(schema_with(pattern), {"code": "x]"})
-        assert isinstance(errors, dict)
-    assert validate_config(schema_with("^[^]]$"), {"code": "x]"}) == {}
-    assert validate_config(schema_with("^[]]$"), {"code": "]"}) != {}
+        [problem] = check_schema_supported(schema_with(pattern))
+        assert "A lone ] must be escaped as \\]" in problem.message
+    assert validate_config(schema_with("^[^]$"), {"code": "x"}) == {}
+    assert validate_config(schema_with("^[]$"), {"code": "x"}) != {}
+    assert validate_config(schema_with("^[\\]]$"), {"code": "]"}) == {}
 
 
 def test_a_value_with_a_lone_surrogate_is_matched_not_a_crash() -> None:
@@ -200,3 +213,45 @@ def test_the_test_endpoint_and_a_slot_save_answer_at_once(client: Any, personas:
     )
     assert seconds < PROMPT_SECONDS and response.status_code == 422, response.content
     assert "code" in json.dumps(response.json()["error"]["details"])
+
+
+# ---- Linear is not free: program size and matching work have budgets ---------------------------
+
+TEN_BRANCHES = "|".join(rf"\S{{1,999}}{letter}" for letter in "zyxwvutsrq")
+
+
+def test_a_pattern_that_compiles_too_large_is_refused_with_advice() -> None:
+    problem = pattern_problem(TEN_BRANCHES)
+    assert problem is not None and "a config pattern may take 50,000" in problem and "maxLength" in problem
+    problems, seconds = timed(lambda: check_schema_supported(schema_with(TEN_BRANCHES)))
+    assert seconds < PROMPT_SECONDS and problems[0].path == "/properties/code/pattern"
+
+
+def test_a_schema_s_patterns_together_have_a_budget() -> None:
+    big = r"(.{1,900})z"  # about 20,000 steps: allowed alone
+    assert pattern_problem(big) is None
+    properties = {f"p{n}": {"type": "string", "pattern": f"{big}(?:q{n})?"} for n in range(8)}
+    problems = check_schema_supported({"type": "object", "properties": properties})
+    assert len(problems) == 1 and "together compile to more than 100,000 steps" in problems[0].message
+    many = {f"p{n}": {"type": "string", "pattern": f"^a{n}$"} for n in range(201)}
+    problems = check_schema_supported({"type": "object", "properties": many})
+    assert len(problems) == 1 and "at most 200 patterns" in problems[0].message
+
+
+def test_matching_a_long_value_against_a_costly_pattern_answers_at_once() -> None:
+    schema = schema_with(r"(.{1,900})z")
+    errors, seconds = timed(lambda: validate_config(schema, {"code": "😀" * 40_000}))
+    assert seconds < 0.5
+    assert errors == {"code": ["This value is too long to check against the setting's pattern; shorten it."]}
+    # An ordinary value of an ordinary length is simply checked.
+    assert validate_config(schema, {"code": "😀" * 100 + "z"}) == {}
+
+
+def test_a_list_of_long_values_shares_one_matching_budget() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"codes": {"type": "array", "items": {"type": "string", "pattern": r"(.{1,400})z"}}},
+    }
+    errors, seconds = timed(lambda: validate_config(schema, {"codes": ["a" * 2000] * 500}))
+    assert seconds < 0.5
+    assert any("too long to check" in message for messages in errors.values() for message in messages)

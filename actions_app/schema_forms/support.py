@@ -14,7 +14,14 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import ValidationError
 
-from actions_app.schema_forms.ecma_patterns import PatternNotSupported, pattern_matches, pattern_problem
+from actions_app.schema_forms.ecma_patterns import (
+    PatternNotSupported,
+    PatternTooCostly,
+    check_schema_pattern,
+    match_work_budget,
+    pattern_matches,
+    schema_pattern_budget,
+)
 from actions_app.schema_forms.formats import SUPPORTED_FORMATS, config_format_checker
 
 
@@ -26,7 +33,11 @@ def _pattern_as_in_ecmascript(validator: Any, pattern: str, instance: Any, schem
         matched = pattern_matches(pattern, instance)
     except PatternNotSupported as refusal:
         # Stored schemas were checked when saved; this is a schema that never was.
-        yield ValidationError(f"The pattern {pattern!r} cannot be checked: {refusal}.")
+        yield ValidationError(f"The pattern {pattern!r} cannot be checked: {refusal}.", validator="pattern_unusable")
+        return
+    except PatternTooCostly:
+        message = "This value is too long to check against the setting's pattern; shorten it."
+        yield ValidationError(message, validator="pattern_budget")
         return
     if not matched:
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
@@ -38,7 +49,15 @@ ConfigValidator = validators.extend(Draft202012Validator, {"pattern": _pattern_a
 # The meta-schema marks `pattern` values with format "regex"; jsonschema would check them with
 # Python's `re`, which refuses ECMA-262 syntax such as (?<name>…) and accepts what RE2 cannot run.
 _META_SCHEMA_FORMATS = FormatChecker(formats=())
-_META_SCHEMA_FORMATS.checks("regex")(lambda value: not isinstance(value, str) or pattern_problem(value) is None)
+
+
+@_META_SCHEMA_FORMATS.checks("regex", raises=PatternNotSupported)
+def _is_usable_pattern(value: Any) -> bool:
+    if isinstance(value, str):
+        check_schema_pattern(value)
+    return True
+
+
 _META_SCHEMA_VALIDATOR = Draft202012Validator(Draft202012Validator.META_SCHEMA, format_checker=_META_SCHEMA_FORMATS)
 # Objects and arrays of the schema's JSON (a nested setting takes two: properties, then its name):
 # deeper than any form an operator can fill, and far from where jsonschema runs out of stack
@@ -115,12 +134,12 @@ def check_schema_supported(schema: dict[str, Any]) -> list[SchemaProblem]:
         location = pointer(too_deep_at)
         message = f"The schema is nested too deeply at {location} (more than {MAX_SCHEMA_DEPTH} levels of JSON)."
         return [SchemaProblem(location, message)]
-    meta_error = next(iter(_META_SCHEMA_VALIDATOR.iter_errors(schema)), None)
+    with schema_pattern_budget():
+        meta_error = next(iter(_META_SCHEMA_VALIDATOR.iter_errors(schema)), None)
     if meta_error is not None:
         location = pointer(meta_error.absolute_path)
         if meta_error.validator == "format" and meta_error.validator_value == "regex":
-            reason = pattern_problem(meta_error.instance)
-            return [SchemaProblem(location, f"The pattern at {location} cannot be used: {reason}.")]
+            return [SchemaProblem(location, f"The pattern at {location} cannot be used: {meta_error.cause}.")]
         return [SchemaProblem(location, f"The schema is not valid JSON Schema at {location}: {meta_error.message}")]
     problems: list[SchemaProblem] = []
     dialect = schema.get("$schema")
@@ -295,7 +314,9 @@ def _scalar_problems(
 
 def _default_problems(schema: dict[str, Any], where: str) -> Iterator[SchemaProblem]:
     validator = ConfigValidator(schema, format_checker=config_format_checker)
-    for error in validator.iter_errors(schema["default"]):
+    with match_work_budget():
+        errors = list(validator.iter_errors(schema["default"]))
+    for error in errors:
         yield SchemaProblem(where, f"The default at {where} is not valid: {error.message}")
 
 

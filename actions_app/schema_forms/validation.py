@@ -13,6 +13,7 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
+from actions_app.schema_forms.ecma_patterns import match_work_budget
 from actions_app.schema_forms.formats import FORMAT_MESSAGES, cidr_suggestion, config_format_checker
 from actions_app.schema_forms.support import ConfigValidator, is_required_only
 from actions_app.templates_catalog.registry import NAMESPACED_CLAIM_PATTERN
@@ -42,7 +43,9 @@ def validate_config(schema: dict[str, Any], config: Any) -> dict[str, list[str]]
     """
     validator = ConfigValidator(schema, format_checker=config_format_checker)
     errors: dict[str, list[str]] = {}
-    for error in validator.iter_errors(config):
+    with match_work_budget():  # every pattern match of this config shares one budget
+        found = list(validator.iter_errors(config))
+    for error in found:
         for path, message in _describe(error):
             messages = errors.setdefault(path, [])
             if message not in messages:
