@@ -20,9 +20,20 @@ from django.utils import timezone
 
 from actions_app.models import ActionKind
 from actions_app.runtime import ExecutionError, execute_action, validate_action_result
+from actions_app.runtime.protocol import clip_error_message
+from actions_app.runtime.results import MAX_REASON_CHARS
 from audit_app.services import Actor, RequestMeta
 from config.row_insert import PreparedInsert, PreparedUpdate, prepare_insert, prepare_update, write_at_once
-from flows_app.models import Binding, Flow, FlowRevision, FlowTransaction, OnError, PendingRunRecord, WebhookDelivery
+from flows_app.models import (
+    ActionExecution,
+    Binding,
+    Flow,
+    FlowRevision,
+    FlowTransaction,
+    OnError,
+    PendingRunRecord,
+    WebhookDelivery,
+)
 from flows_app.outbound.outbox import delivery_values
 from flows_app.prepared import prepared_bindings
 from flows_app.run_records import pending_record
@@ -30,6 +41,7 @@ from flows_app.template_behaviours import TemplateCall, TemplateOutcome, run_pla
 from flows_app.triggers import FLOW_SLOTS
 
 OUTCOME_RANK = {"continue": 0, "demand_mfa": 1, "redirect": 2, "block": 3}
+ERROR_MESSAGE_COLUMN_CHARS = ActionExecution._meta.get_field("error_message").max_length or 500
 
 
 class RunRefused(ValueError):
@@ -182,7 +194,14 @@ def run_flow(flow: Flow, run: RunRequest, *, actor: Actor, meta: RequestMeta | N
         if executed.error is not None:
             applied = binding.on_error
             effective = (
-                {"kind": "block", "reason": f"{binding.action.slug} failed: {executed.error.message}"}
+                {
+                    "kind": "block",
+                    # The runtime already keeps messages short; a reason is never longer than one an
+                    # action may return itself.
+                    "reason": clip_error_message(
+                        f"{binding.action.slug} failed: {executed.error.message}", MAX_REASON_CHARS
+                    ),
+                }
                 if binding.on_error == OnError.BLOCK
                 else None
             )
@@ -278,7 +297,10 @@ def _execution_values(
         "outcome": outcome_kind,
         "result": executed.result,
         "error_code": executed.error.code if executed.error else "",
-        "error_message": (executed.error.message if executed.error else "")[:500],
+        # The column holds 500 characters; the cut keeps a trailing "(line L, column C)".
+        "error_message": clip_error_message(executed.error.message, ERROR_MESSAGE_COLUMN_CHARS)
+        if executed.error
+        else "",
         "on_error_applied": applied,
         "duration_ms": executed.duration_ms,
         "logs": executed.logs,
