@@ -4,7 +4,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from audit_app.security_views import security_log
 from config.api import api
 from tenants import views as tenant_views
-from tenants.middleware import bad_request
+from tenants.middleware import bad_request, not_found
 
 tenant_patterns: list[URLPattern | URLResolver] = [
     path("", tenant_views.tenant_home, name="tenant_home"),
@@ -26,3 +26,4 @@ urlpatterns = [
 ]
 
 handler400 = bad_request
+handler404 = not_found

@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
+from actions_app.schema_forms.fields import number_from_text
 from audit_app.services import Actor, RequestMeta
 from config.json_text import parse_json_text
 from flows_app.bindings import stored_secrets
@@ -47,10 +48,9 @@ class TryItForm(forms.Form):
         label="Groups", required=False, max_length=500, help_text="Comma separated, e.g. admins, staff."
     )
     ip = forms.GenericIPAddressField(label="IP address", initial="203.0.113.7", help_text="IPv4 or IPv6.")
-    risk_score = forms.FloatField(
+    # Text read by the config forms' number rule: a FloatField also took "9_0", "９０" and "٩٠" as 90.
+    risk_score = forms.CharField(
         label="Risk score",
-        min_value=0,
-        max_value=100,
         initial=20,
         help_text="0–100, as the risk engine would score the attempt.",
         widget=forms.TextInput(attrs={"inputmode": "decimal"}),
@@ -82,6 +82,16 @@ class TryItForm(forms.Form):
 
     def clean_groups(self) -> list[str]:
         return [group.strip() for group in self.cleaned_data["groups"].split(",") if group.strip()]
+
+    def clean_risk_score(self) -> float:
+        score = number_from_text(self.cleaned_data["risk_score"])
+        if score is None:
+            raise forms.ValidationError("Enter a number such as 20 or 72.5, written with the digits 0–9.")
+        if score < 0:
+            raise forms.ValidationError("Ensure this value is greater than or equal to 0.")
+        if score > 100:
+            raise forms.ValidationError("Ensure this value is less than or equal to 100.")
+        return float(score)
 
     def clean_app_metadata(self) -> dict[str, Any]:
         text = self.cleaned_data["app_metadata"]

@@ -16,6 +16,7 @@ from flows_app.models import Binding, Flow
 from flows_app.services import binding_snapshot
 from flows_app.triggers import FLOW_SLOTS
 from tenants.access import TenantAccess, get_visible_or_404, tenant_view
+from tenants.http import parse_count
 
 PAGE_SIZE = 50
 # The binding settings a diff compares, in the order it shows them; config keys follow.
@@ -145,10 +146,11 @@ def revision_list(request: HttpRequest, access: TenantAccess, flow_slug: str) ->
 def _revision_number(value: str | None, default: int) -> int:
     if not value:
         return default
-    try:
-        return int(value)
-    except ValueError:
-        raise Http404("No such revision") from None
+    # parse_count, not int(): a number past bigint overflowed in the query, "٣" read as 3.
+    number = parse_count(value, max_digits=9)
+    if number is None:
+        raise Http404("No such revision")
+    return number
 
 
 @tenant_view

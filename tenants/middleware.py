@@ -1,5 +1,5 @@
-"""Request id and Content-Security-Policy for every response; the API's 405 in its error shape;
-a 413 for a body over the upload limit."""
+"""Request id and Content-Security-Policy for every response; the API's 404 and 405 in its error
+shape; a 413 for a body over the upload limit and a 400 for a Content-Length that is no number."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.views import defaults
 
 from tenants.http import parse_count
 
@@ -86,6 +87,9 @@ class ApiMethodNotAllowedMiddleware:
         return shaped
 
 
+CONTENT_LENGTH_MESSAGE = "The Content-Length header must be the body's length in bytes, written with the digits 0-9."
+
+
 def _upload_limit_message() -> str:
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     return f"The request body is larger than the {limit / 1024 / 1024:.1f} MiB limit ({limit:,} bytes)."
@@ -110,7 +114,12 @@ class RequestBodyLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        declared = parse_count(request.META.get("CONTENT_LENGTH") or "")
+        declared_text = request.META.get("CONTENT_LENGTH") or ""
+        declared = parse_count(declared_text)
+        if declared is None and declared_text.strip():
+            # Django reads it with int() when the body is first read: "abc" was a 500 there, and
+            # "1_0" or " ٣" would be read as a length.
+            return _bad_request_response(request, "Content-Length", CONTENT_LENGTH_MESSAGE)
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if declared is not None and limit is not None and declared > limit:
             return _too_large_response(request)
@@ -123,7 +132,20 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
     if isinstance(exception, RequestDataTooBig):
         return _too_large_response(request)
     reason = str(exception) if isinstance(exception, SuspiciousOperation) and str(exception) else "Bad request."
+    return _bad_request_response(request, None, reason)
+
+
+def _bad_request_response(request: HttpRequest, field: str | None, reason: str) -> HttpResponse:
     if request.path.startswith("/api/"):
-        body = {"error": {"code": "bad_request", "message": reason, "details": []}}
-        return JsonResponse(body, status=400)
+        details = [{"field": field, "message": reason}] if field else []
+        return JsonResponse({"error": {"code": "bad_request", "message": reason, "details": details}}, status=400)
     return HttpResponse(render_to_string("400.html", {"message": reason}, request=request), status=400)
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler404: a path under /api/ that no endpoint has answers in the API's error shape (the
+    endpoints' own 404s already do); the console keeps templates/404.html."""
+    if request.path.startswith("/api/"):
+        message = "There is no API endpoint at this path; the endpoints are listed in /api/v1/openapi.json."
+        return JsonResponse({"error": {"code": "not_found", "message": message, "details": []}}, status=404)
+    return defaults.page_not_found(request, exception)

@@ -21,9 +21,12 @@ TEMPLATE_DIR = "components/schema_form"
 CHOICE_MESSAGE = "Choose one of the available options."
 STORED_SECRET_HELP = "Stored — leave blank to keep."
 
-_INTEGER_TEXT = re.compile(r"^[+-]?\d+$")
-# Plain decimal notation only: float() would also take "nan", "inf" and "1_000".
-_NUMBER_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+# Plain ASCII decimal notation only: float() and int() would also take "nan", "inf", "1_000" and
+# other scripts' digits ("９０", "٩٠"), and \d matches those digits too.
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+_NUMBER_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+# Longer than any number an operator types; int() refuses text past 4,300 digits with a ValueError.
+MAX_NUMBER_TEXT = 100
 
 
 class Missing(Enum):
@@ -343,14 +346,24 @@ class RowListField(FormNode):
         return [row.collect(context) for row in self.rows]
 
 
+def number_from_text(text: str) -> int | float | None:
+    """A number typed in plain ASCII decimal notation ("12", "-0.5", "1e3") as an int when it is
+    written as a whole number, else a finite float; None for anything else."""
+    if len(text) > MAX_NUMBER_TEXT:
+        return None
+    if _INTEGER_TEXT.fullmatch(text):
+        return int(text)
+    number = float(text) if _NUMBER_TEXT.fullmatch(text) else math.inf
+    return number if math.isfinite(number) else None
+
+
 def parse_scalar(text: str, schema: dict[str, Any]) -> Any:
     """Typed text as the schema's type; MISSING when it is not a number where one is needed."""
     schema_type = schema.get("type")
     if schema_type == "integer":
-        return int(text) if _INTEGER_TEXT.match(text) else MISSING
+        number = number_from_text(text)
+        return number if isinstance(number, int) else MISSING
     if schema_type == "number":
-        if _INTEGER_TEXT.match(text):
-            return int(text)
-        number = float(text) if _NUMBER_TEXT.match(text) else math.inf
-        return number if math.isfinite(number) else MISSING
+        number = number_from_text(text)
+        return MISSING if number is None else number
     return text

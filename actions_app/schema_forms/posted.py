@@ -24,8 +24,10 @@ PostedValues = dict[str, list[str]]
 # Caps the rows one request can create, whatever a tampered row count or maxItems says.
 MAX_ROWS = 100
 
-_ROW_INDEX = re.compile(r"^(\d+)(?=\.|-|$)")
-_ROW_BUTTON = re.compile(r"^(?P<path>.+)-(?:(?P<add>add-row)|remove-row-(?P<index>\d+))$")
+# ASCII digits and few of them: \d also matches other scripts' digits, and int() refuses more than
+# 4,300 digits with a ValueError. A longer index names no row (there are at most MAX_ROWS).
+_ROW_INDEX = re.compile(r"^([0-9]{1,9})(?=\.|-|$)")
+_ROW_BUTTON = re.compile(r"^(?P<path>.+)-(?:(?P<add>add-row)|remove-row-(?P<index>[0-9]{1,9}))$")
 _UNCHECKED_VALUES = {"", "0", "false", "off"}
 
 
