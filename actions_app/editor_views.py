@@ -25,6 +25,7 @@ from actions_app.versioning import (
     InvalidDraft,
     NothingChanged,
     VersionConflict,
+    config_schema_problems,
     create_custom_action,
     next_version_label,
     save_action_version,
@@ -267,6 +268,8 @@ def action_test(request: HtmxHttpRequest, access: TenantAccess, action_slug: str
     run: HarnessRun | None
     if schema is None:
         run = HarnessRun(input_errors={"config_schema": ["The config schema is not valid JSON; fix it to run."]})
+    elif schema_problems := config_schema_problems(schema):
+        run = HarnessRun(input_errors={"config_schema": schema_problems})
     elif config_form is not None and config_form.row_change_requested:
         run = None  # a row was added or removed: show the form again, run nothing
     elif config_form is not None and not config_form.is_valid():

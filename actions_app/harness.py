@@ -4,14 +4,16 @@ replay, set that run beside the recorded execution whose input it reused."""
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ValidationError
 
 from actions_app.compiler import Diagnostic, compile_action
 from actions_app.models import ActionVersion
 from actions_app.sample_inputs import InvalidSampleInput, harness_input
 from actions_app.schema_forms import validate_config
+from config.json_text import parse_json_text
 from tenants.models import Tenant
 
 if TYPE_CHECKING:
@@ -36,13 +38,12 @@ class HarnessRun:
 
 
 def parse_input_json(raw: str) -> Any:
-    """Parse the harness's input text, or raise InvalidSampleInput naming line and column."""
+    """Parse the harness's input text as any JSON typed into a form is (line and column of a
+    syntax error, no NaN, nothing nested too deeply), or raise InvalidSampleInput saying why."""
     try:
-        return json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise InvalidSampleInput(
-            f"Not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}."
-        ) from error
+        return parse_json_text(raw)
+    except ValidationError as error:
+        raise InvalidSampleInput(" ".join(error.messages)) from error
 
 
 def run_in_harness(

@@ -5,7 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from config.api_types import IP_ADDRESS_MESSAGE, ip_address_problem
 from flows_app.triggers import ALL_TRIGGERS, kind_of_trigger
+
+SAMPLE_IP = "203.0.113.24"
 
 
 def sample_input(trigger: str) -> dict[str, Any]:
@@ -21,7 +24,7 @@ def sample_input(trigger: str) -> dict[str, Any]:
             "app_metadata": {"plan": "enterprise"},
         },
         "request": {
-            "ip": "203.0.113.24",
+            "ip": SAMPLE_IP,
             "user_agent": "Mozilla/5.0 (X11; Linux x86_64)",
             "hostname": "login.example.com",
             "country": "DE",
@@ -33,6 +36,20 @@ def sample_input(trigger: str) -> dict[str, Any]:
 
 class InvalidSampleInput(ValueError):
     pass
+
+
+def _risk_score(context: Any) -> float:
+    """The score of an edited input's `context.risk`, as the run API reads it: an object whose score
+    is a JSON number 0–100. Anything else used to run quietly as score 0."""
+    if not isinstance(context, dict):
+        raise InvalidSampleInput('“context” must be an object, e.g. {"risk": {"score": 20}}.')
+    risk = context.get("risk", {})
+    if not isinstance(risk, dict):
+        raise InvalidSampleInput('“context.risk” must be an object with a score, e.g. {"score": 20}.')
+    score = risk.get("score", 0)
+    if not isinstance(score, int | float) or isinstance(score, bool) or not 0 <= score <= 100:
+        raise InvalidSampleInput("“context.risk.score” must be a number from 0 to 100.")
+    return score
 
 
 def harness_input(
@@ -53,11 +70,10 @@ def harness_input(
     state = edited.get("state", {})
     if not isinstance(state, dict):
         raise InvalidSampleInput("“state” must be an object.")
-    context = edited.get("context") or {}
-    risk = context.get("risk", {}) if isinstance(context, dict) else {}
-    score = risk.get("score", 0) if isinstance(risk, dict) else 0
-    if not isinstance(score, int | float) or isinstance(score, bool) or not 0 <= score <= 100:
-        raise InvalidSampleInput("“context.risk.score” must be a number from 0 to 100.")
+    ip = request.get("ip", SAMPLE_IP)
+    if not isinstance(ip, str) or ip_address_problem(ip):
+        raise InvalidSampleInput(f"“request.ip” {IP_ADDRESS_MESSAGE}.")
+    score = _risk_score(edited.get("context", {}))
     return {
         "trigger": trigger,
         "user": {
@@ -69,7 +85,7 @@ def harness_input(
             "app_metadata": user.get("app_metadata") if isinstance(user.get("app_metadata"), dict) else {},
         },
         "request": {
-            "ip": str(request.get("ip", "203.0.113.24")),
+            "ip": ip,
             "user_agent": str(request.get("user_agent", "")),
             "hostname": str(request.get("hostname", "login.example.com")),
             **({"country": str(request["country"])} if "country" in request else {}),

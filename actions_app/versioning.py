@@ -109,13 +109,18 @@ def check_draft(draft: VersionDraft) -> dict[str, list[str]]:
     unknown = [t for t in draft.compatible_triggers if t not in ALL_TRIGGERS]
     if unknown:
         errors.setdefault("compatible_triggers", []).append(f"Unknown trigger slot(s): {', '.join(unknown)}.")
-    if not isinstance(draft.config_schema, dict):
-        errors["config_schema"] = ["The config schema must be a JSON object."]
-    else:
-        problems = check_schema_supported(draft.config_schema)
-        if problems:
-            errors["config_schema"] = [f"{p.path or '/'}: {p.message}" for p in problems]
+    schema_problems = config_schema_problems(draft.config_schema)
+    if schema_problems:
+        errors["config_schema"] = schema_problems
     return errors
+
+
+def config_schema_problems(schema: Any) -> list[str]:
+    """Why `schema` cannot be a version's config schema, in words; [] when it can. A save and the
+    test harness both ask: what a save refuses, the harness does not run."""
+    if not isinstance(schema, dict):
+        return ["The config schema must be a JSON object."]
+    return [f"{p.path or '/'}: {p.message}" for p in check_schema_supported(schema)]
 
 
 def next_version_label(latest: str | None, bump: str = "patch", explicit: str | None = None) -> str:

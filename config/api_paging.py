@@ -37,7 +37,8 @@ def decode_cursor(listing: str, cursor: str, arity: int) -> list[str]:
     (also for a cursor of another listing)."""
     try:
         decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    # RecursionError: a cursor of thousands of nested arrays, which json reads recursively.
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         decoded = None
     if (
         not isinstance(decoded, list)

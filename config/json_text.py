@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from config.api_types import unstorable_reason
+from config.api_types import TOO_DEEP_MESSAGE, unstorable_reason
 
 
 class _NotJSONConstant(ValueError):
@@ -34,7 +34,7 @@ def parse_json_text(text: str) -> Any:
     except _NotJSONConstant as error:
         raise ValidationError(f"Not valid JSON: {error.constant} is not a JSON value; use a number or null.") from error
     except RecursionError as error:
-        raise ValidationError("Not valid JSON here: it is nested too deeply.") from error
+        raise ValidationError(f"The JSON {TOO_DEEP_MESSAGE}.") from error
     except ValueError as error:  # Python refuses integers of more than 4,300 digits
         raise ValidationError("Not valid JSON here: a number is too long.") from error
     if reason:

@@ -19,7 +19,7 @@ from config.api_paging import (
     encode_cursor,
     page_size,
 )
-from config.api_types import JsonObject, Text
+from config.api_types import IpAddress, JsonObject, Text
 from flows_app.engine import RunRefused, RunRequest, run_flow
 from flows_app.models import Binding, Flow
 from flows_app.prepared import flow_for_run
@@ -116,7 +116,7 @@ class RunUser(BaseModel):
 
 
 class RunHttpRequest(BaseModel):
-    ip: Text
+    ip: IpAddress = Field(description="The client's IPv4 or IPv6 address.")
     user_agent: Text = ""
     hostname: Text = ""
     country: Text | None = None
