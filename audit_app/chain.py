@@ -16,8 +16,9 @@ record registers a `RecordCheck` that recomputes it, so verification reports an 
 record as a break at its event's seq. Events written before digests carry none and are checked as
 they always were.
 
-Verification never stops at a row it cannot read (an unparsable time, a value of the wrong type):
-that row is the break, at its seq.
+Verification never stops at a row it cannot read (an unparsable time, a value of the wrong type,
+text that is not UTF-8; audit_app.unreadable): that row is the break, at its seq, and a chain head
+that cannot be read is a break just past the last event. Only a database that went away stops it.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from django.db import InterfaceError, OperationalError
+from django.db.models import Max
 
 from audit_app.models import AuditChainHead, AuditEvent
+from audit_app.unreadable import cannot_read, described, unreadable_columns
 
 if TYPE_CHECKING:
     from tenants.models import Tenant
@@ -224,6 +226,8 @@ def walk_links(events: Iterable[AuditEvent | UnreadableRow], after_seq: int, aft
 def _link_break(event: AuditEvent | UnreadableRow, expected_seq: int, prev_hash: str) -> ChainBreak | None:
     seq = event.seq
     if not isinstance(seq, int) or isinstance(seq, bool):
+        if isinstance(event, UnreadableRow) and seq is None:
+            return ChainBreak(expected_seq, "unreadable row", f"the next row cannot be read: {event.problem}")
         return ChainBreak(expected_seq, "unreadable row", f"the seq of the next row is {seq!r}, not a number")
     if seq < expected_seq:
         return ChainBreak(seq, "anchor mismatch", f"event {seq} is before the chain's start")
@@ -240,21 +244,10 @@ def _link_break(event: AuditEvent | UnreadableRow, expected_seq: int, prev_hash:
         recomputed = event_hash(prev_hash, event)
     except (TypeError, ValueError, AttributeError, OverflowError) as error:
         # A value of a type its column cannot hold (bytes for text, a number for a time).
-        return ChainBreak(seq, "unreadable row", f"a value has the wrong type ({_described(error)})")
+        return ChainBreak(seq, "unreadable row", f"a value has the wrong type ({described(error)})")
     if recomputed != event.hash:
         return ChainBreak(seq, "hash mismatch", "the event's fields were changed")
     return None
-
-
-def _described(error: Exception) -> str:
-    return f"{type(error).__name__}: {error}"[:300]
-
-
-def cannot_read(error: Exception) -> bool:
-    """Whether `error`, raised reading a row, says the row holds a value that cannot be read,
-    rather than that the database went away (which must stop verification, not be reported as
-    tampering)."""
-    return not isinstance(error, OperationalError | InterfaceError)
 
 
 # Events read per query while verifying.
@@ -285,29 +278,26 @@ def events_in_seq_order(
         # Which row it was: the chunk that failed, one row at a time (on PostgreSQL a chunk fails
         # as a whole), then chunks again.
         rest = events if after is None else events.filter(seq__gt=after)
-        for pk, seq in rest.values_list("pk", "seq")[:_READ_CHUNK]:
+        for pk in rest.values_list("pk", flat=True)[:_READ_CHUNK]:
             try:
                 event = AuditEvent.objects.get(pk=pk)
             except Exception as error:
                 if not cannot_read(error):
                     raise
-                yield UnreadableRow(seq, _unreadable_columns(pk) or _described(error))
+                yield UnreadableRow(_stored_seq(pk), unreadable_columns(AuditEvent, pk) or described(error))
                 return
             after = event.seq
             yield event
 
 
-def _unreadable_columns(pk: int) -> str:
-    """Which of the event's columns cannot be read, for the operator looking into it."""
-    problems = []
-    for model_field in AuditEvent._meta.concrete_fields:
-        try:
-            AuditEvent.objects.filter(pk=pk).values_list(model_field.attname, flat=True).first()
-        except Exception as error:
-            if not cannot_read(error):
-                raise
-            problems.append(f"{model_field.attname} cannot be read ({_described(error)})")
-    return "; ".join(problems)
+def _stored_seq(pk: int) -> Any:
+    """The seq of an event row as stored; None when that too cannot be read."""
+    try:
+        return AuditEvent.objects.filter(pk=pk).values_list("seq", flat=True).first()
+    except Exception as error:
+        if not cannot_read(error):
+            raise
+        return None
 
 
 class _RecordVerifier:
@@ -366,6 +356,50 @@ def chain_anchor(head: AuditChainHead | None) -> ChainAnchor:
     return ChainAnchor(head.anchored_seq, head.anchored_hash)
 
 
+class UnreadableHead(Exception):
+    """The tenant's chain head holds a value that cannot be read, or one of the wrong type: where
+    the chain starts and ends cannot be known, so nothing in it can be vouched for."""
+
+    def __init__(self, chain_break: ChainBreak) -> None:
+        super().__init__(str(chain_break))
+        self.chain_break = chain_break
+
+
+# The head's columns, what they must hold, and how the operator is told otherwise.
+_HEAD_VALUES = (
+    ("last_seq", int, "last seq", "a number"),
+    ("last_hash", str, "last hash", "text"),
+    ("anchored_seq", int, "anchored seq", "a number"),
+    ("anchored_hash", str, "anchored hash", "text"),
+)
+
+
+def read_chain_head(tenant: Tenant | int) -> AuditChainHead | None:
+    """The tenant's chain head (None before its first event). Raises UnreadableHead, breaking the
+    chain just past its last stored event, when a value in it cannot be read or has the wrong type."""
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+    try:
+        head = AuditChainHead.objects.filter(tenant_id=tenant_id).first()
+    except Exception as error:
+        if not cannot_read(error):
+            raise
+        problem = unreadable_columns(AuditChainHead, tenant_id) or described(error)
+        raise UnreadableHead(_head_break(tenant_id, f"the head cannot be read: {problem}")) from error
+    if head is None:
+        return None
+    for attname, kind, name, kind_name in _HEAD_VALUES:
+        value = getattr(head, attname)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise UnreadableHead(_head_break(tenant_id, f"the head's {name} is {value!r}, not {kind_name}"))
+    return head
+
+
+def _head_break(tenant_id: int, detail: str) -> ChainBreak:
+    last = AuditEvent.objects.filter(tenant_id=tenant_id).aggregate(last=Max("seq"))["last"]
+    # (A seq that is itself corrupt sorts anywhere; the head's problem is the news then.)
+    return ChainBreak(last + 1 if isinstance(last, int) else 1, "head mismatch", detail)
+
+
 @dataclass(frozen=True)
 class ChainReport:
     """What verifying a tenant found: the first break (None if the chain holds) and, per kind of
@@ -382,12 +416,15 @@ def verify_chain(tenant: Tenant) -> ChainBreak | None:
     return verify_tenant(tenant).chain_break
 
 
-def verify_tenant(tenant: Tenant) -> ChainReport:
+def verify_tenant(tenant: Tenant | int) -> ChainReport:
     """Walk the tenant's events in seq order from its anchor, recomputing each event's hash and
     the digest of each record an event describes; report the first break."""
-    head = AuditChainHead.objects.filter(tenant=tenant).first()
+    try:
+        head = read_chain_head(tenant)
+    except UnreadableHead as unreadable:
+        return ChainReport(unreadable.chain_break)
     anchor = chain_anchor(head)
-    records = _RecordVerifier(tenant.pk)
+    records = _RecordVerifier(tenant if isinstance(tenant, int) else tenant.pk)
     walk = walk_links(records.watch(events_in_seq_order(tenant)), anchor.seq, anchor.hash)
     record_break = records.finish()
     found = [b for b in (walk.chain_break, record_break) if b is not None]
@@ -399,8 +436,6 @@ def _end_break(head: AuditChainHead | None, anchor: ChainAnchor, walk: ChainWalk
     """Whether the head and the anchor agree with the chain the walk read to its end."""
     last_seq = walk.last_seq
     head_seq = head.last_seq if head else 0
-    if not isinstance(head_seq, int):
-        return ChainBreak(last_seq + 1, "head mismatch", f"the head's last seq is {head_seq!r}, not a number")
     if head_seq != last_seq:
         return ChainBreak(
             min(head_seq, last_seq) + 1, "head mismatch", f"the head says {head_seq} events, the table has {last_seq}"

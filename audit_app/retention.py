@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit_app.chain import ChainBreak, chain_anchor, events_in_seq_order, walk_links
+from audit_app.chain import (
+    ChainBreak,
+    UnreadableHead,
+    chain_anchor,
+    events_in_seq_order,
+    read_chain_head,
+    walk_links,
+)
 from audit_app.models import (
     DEFAULT_RETENTION_DAYS,
     MAX_RETENTION_DAYS,
@@ -110,11 +117,15 @@ class PurgePlan:
 
 
 def plan_purge(tenant: Tenant, *, now: datetime | None = None, max_events: int | None = None) -> PurgePlan:
-    """The prefix of the tenant's chain that lies entirely before its retention cutoff."""
+    """The prefix of the tenant's chain that lies entirely before its retention cutoff. Raises
+    ChainBrokenBeforePurge when the chain head cannot be read."""
     days = retention_days(tenant)
     # The head is read before the events: every event up to its last_seq is committed (the head
     # moves in the writer's transaction), and a later event is never part of this purge.
-    head = AuditChainHead.objects.filter(tenant=tenant).first()
+    try:
+        head = read_chain_head(tenant)
+    except UnreadableHead as unreadable:
+        raise ChainBrokenBeforePurge(unreadable.chain_break) from unreadable
     anchor = chain_anchor(head)
     if days is None or head is None:
         return PurgePlan(days, None, anchor.seq, anchor.hash, anchor.seq)

@@ -45,9 +45,10 @@ from django.db import DataError, IntegrityError, connection
 from django.db.models import Min
 from django.utils import timezone
 
-from audit_app.chain import RecordCheckResult, cannot_read, record_digest
+from audit_app.chain import RecordCheckResult, record_digest
 from audit_app.models import AuditEvent
 from audit_app.services import Actor, EventDraft, RequestMeta, chain_events, lock_chain_head
+from audit_app.unreadable import cannot_read
 from config.row_insert import BatchCursor, copy_rows, prepare_copy, write_batch
 from flows_app.models import ActionExecution, PendingRunRecord
 from tenants.models import Tenant

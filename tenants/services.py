@@ -88,7 +88,8 @@ def lock_tenant(tenant: Tenant) -> None:
     owners demoting each other at the same moment cannot both pass the "one owner left" check,
     and a retention purge cannot run on a period that is being changed. NO KEY UPDATE: rows that
     only reference the tenant (a flow run's records) are still written meanwhile."""
-    Tenant.objects.select_for_update(no_key=True).filter(pk=tenant.pk).first()
+    # Only the key: the lock is the point, and a purge must still lock a tenant whose name is corrupt.
+    Tenant.objects.select_for_update(no_key=True).filter(pk=tenant.pk).values_list("pk", flat=True).first()
 
 
 def _acting_role_now(tenant: Tenant, actor: Actor, acting_role: Role | None) -> Role | None:

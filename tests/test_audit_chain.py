@@ -252,6 +252,9 @@ POSTGRESQL_ONLY = pytest.mark.skipif(connection.vendor != "postgresql", reason="
 
 # (column, SQL value) that leave a row the table holds but the ORM cannot read, or reads as
 # something of the wrong type.
+# Text SQLite holds but cannot decode: 'a', a byte no UTF-8 text has, 'b'.
+INVALID_UTF8 = "CAST(x'61ff62' AS TEXT)"
+
 CORRUPTIONS = [
     pytest.param("occurred_at", "'not a time'", marks=SQLITE_ONLY, id="unparsable-time"),
     pytest.param("occurred_at", "'2025-13-45 25:61:00'", marks=SQLITE_ONLY, id="impossible-time"),
@@ -266,6 +269,12 @@ CORRUPTIONS = [
     pytest.param("flow_revision", "'seven'", marks=SQLITE_ONLY, id="number-as-text"),
     pytest.param("actor_name", "X'00ff'", marks=SQLITE_ONLY, id="text-as-bytes"),
     pytest.param("prev_hash", "''", id="missing-prev-hash"),
+    # Text that is not UTF-8 (SQLite stores what it is given; reading it raises OperationalError).
+    *(
+        pytest.param(column, INVALID_UTF8, marks=SQLITE_ONLY, id=f"invalid-utf8-{column}")
+        for column in ("actor_name", "target", "hash", "prev_hash", "after", "before", "ip", "user_agent", "type")
+    ),
+    pytest.param("seq", INVALID_UTF8, marks=SQLITE_ONLY, id="invalid-utf8-seq"),
 ]
 
 
@@ -333,3 +342,64 @@ def test_a_corrupt_row_deep_in_a_long_chain_is_found_at_its_seq(personas: Any) -
     _raw(f"UPDATE audit_app_auditevent SET occurred_at = {bad_time} WHERE id = %s", [corrupt.pk])
     found = verify_chain(personas.tenant_a)
     assert found is not None and (found.seq, found.reason) == (corrupt.seq, "unreadable row")
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="PostgreSQL's column types refuse the value")
+@pytest.mark.parametrize(
+    ("column", "value", "reported"),
+    [
+        ("last_hash", INVALID_UTF8, "head mismatch (the head cannot be read: last_hash"),
+        ("anchored_hash", INVALID_UTF8, "head mismatch (the head cannot be read: anchored_hash"),
+        ("anchored_seq", "'x'", "head mismatch (the head's anchored seq is 'x', not a number)"),
+        ("last_seq", INVALID_UTF8, "head mismatch (the head cannot be read: last_seq"),
+    ],
+    ids=["last-hash", "anchored-hash", "anchored-seq-as-text", "last-seq"],
+)
+def test_verify_audit_reports_an_unreadable_chain_head_at_the_head_and_goes_on(
+    personas: Any, chain: list[AuditEvent], column: str, value: str, reported: str
+) -> None:
+    _raw(f"UPDATE audit_app_auditchainhead SET {column} = {value} WHERE tenant_id = %s", [personas.tenant_a.pk])
+    out = StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("verify_audit", stdout=out)
+    assert exit_info.value.code == 1
+    acme, *others = out.getvalue().splitlines()
+    assert acme.startswith(f"acme: BROKEN at seq {chain[-1].seq + 1}: {reported}"), acme
+    assert others == ["globex: OK"]
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="PostgreSQL's column types refuse the value")
+@pytest.mark.parametrize("column", ["slug", "name"])
+def test_verify_audit_reports_an_unreadable_tenant_row_and_goes_on(
+    personas: Any, chain: list[AuditEvent], column: str
+) -> None:
+    _raw(f"UPDATE tenants_tenant SET {column} = {INVALID_UTF8} WHERE id = %s", [personas.tenant_a.pk])
+    out = StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("verify_audit", stdout=out)
+    assert exit_info.value.code == 1
+    unreadable, *others = out.getvalue().splitlines()
+    assert unreadable.startswith(
+        f"tenant #{personas.tenant_a.pk}: BROKEN (the tenant row cannot be read: {column} cannot be read ("
+    ), unreadable
+    # Its chain is still verified (events name their tenant by id), and so are the other tenants.
+    assert unreadable.endswith("; its chain holds)"), unreadable
+    assert others == ["globex: OK"]
+
+
+def test_a_lost_connection_still_stops_verification(
+    personas: Any, chain: list[AuditEvent], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database that went away says nothing about any chain: no BROKEN line, the error propagates."""
+    from django.db import OperationalError
+
+    from audit_app import chain as chain_module
+
+    def gone(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(chain_module.AuditEvent.objects, "filter", gone)
+    out = StringIO()
+    with pytest.raises(OperationalError):
+        call_command("verify_audit", stdout=out)
+    assert "BROKEN" not in out.getvalue()

@@ -477,3 +477,46 @@ def test_purge_audit_refuses_a_tenant_with_an_unreadable_row_and_goes_on(persona
     assert lines[2].startswith("initech: REFUSED, the chain is broken at seq 4: unreadable row (occurred_at")
     assert lines[3] == "umbrella: purged 1 event (seq 1–1) (keeps 365 days); chain anchored at seq 1"
     assert seqs(initech) == list(range(1, 16))
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="PostgreSQL's column types refuse the value")
+@pytest.mark.parametrize(
+    ("table", "column", "value", "refused"),
+    [
+        ("audit_app_auditevent", "actor_name", "CAST(x'61ff62' AS TEXT)", "seq 4: unreadable row (actor_name"),
+        ("audit_app_auditevent", "hash", "CAST(x'61ff62' AS TEXT)", "seq 4: unreadable row (hash"),
+        ("audit_app_auditchainhead", "last_hash", "CAST(x'61ff62' AS TEXT)", "seq 16: head mismatch (the head cannot"),
+        ("audit_app_auditchainhead", "anchored_seq", "'x'", "seq 16: head mismatch (the head's anchored seq is 'x'"),
+    ],
+    ids=["event-text", "event-hash", "head-hash", "head-anchor"],
+)
+def test_purge_audit_refuses_a_tenant_with_text_it_cannot_decode_and_goes_on(
+    personas: Any, initech: Any, table: str, column: str, value: str, refused: str
+) -> None:
+    where = "tenant_id = %s AND seq = 4" if table == "audit_app_auditevent" else "tenant_id = %s"
+    _raw(f"UPDATE {table} SET {column} = {value} WHERE {where}", [initech.pk])
+    later = create_tenant(slug="umbrella", name="Umbrella")  # after initech in slug order
+    add_events(later, 400, 3)
+    out = StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("purge_audit", stdout=out)
+    assert exit_info.value.code == 1
+    lines = out.getvalue().splitlines()
+    assert lines[2].startswith(f"initech: REFUSED, the chain is broken at {refused}"), lines
+    assert lines[3] == "umbrella: purged 1 event (seq 1–1) (keeps 365 days); chain anchored at seq 1"
+    assert AuditEvent.objects.filter(tenant=initech).count() == 15
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="PostgreSQL's column types refuse the value")
+def test_purge_audit_refuses_a_tenant_whose_row_cannot_be_read_and_goes_on(personas: Any, initech: Any) -> None:
+    _raw("UPDATE tenants_tenant SET name = CAST(x'61ff62' AS TEXT) WHERE id = %s", [initech.pk])
+    later = create_tenant(slug="umbrella", name="Umbrella")
+    add_events(later, 400, 3)
+    out = StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("purge_audit", stdout=out)
+    assert exit_info.value.code == 1
+    lines = out.getvalue().splitlines()
+    assert f"tenant #{initech.pk}: REFUSED, the tenant row cannot be read: name cannot be read (" in "\n".join(lines)
+    assert "umbrella: purged 1 event (seq 1–1) (keeps 365 days); chain anchored at seq 1" in lines
+    assert AuditEvent.objects.filter(tenant=initech).count() == 15

@@ -110,8 +110,19 @@ def test_a_deleted_or_moved_execution_breaks_the_chain_at_its_event(personas: An
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="PostgreSQL's column types refuse the value")
 @pytest.mark.parametrize(
     ("column", "value"),
-    [("binding_key", "'not-a-uuid'"), ("error_message", "X'00ff'"), ("logs", "'[unclosed'")],
-    ids=["bad-uuid", "bytes-for-text", "bad-json"],
+    [
+        ("binding_key", "'not-a-uuid'"),
+        ("error_message", "X'00ff'"),
+        ("logs", "'[unclosed'"),
+        # Text SQLite holds but cannot decode as UTF-8 (reading it raises OperationalError).
+        *((column, "CAST(x'61ff62' AS TEXT)") for column in ("error_message", "logs", "result", "outcome")),
+    ],
+    ids=[
+        "bad-uuid",
+        "bytes-for-text",
+        "bad-json",
+        *(f"invalid-utf8-{c}" for c in ("error_message", "logs", "result", "outcome")),
+    ],
 )
 def test_a_corrupt_execution_row_breaks_the_chain_at_its_event(personas: Any, column: str, value: str) -> None:
     events = settled_runs(personas.tenant_a)

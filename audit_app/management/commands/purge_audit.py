@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit_app.retention import ChainBrokenBeforePurge, PurgePlan, plan_purge, purge_tenant
 from audit_app.security import purge_security_log
+from audit_app.unreadable import UnreadableTenant, tenants_in_slug_order
 from tenants.models import Tenant
 
 
@@ -40,18 +41,20 @@ class Command(BaseCommand):
         max_events = options["max_events"]
         if max_events is not None and max_events < 1:
             raise CommandError("--max-events must be at least 1.")
-        tenants = Tenant.objects.order_by("slug")
-        if options["tenant"]:
-            tenants = tenants.filter(slug=options["tenant"])
-            if not tenants.exists():
-                raise CommandError(f"No tenant with slug {options['tenant']!r}.")
+        if options["tenant"] and not Tenant.objects.filter(slug=options["tenant"]).exists():
+            raise CommandError(f"No tenant with slug {options['tenant']!r}.")
         refused = False
-        for tenant in tenants:
-            if options["dry_run"]:
-                plan = plan_purge(tenant, max_events=max_events)
-                self.stdout.write(f"{tenant.slug}: would purge {self._span(plan)} ({_kept(plan)})")
+        for tenant in tenants_in_slug_order(options["tenant"]):
+            if isinstance(tenant, UnreadableTenant):
+                # A corrupt tenant row needs a person before anything of that tenant is deleted.
+                refused = True
+                self.stdout.write(f"{tenant}: REFUSED, the tenant row cannot be read: {tenant.problem}")
                 continue
             try:
+                if options["dry_run"]:
+                    plan = plan_purge(tenant, max_events=max_events)
+                    self.stdout.write(f"{tenant.slug}: would purge {self._span(plan)} ({_kept(plan)})")
+                    continue
                 result = purge_tenant(tenant, max_events=max_events)
             except ChainBrokenBeforePurge as refusal:
                 refused = True

@@ -8,8 +8,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import InterfaceError, OperationalError
 
-from audit_app.chain import ChainReport, chain_anchor, verify_tenant
-from audit_app.models import AuditChainHead
+from audit_app.chain import ChainReport, chain_anchor, read_chain_head, verify_tenant
+from audit_app.unreadable import UnreadableTenant, cannot_read, tenants_in_slug_order
 from tenants.models import Tenant
 
 
@@ -23,38 +23,43 @@ class Command(BaseCommand):
         parser.add_argument("--tenant", metavar="SLUG", help="Verify only this tenant (default: all tenants).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        tenants = Tenant.objects.order_by("slug")
-        if options["tenant"]:
-            tenants = tenants.filter(slug=options["tenant"])
-            if not tenants.exists():
-                raise CommandError(f"No tenant with slug {options['tenant']!r}.")
+        if options["tenant"] and not Tenant.objects.filter(slug=options["tenant"]).exists():
+            raise CommandError(f"No tenant with slug {options['tenant']!r}.")
         broken = False
-        for tenant in tenants:
-            try:
-                report = verify_tenant(tenant)
-            except (OperationalError, InterfaceError):
-                raise  # the database went away: nothing can be said about any chain
-            except Exception as error:
-                # Corruption no check foresaw (a corrupt chain head, say): this tenant cannot be
-                # vouched for, and the others are still verified.
-                broken = True
-                self.stdout.write(f"{tenant.slug}: BROKEN (could not be verified: {type(error).__name__}: {error})")
-                continue
-            if report.chain_break is None:
-                notes = [*self._anchor_notes(tenant), *self._record_notes(report)]
-                self.stdout.write(f"{tenant.slug}: OK" + (f" ({'; '.join(notes)})" if notes else ""))
-            else:
-                broken = True
-                self.stdout.write(f"{tenant.slug}: BROKEN at {report.chain_break}")
+        for tenant in tenants_in_slug_order(options["tenant"]):
+            line, tenant_broken = self._verified(tenant)
+            broken |= tenant_broken
+            self.stdout.write(line)
         if broken:
             # Exit status 1 (not CommandError's message-only failure) so cron and CI can alert on it.
             sys.exit(1)
+
+    def _verified(self, tenant: Tenant | UnreadableTenant) -> tuple[str, bool]:
+        """The line to print for the tenant, and whether it is broken."""
+        try:
+            report = verify_tenant(tenant.pk)
+        except (OperationalError, InterfaceError) as error:
+            if not cannot_read(error):
+                raise  # the database went away: nothing can be said about any chain
+            return f"{tenant}: BROKEN (could not be verified: {type(error).__name__}: {error})", True
+        except Exception as error:
+            # Corruption no check foresaw: this tenant cannot be vouched for, and the others are
+            # still verified.
+            return f"{tenant}: BROKEN (could not be verified: {type(error).__name__}: {error})", True
+        if isinstance(tenant, UnreadableTenant):
+            # Events name their tenant by id, so the chain can be checked; the row still needs a person.
+            chain = "its chain holds" if report.chain_break is None else f"its chain is broken at {report.chain_break}"
+            return f"{tenant}: BROKEN (the tenant row cannot be read: {tenant.problem}; {chain})", True
+        if report.chain_break is not None:
+            return f"{tenant.slug}: BROKEN at {report.chain_break}", True
+        notes = [*self._anchor_notes(tenant), *self._record_notes(report)]
+        return f"{tenant.slug}: OK" + (f" ({'; '.join(notes)})" if notes else ""), False
 
     @staticmethod
     def _anchor_notes(tenant: Tenant) -> list[str]:
         """After a retention purge: where the verified chain starts, for comparing with the
         anchor recorded elsewhere (the audit.purged event, an off-site copy of the output)."""
-        anchor = chain_anchor(AuditChainHead.objects.filter(tenant=tenant).first())
+        anchor = chain_anchor(read_chain_head(tenant))
         if not anchor.seq:
             return []
         return [f"events 1–{anchor.seq} purged", f"chain anchored at seq {anchor.seq}, hash {anchor.hash}"]
