@@ -297,8 +297,17 @@ METADATA_IPV4 = [
     "100.100.100.200",  # Alibaba Cloud
     "168.63.129.16",  # Azure wire server
     "192.0.0.192",  # Oracle Cloud legacy metadata
+    "169.254.42.42",  # Scaleway instance metadata
 ]
-METADATA_IPV6 = ["fd00:ec2::254", "fd00:ec2::23", "fd20:ce::254", "fe80::a9fe:a9fe"]
+METADATA_IPV6 = [
+    "fd00:ec2::254",  # AWS instance metadata
+    "fd00:ec2::23",  # AWS EKS Pod Identity agent
+    "fd20:ce::254",  # GCP instance metadata
+    "fe80::a9fe:a9fe",  # OpenStack instance metadata
+    "fd00:a9fe:a9fe::1",  # Akamai (Linode) metadata service
+    "fd00:c1::a9fe:a9fe",  # Oracle Cloud instance metadata
+    "fd00:42::42",  # Scaleway instance metadata
+]
 
 
 def _ipv4_in_ipv6_forms(ipv4: str) -> dict[str, str]:

@@ -89,10 +89,14 @@ CLOUD_METADATA_ADDRESSES: dict[IPAddress, str] = {
         ("100.100.100.200", "Alibaba Cloud instance metadata"),
         ("168.63.129.16", "Azure platform wire server"),
         ("192.0.0.192", "Oracle Cloud instance metadata"),
+        ("169.254.42.42", "Scaleway instance metadata"),
         ("fd00:ec2::254", "AWS instance metadata over IPv6"),
         ("fd00:ec2::23", "AWS EKS Pod Identity credentials over IPv6"),
         ("fd20:ce::254", "GCP instance metadata over IPv6"),
         ("fe80::a9fe:a9fe", "OpenStack instance metadata over IPv6"),
+        ("fd00:a9fe:a9fe::1", "Akamai (Linode) metadata service over IPv6"),
+        ("fd00:c1::a9fe:a9fe", "Oracle Cloud instance metadata over IPv6"),
+        ("fd00:42::42", "Scaleway instance metadata over IPv6"),
     ]
 }
 # Where metadata services live, so never allowed either: a service moved within them stays refused.
