@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from actions_app.compiler import Diagnostic, compile_action
 from actions_app.models import ActionVersion
 from actions_app.sample_inputs import InvalidSampleInput, harness_input
-from actions_app.schema_forms import validate_config
+from actions_app.schema_forms import validate_binding_config
 from config.json_text import parse_json_text
 from tenants.models import Tenant
 
@@ -70,7 +70,8 @@ def run_in_harness(
         )
     except InvalidSampleInput as error:
         run.input_errors["input"] = [str(error)]
-    config_errors = validate_config(config_schema, config)
+    template = version.action.template_slug if version is not None else None  # a draft is a custom action's
+    config_errors = validate_binding_config(config_schema, config, template=template)
     if config_errors:
         run.input_errors["config"] = [f"{path or 'config'}: {' '.join(msgs)}" for path, msgs in config_errors.items()]
     if run.input_errors or run.action_input is None:

@@ -68,6 +68,12 @@ class Action(models.Model):
     def __str__(self) -> str:
         return self.slug
 
+    @property
+    def template_slug(self) -> str | None:
+        """The platform template this action is, None for a custom action: what a binding's config
+        check needs to know (schema_forms.validate_binding_config)."""
+        return self.slug if self.kind == ActionKind.TEMPLATE else None
+
     def latest_version(self) -> ActionVersion | None:
         """The highest version by semver, draft or published (one query)."""
         return self.versions.order_by("-major", "-minor", "-patch").first()

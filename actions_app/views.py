@@ -57,7 +57,7 @@ def action_detail(request: HtmxHttpRequest, access: TenantAccess, action_slug: s
     if chosen is not None:
         try:
             data = request.POST if request.method == "POST" else None
-            config_form = build_config_form(chosen.config_schema, data=data)
+            config_form = build_config_form(chosen.config_schema, data=data, template=action.template_slug)
             config_ok = data is not None and not config_form.row_change_requested and config_form.is_valid()
         except UnsupportedSchema as unsupported:
             schema_problems = unsupported.problems

@@ -9,11 +9,15 @@ class FlowsAppConfig(AppConfig):
     verbose_name = "Flows"
 
     def ready(self) -> None:
+        from actions_app.schema_forms import register_template_config_check
         from audit_app.chain import RecordCheck, register_record_check
+        from flows_app.outbound.config_check import check_outbound_urls
         from flows_app.run_records import check_execution_records
 
         # The audit chain covers execution rows through the digests their events carry.
         register_record_check("flow.action_executed", RecordCheck("execution records", check_execution_records))
+        # Every place that checks a binding's config refuses the webhook URLs delivery would refuse.
+        register_template_config_check(check_outbound_urls)
 
         # Only in the dev server's serving process (RUN_MAIN), not in its file watcher, nor in
         # management commands and tests.

@@ -319,6 +319,7 @@ def _attach_config_errors(binding: EditorBinding, path: str, messages: list[str]
 
 
 def _config_form(
+    action: Action,
     version: ActionVersion,
     prefix: str,
     secrets: dict[str, Any],
@@ -328,7 +329,12 @@ def _config_form(
 ) -> ConfigForm | None:
     try:
         return build_config_form(
-            version.config_schema, data=data, initial=initial, prefix=prefix, stored_secrets=secrets
+            version.config_schema,
+            data=data,
+            initial=initial,
+            prefix=prefix,
+            stored_secrets=secrets,
+            template=action.template_slug,
         )
     except UnsupportedSchema:
         return None
@@ -353,7 +359,9 @@ def state_from_revision(flow: Flow, revision: FlowRevision, catalogue: Catalogue
                 action=row.action,
                 version=row.pinned_version,
                 choices=_choices(catalogue, row.action, trigger, row.pinned_version),
-                config_form=_config_form(row.pinned_version, f"b-{row.key.hex}-config", secrets, initial=row.config),
+                config_form=_config_form(
+                    row.action, row.pinned_version, f"b-{row.key.hex}-config", secrets, initial=row.config
+                ),
                 stored_secrets=secrets,
                 enabled=row.enabled,
                 on_error=row.on_error,
@@ -432,7 +440,7 @@ def _binding_from_post(
         action=action,
         version=shown,
         choices=_choices(catalogue, action, trigger, shown),
-        config_form=_config_form(shown, f"{prefix}-config", secrets, data=post),
+        config_form=_config_form(action, shown, f"{prefix}-config", secrets, data=post),
         stored_secrets=secrets,
         enabled=bool(post.get(f"{prefix}-enabled")),
         on_error=str(post.get(f"{prefix}-on_error", OnError.BLOCK)),
@@ -482,7 +490,9 @@ def apply_op(state: EditorState, op: EditorOp, post: Mapping[str, Any], catalogu
         if binding.selected is not None:
             switch_version(binding, binding.selected)
         elif form is not None and form.is_bound and not form.row_change_requested:
-            binding.config_form = _carried_form(form, binding.version, binding.config_prefix, binding.stored_secrets)
+            binding.config_form = _carried_form(
+                form, binding.action, binding.version, binding.config_prefix, binding.stored_secrets
+            )
 
 
 def _add(state: EditorState, trigger: str, slug: str, catalogue: Catalogue) -> None:
@@ -501,7 +511,7 @@ def _add(state: EditorState, trigger: str, slug: str, catalogue: Catalogue) -> N
         action=action,
         version=version,
         choices=catalogue.versions_for(action, trigger),
-        config_form=_config_form(version, f"b-{uid}-config", {}),
+        config_form=_config_form(action, version, f"b-{uid}-config", {}),
         stored_secrets={},
         is_new=True,
     )
@@ -516,10 +526,10 @@ def switch_version(binding: EditorBinding, target: ActionVersion) -> None:
     old = binding.version
     binding.version, binding.selected = target, None
     if old_form is None:
-        binding.config_form = _config_form(target, binding.config_prefix, binding.stored_secrets)
+        binding.config_form = _config_form(binding.action, target, binding.config_prefix, binding.stored_secrets)
         _unsupported(binding)
         return
-    binding.config_form = _carried_form(old_form, target, binding.config_prefix, binding.stored_secrets)
+    binding.config_form = _carried_form(old_form, binding.action, target, binding.config_prefix, binding.stored_secrets)
     _unsupported(binding)
     verb = "Upgraded" if target.semver_key() > old.semver_key() else "Switched"
     binding.notes.append(
@@ -547,7 +557,7 @@ def _collect(form: ConfigForm) -> dict[str, Any]:
 
 
 def _carried_form(
-    old_form: ConfigForm, target: ActionVersion, prefix: str, secrets: dict[str, Any]
+    old_form: ConfigForm, action: Action, target: ActionVersion, prefix: str, secrets: dict[str, Any]
 ) -> ConfigForm | None:
     """`old_form`'s values as an unvalidated form of `target`'s schema: nothing typed is lost."""
     context = CollectContext(stored_secrets=old_form.stored_secrets)
@@ -560,7 +570,7 @@ def _carried_form(
     for path in list(initial):
         if old_props.get(path, {}).get("writeOnly"):
             initial.pop(path)  # never put back into the page; a stored one is kept by the save
-    new_form = _config_form(target, prefix, secrets, initial=initial)
+    new_form = _config_form(action, target, prefix, secrets, initial=initial)
     if new_form is None:
         return None
     # Text that could not be read as its type (e.g. "ten" for a number) is shown again as typed.

@@ -10,12 +10,11 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from actions_app.models import Action, ActionKind, ActionVersion, VersionStatus
-from actions_app.schema_forms import validate_config
+from actions_app.models import Action, ActionVersion, VersionStatus
+from actions_app.schema_forms import validate_binding_config
 from audit_app.services import Actor, EventDraft, RequestMeta, backdated, record, record_many
 from flows_app.bindings import seal_secrets, split_secrets, stored_secrets
 from flows_app.models import Binding, Flow, FlowRevision, OnError
-from flows_app.outbound.ssrf import UnsafeURL, check_url_shape
 from flows_app.triggers import FLOW_KINDS, FLOW_SLOTS
 from tenants.models import Tenant
 from tenants.permissions import grant_tenant_roles
@@ -27,8 +26,6 @@ SYSTEM_FLOW_NAMES = {
     "token-refresh": "Token refresh",
 }
 MASK = "••••••"
-# Config fields of platform templates that hold an outbound URL: checked against SSRF at save.
-OUTBOUND_URL_FIELDS = {"webhook-emit": "url", "slack-notify": "webhook_url"}
 
 
 def ensure_system_flows(tenant: Tenant, occurred_at: datetime | None = None) -> list[Flow]:
@@ -164,14 +161,10 @@ def _resolve(
             # A secret left blank keeps the one already stored for this binding.
             secrets = {**stored_secrets(previous), **secrets}
         full = _with_secrets(plain, secrets)
-        for path, messages in validate_config(version.config_schema, full).items():
+        for path, messages in validate_binding_config(
+            version.config_schema, full, template=action.template_slug
+        ).items():
             errors[f"{where}.config{'.' + path if path else ''}"] = messages
-        url_field = OUTBOUND_URL_FIELDS.get(action.slug) if action.kind == ActionKind.TEMPLATE else None
-        if url_field and isinstance(full.get(url_field), str):
-            try:
-                check_url_shape(full[url_field])
-            except UnsafeURL as unsafe:
-                errors.setdefault(f"{where}.config.{url_field}", []).append(str(unsafe))
         key = previous.key if previous is not None else (spec.key or uuid.uuid4())
         resolved.append(_Resolved(spec, action, version, plain, secrets, key, previous))
     return resolved

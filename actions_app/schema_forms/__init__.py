@@ -2,7 +2,8 @@
 
 Platform templates and custom actions describe their settings with a JSON Schema; this package
 turns that schema into an HTML form (`build_config_form`), validates configs from forms and the API
-with the same plain-word messages (`validate_config`), says which schemas it cannot handle
+with the same plain-word messages (`validate_config`; a binding's config through
+`validate_binding_config`, which adds the checks registered for platform templates), says which schemas it cannot handle
 (`check_schema_supported`) and keeps writeOnly settings out of sight (`secret_paths`, `mask_secrets`).
 
 In a view::
@@ -19,7 +20,11 @@ Add/Remove row buttons are plain submit buttons named `{prefix}-{path}-add-row` 
 from actions_app.schema_forms.form import ConfigForm, build_config_form
 from actions_app.schema_forms.secret_fields import mask_secrets, secret_paths
 from actions_app.schema_forms.support import SchemaProblem, UnsupportedSchema, check_schema_supported
-from actions_app.schema_forms.validation import validate_config
+from actions_app.schema_forms.validation import (
+    register_template_config_check,
+    validate_binding_config,
+    validate_config,
+)
 
 __all__ = [
     "ConfigForm",
@@ -28,6 +33,8 @@ __all__ = [
     "build_config_form",
     "check_schema_supported",
     "mask_secrets",
+    "register_template_config_check",
     "secret_paths",
+    "validate_binding_config",
     "validate_config",
 ]

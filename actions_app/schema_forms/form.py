@@ -27,7 +27,7 @@ from actions_app.schema_forms.posted import (
     normalise_posted,
 )
 from actions_app.schema_forms.support import UnsupportedSchema, check_schema_supported
-from actions_app.schema_forms.validation import validate_config
+from actions_app.schema_forms.validation import validate_binding_config
 from tenants.http import parse_count
 
 FORM_TEMPLATE = "components/schema_form/form.html"
@@ -57,8 +57,12 @@ class ConfigForm:
         initial: dict[str, Any] | None = None,
         prefix: str = "config",
         stored_secrets: dict[str, Any] | None = None,
+        template: str | None = None,
     ) -> None:
         self.schema = schema
+        # The platform template whose config this is (None for a custom action): its registered
+        # checks run as they do wherever else its config is checked.
+        self.template = template
         self.prefix = prefix
         self.is_bound = data is not None
         self.stored_secrets = dict(stored_secrets or {})
@@ -147,7 +151,7 @@ class ConfigForm:
         nodes_by_path = {node.path: node for node in walk(self.root)}
         for path, messages in context.errors.items():
             nodes_by_path[path].errors.extend(messages)
-        for path, messages in validate_config(self.schema, config).items():
+        for path, messages in validate_binding_config(self.schema, config, template=self.template).items():
             # The value of a field that could not be read was left out, so what the schema says
             # about it ("required", ...) would only repeat the first error less clearly.
             if any(path == failed or path.startswith(f"{failed}.") for failed in context.errors):
@@ -193,16 +197,20 @@ def build_config_form(
     initial: dict[str, Any] | None = None,
     prefix: str = "config",
     stored_secrets: dict[str, Any] | None = None,
+    template: str | None = None,
 ) -> ConfigForm:
     """A form for `schema`: bound to `data` (request.POST) or prefilled from `initial` / the defaults.
 
     `stored_secrets` maps the dotted paths of writeOnly settings to their stored values: never shown,
-    but a blank submission of such a field keeps the stored value. Raises UnsupportedSchema.
+    but a blank submission of such a field keeps the stored value. `template` is the platform
+    template whose config this is, None for a custom action's. Raises UnsupportedSchema.
     """
     problems = check_schema_supported(schema)
     if problems:
         raise UnsupportedSchema(problems)
-    return ConfigForm(schema, data=data, initial=initial, prefix=prefix, stored_secrets=stored_secrets)
+    return ConfigForm(
+        schema, data=data, initial=initial, prefix=prefix, stored_secrets=stored_secrets, template=template
+    )
 
 
 def _value_at(config: Any, path: str) -> Any:

@@ -1,14 +1,19 @@
 """Validate a config against its schema and say what is wrong in plain words.
 
-The API and the config form both call `validate_config`, so a setting refused in one is refused in
-the other with the same sentence. Errors are keyed by dotted path (`rules.0.url`), "" for the whole
-config. Messages never quote the value of a writeOnly setting.
+A binding's config is checked by `validate_binding_config`, everywhere one is checked (the template
+page's "Check configuration", the flow editor's forms, the flow save behind the editor, the flows API
+and rollouts, the test endpoint), so a setting refused in one place is refused in all of them with
+the same sentence. It is the schema's verdict (`validate_config`) plus the checks a higher app
+registers for a platform template's config (`register_template_config_check`): flows_app, which
+delivers webhooks, refuses the URLs its SSRF guard would never contact. (A hook rather than an
+import, as flows_app sits above this app.) Errors are keyed by dotted path (`rules.0.url`), "" for
+the whole config. Messages never quote the value of a writeOnly setting.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from jsonschema.exceptions import ValidationError
@@ -50,6 +55,31 @@ def validate_config(schema: dict[str, Any], config: Any) -> dict[str, list[str]]
             messages = errors.setdefault(path, [])
             if message not in messages:
                 messages.append(message)
+    return errors
+
+
+# (template slug, config) -> problems by dotted path; {} when the check has nothing to say.
+TemplateConfigCheck = Callable[[str, dict[str, Any]], dict[str, list[str]]]
+_TEMPLATE_CONFIG_CHECKS: list[TemplateConfigCheck] = []
+
+
+def register_template_config_check(check: TemplateConfigCheck) -> None:
+    """Have `validate_binding_config` run `check` on every platform template's config as well."""
+    if check not in _TEMPLATE_CONFIG_CHECKS:
+        _TEMPLATE_CONFIG_CHECKS.append(check)
+
+
+def validate_binding_config(schema: dict[str, Any], config: Any, *, template: str | None) -> dict[str, list[str]]:
+    """Every problem with a binding's `config`: what its schema says and, when it is the config of
+    the platform template `template` (None for a custom action), what the registered template
+    checks say. The one validator of binding configs (see the module docstring)."""
+    errors = validate_config(schema, config)
+    if template is None or not isinstance(config, dict):
+        return errors
+    for check in _TEMPLATE_CONFIG_CHECKS:
+        for path, messages in check(template, config).items():
+            shown = errors.setdefault(path, [])
+            shown.extend(message for message in messages if message not in shown)
     return errors
 
 
