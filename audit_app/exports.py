@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import csv
 import json
 import unicodedata
@@ -37,8 +38,33 @@ CSV_COLUMNS = [
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # Spreadsheets also fold look-alikes to ASCII and drop or trim what does not show, so a formula
 # sign counts after leading spaces and invisible characters (zero-width space, BOM, direction
-# marks) and in any form that NFKC folds to it (fullwidth ＝＋－＠, small ﹦﹢﹣﹫).
+# marks, Hangul fillers, variation selectors, the braille blank) and in any form that NFKC folds
+# to it (fullwidth ＝＋－＠, small ﹦﹢﹣﹫).
 _INVISIBLE_CATEGORIES = {"Cc", "Cf", "Zs", "Zl", "Zp"}
+# Drawn as nothing whatever their category (many are letters or marks): Unicode's
+# Default_Ignorable_Code_Point (DerivedCoreProperties.txt; unassigned ones included, as Unicode
+# reserves them for this) and U+2800 BRAILLE PATTERN BLANK, which shows as a space. Inclusive.
+_BLANK_RANGES = (
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x2800, 0x2800),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
+_BLANK_STARTS = [first for first, _ in _BLANK_RANGES]
 
 
 def utc_iso(event: AuditEvent) -> str:
@@ -89,10 +115,15 @@ def _starts_like_a_formula(text: str) -> bool:
     for char in text:
         if char.isascii() and char.isprintable() and not char.isspace():
             return char in "=+-@"  # the common case, without Unicode tables
-        if char.isspace() or unicodedata.category(char) in _INVISIBLE_CATEGORIES:
+        if char.isspace() or _shows_as_nothing(char) or unicodedata.category(char) in _INVISIBLE_CATEGORIES:
             continue
         return unicodedata.normalize("NFKC", char).startswith(FORMULA_STARTS)
     return False
+
+
+def _shows_as_nothing(char: str) -> bool:
+    index = bisect.bisect_right(_BLANK_STARTS, ord(char)) - 1
+    return index >= 0 and ord(char) <= _BLANK_RANGES[index][1]
 
 
 def csv_lines(events: AuditEventQuerySet) -> Iterator[str]:

@@ -382,7 +382,59 @@ FORMULA_LOOKALIKES = [
     "\n=1+1",
     "\t=1+1",
     "\r-1+1",
+    # Blank or invisible, though not Cc/Cf/Z*: Unicode's Default_Ignorable_Code_Point and the braille blank.
+    "\u3164=1+1",  # Hangul filler
+    "\u115f=1+1",  # Hangul choseong filler
+    "\u1160+1",  # Hangul jungseong filler
+    "\uffa0@SUM(1)",  # halfwidth Hangul filler
+    "\u034f=1+1",  # combining grapheme joiner
+    "\u17b4\u17b5-1+1",  # Khmer inherent vowels
+    "\u180b\u180f=1",  # Mongolian free variation selectors
+    "\ufe0f=1+1",  # variation selector 16
+    "\u2800=1+1",  # braille pattern blank
+    "\u00ad=1+1",  # soft hyphen
+    "\u061c=1+1",  # Arabic letter mark
+    "\u2065=1+1",  # unassigned, but ignorable
+    "\ufff0=1+1",  # unassigned specials
+    "\U0001bca0=1+1",  # shorthand format letter overlap
+    "\U0001d173=1+1",  # musical symbol begin beam
+    "\U000e0001=1+1",  # language tag
+    "\U000e0100=1+1",  # variation selector 17
+    "\U000e0fff=1+1",  # the end of the ignorable tag block
+    "\u3164\u2800\ufe0f\u200b＝1",  # several, then a fullwidth sign
 ]
+# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt), and U+2800, which shows as blank.
+DEFAULT_IGNORABLE = [
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x2800, 0x2800),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+]
+
+
+def test_a_formula_sign_after_any_ignorable_character_is_neutralised() -> None:
+    from audit_app.exports import _csv_cell
+
+    for first, last in DEFAULT_IGNORABLE:
+        for code_point in range(first, last + 1):
+            text = chr(code_point) + "=1+1"
+            assert _csv_cell(text) == "'" + text, f"U+{code_point:04X}"
+    # ...and only a formula: an ignorable character before plain text stays as it is.
+    assert _csv_cell("\u3164hello") == "\u3164hello"
 
 
 def test_the_csv_export_neutralises_formulas_behind_lookalikes(client: Any, personas: Any) -> None:
