@@ -7,10 +7,12 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from tenants.models import API_SCOPES
 from tenants.roles import Role
+from tenants.usernames import MAX_LENGTH, MIN_LENGTH, UsernameNotAllowed, check_new_username
 
 SCOPE_HELP = {
     "actions:read": "list actions and read their versions and source",
@@ -140,13 +142,27 @@ class InvitationSignUpForm(UserCreationForm):
     def __init__(self, *args: Any, invited_email: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.instance.email = invited_email
-        self.fields[
-            "username"
-        ].help_text = "The name you sign in with: up to 150 letters, digits and @ . + - _ characters."
+        username = self.fields["username"]
+        username.help_text = (
+            f"The name you sign in with and others see you by: {MIN_LENGTH} to {MAX_LENGTH} ASCII letters, "
+            "digits and . _ - characters, not like an existing username."
+        )
+        username.widget.attrs["maxlength"] = str(MAX_LENGTH)
         self.fields["password2"].label = "Password again"
-        self.fields["username"].error_messages["required"] = "Choose a username."
+        username.error_messages["required"] = "Choose a username."
         self.fields["password1"].error_messages["required"] = "Choose a password."
         self.fields["password2"].error_messages["required"] = "Enter the same password again."
+
+    def clean_username(self) -> str:
+        # First, so a name refused for its characters is told so on every database (PostgreSQL's
+        # UPPER('alıce') is 'ALICE', which the duplicate check below would report instead).
+        username = self.cleaned_data.get("username")
+        if username:
+            try:
+                check_new_username(username)
+            except UsernameNotAllowed as refusal:
+                raise ValidationError(str(refusal), code="username_not_allowed") from refusal
+        return super().clean_username()
 
 
 class ChangeRoleForm(forms.Form):

@@ -17,14 +17,17 @@ from tenants.access import InvitationLink, invitation_not_valid, invitation_view
 from tenants.forms import InvitationSignUpForm
 from tenants.models import Membership
 from tenants.services import (
+    AccountExists,
     AlreadyMember,
     InvitationForAnotherAddress,
     InvitationNotValid,
     UsernameTaken,
     accept_invitation,
+    account_exists_for,
     is_invited_address,
     sign_up_with_invitation,
 )
+from tenants.usernames import UsernameNotAllowed
 
 # The account was created a moment ago by this request: there is no password to check, so the
 # sign-in names the backend itself (axes' backend only guards passwords typed at sign-in).
@@ -79,6 +82,10 @@ def invitation_sign_up(request: HttpRequest, link: InvitationLink) -> HttpRespon
     the invitation, where they accept or are told to sign in as the invited address."""
     if request.user.is_authenticated:
         return redirect("invitations:page", invitation_token=link.token)
+    context: dict[str, Any] = {"link": link, "invitation": link.invitation}
+    if account_exists_for(link.invitation.email):
+        # The link holder is the invitee: telling them their own address has an account is no leak.
+        return render(request, "registration/sign_up.html", context | {"account_exists": True})
     form = InvitationSignUpForm(request.POST or None, invited_email=link.invitation.email)
     if request.method == "POST" and form.is_valid():
         try:
@@ -90,9 +97,11 @@ def invitation_sign_up(request: HttpRequest, link: InvitationLink) -> HttpRespon
             )
         except InvitationNotValid:
             return invitation_not_valid(request)
-        except UsernameTaken as error:
+        except AccountExists:
+            return render(request, "registration/sign_up.html", context | {"account_exists": True})
+        except (UsernameTaken, UsernameNotAllowed) as error:
             form.add_error("username", str(error))
         else:
             login(request, user, backend=SIGN_UP_BACKEND)
             return _joined(request, membership)
-    return render(request, "registration/sign_up.html", {"link": link, "invitation": link.invitation, "form": form})
+    return render(request, "registration/sign_up.html", context | {"form": form})

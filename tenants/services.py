@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from audit_app.services import Actor, RequestMeta, backdated, record
@@ -26,6 +26,7 @@ from tenants.models import (
 )
 from tenants.permissions import ensure_role_groups
 from tenants.roles import ROLE_ORDER, Role
+from tenants.usernames import check_new_username
 
 
 class MembershipError(ValueError):
@@ -344,6 +345,13 @@ class UsernameTaken(InvitationError):
     """Someone took the username between the form's check and the insert."""
 
 
+class AccountExists(InvitationError):
+    """The invited address has an account already: its owner signs in and accepts with it."""
+
+    def __init__(self, email: str) -> None:
+        super().__init__(f"There is already an account for {email}. Sign in with it to accept the invitation.")
+
+
 def invitation_lifetime() -> timedelta:
     """How long an invitation link works: INVITATION_LIFETIME_DAYS (7 unless configured)."""
     return timedelta(days=getattr(settings, "INVITATION_LIFETIME_DAYS", INVITATION_LIFETIME_DAYS))
@@ -531,12 +539,36 @@ def sign_up_with_invitation(
 ) -> tuple[Any, Membership]:
     """Create an operator account for the invited address and accept the invitation with it, in
     one transaction: an invitation that stopped being valid meanwhile leaves no account behind.
-    The account's email is the invited one, never typed."""
+    The account's email is the invited one, never typed. Refuses an address that has an account
+    already (AccountExists: one account per address) and a username a new account may not have
+    (UsernameNotAllowed, tenants.usernames)."""
     user_model = get_user_model()
     try:
         with transaction.atomic():
+            _serialise_sign_ups()
+            if account_exists_for(invitation.email):
+                raise AccountExists(invitation.email)
+            check_new_username(username)
             user = user_model._default_manager.create_user(username, email=invitation.email, password=password)
             membership = accept_invitation(invitation, user, actor=Actor.for_user(user), meta=meta)
     except IntegrityError as error:
         raise UsernameTaken("That username is taken; choose another.") from error
     return user, membership
+
+
+def account_exists_for(email: str) -> bool:
+    """Whether an operator account has `email` (case aside), as is_invited_address compares."""
+    return get_user_model()._default_manager.filter(email__iexact=email.strip()).exists()
+
+
+# Any constant the other users of advisory locks do not take.
+_SIGN_UP_LOCK = 0x5167_6E55
+
+
+def _serialise_sign_ups() -> None:
+    """Two sign-ups at once could each pass the look-alike and one-account-per-address checks,
+    which no unique index can express; on PostgreSQL they take turns until the caller's transaction
+    ends (SQLite runs one writing transaction at a time anyway). Sign-ups are rare."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SIGN_UP_LOCK])

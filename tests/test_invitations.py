@@ -325,7 +325,7 @@ def test_a_signed_out_visitor_signs_up_with_the_invited_address_and_joins(client
         ({"password1": "fresh-person@example", "password2": "fresh-person@example"}, "password2", "too similar"),
         ({"password2": "something-else-7"}, "password2", "The two password fields didn’t match."),
         ({"username": "a-viewer"}, "username", "A user with that username already exists."),
-        ({"username": "bad name!"}, "username", "Enter a valid username."),
+        ({"username": "bad name!"}, "username", "Use 3 to 40 characters: ASCII letters, digits"),
         ({"username": "", "password1": "", "password2": ""}, "username", "Choose a username."),
         ({"password1": "", "password2": ""}, "password1", "Choose a password."),
     ],
@@ -448,3 +448,105 @@ def test_two_operators_accepting_at_once_use_the_invitation_once(personas: Any) 
         thread.join(timeout=20)
     assert sorted(outcomes.values()) == ["joined", "no longer valid"]
     assert Membership.objects.filter(tenant=personas.tenant_a, user__in=twins).count() == 1
+
+
+# --- Usernames a new account may have ---
+
+USERNAME_RULE = "Use 3 to 40 characters: ASCII letters, digits"
+LOOKS_LIKE = "too much like an existing username"
+
+
+@pytest.mark.parametrize(
+    ("username", "message"),
+    [
+        ("ali\u0441e", USERNAME_RULE),  # Cyrillic es
+        ("\u0435ddie", USERNAME_RULE),  # Cyrillic ie
+        ("vict\u03bfr", USERNAME_RULE),  # Greek omicron
+        ("al\u0131ce", USERNAME_RULE),  # dotless i
+        ("al\u0130ce", USERNAME_RULE),  # dotted capital I
+        ("alic\u00e9", USERNAME_RULE),  # e acute
+        ("ali\uff43e", "A user with that username already exists."),  # fullwidth c, which NFKC folds to c
+        ("alice\u200b", USERNAME_RULE),  # zero-width space
+        ("ab", USERNAME_RULE),
+        ("a" * 41, USERNAME_RULE),
+        ("gina@example.com", "not an email address"),
+        ("someone@else.org", "not an email address"),
+        ("ALICE", "A user with that username already exists."),
+        ("a1ice", LOOKS_LIKE),
+        ("al1ce", LOOKS_LIKE),
+        ("aIice", LOOKS_LIKE),
+        ("a.lice", LOOKS_LIKE),
+        ("Alice_", LOOKS_LIKE),
+        ("edd1e", LOOKS_LIKE),
+        ("vict0r", LOOKS_LIKE),
+        ("V1CT0R", LOOKS_LIKE),
+        ("rnallory", LOOKS_LIKE),
+        ("vvendy", LOOKS_LIKE),
+        ("a_viewer", LOOKS_LIKE),
+        ("a.vievver", LOOKS_LIKE),
+    ],
+)
+def test_sign_up_refuses_usernames_that_are_not_plain_ascii_or_look_like_another(
+    client: Any, personas: Any, username: str, message: str
+) -> None:
+    for existing in ("alice", "eddie", "victor", "gina", "mallory", "wendy"):
+        make_operator(existing)
+    _, link = invite(personas, "fresh-person@example.com")
+    post = {"username": username, "password1": "long-enough-pass-9", "password2": "long-enough-pass-9"}
+    response = client.post(f"{link}sign-up/", post)
+    assert response.status_code == 200
+    html = response.content.decode()
+    block = html[html.index('id="field-username"') :]
+    assert message in block[: block.index("</div>")], block
+    assert not get_user_model().objects.filter(email="fresh-person@example.com").exists()
+    assert Invitation.objects.get().is_pending
+
+
+@pytest.mark.parametrize("username", ["alice2", "fresh.person_9-x", "Mallet", "abc", "a" * 40])
+def test_sign_up_takes_a_plain_username_that_looks_like_no_other(client: Any, personas: Any, username: str) -> None:
+    for existing in ("alice", "mallory", "wendy"):
+        make_operator(existing)
+    _, link = invite(personas, "fresh-person@example.com")
+    post = {"username": username, "password1": "long-enough-pass-9", "password2": "long-enough-pass-9"}
+    assert client.post(f"{link}sign-up/", post).status_code == 302
+    assert get_user_model().objects.get(email="fresh-person@example.com").username == username
+
+
+def test_the_sign_up_service_refuses_a_look_alike_too(personas: Any) -> None:
+    from tenants.services import sign_up_with_invitation
+    from tenants.usernames import UsernameNotAllowed
+
+    make_operator("alice")
+    invitation, _ = invite(personas, "fresh-person@example.com")
+    with pytest.raises(UsernameNotAllowed):
+        sign_up_with_invitation(invitation, username="a1ice", password="long-enough-pass-9")
+    assert not get_user_model().objects.filter(email="fresh-person@example.com").exists()
+
+
+@pytest.mark.parametrize("invited", ["newbie@example.com", "NewBie@Example.COM"])
+def test_sign_up_for_an_address_that_has_an_account_says_to_sign_in(client: Any, personas: Any, invited: str) -> None:
+    make_operator("newbie")  # newbie@example.com
+    invitation, link = invite(personas, invited)
+    page = client.get(f"{link}sign-up/").content.decode()
+    assert f"There is already an account for {invited}" in page
+    assert f'href="/accounts/login/?next={link}"' in page
+    assert 'name="password1"' not in page  # no form to make a second account with
+
+    post = {"username": "newbie2", "password1": "long-enough-pass-9", "password2": "long-enough-pass-9"}
+    response = client.post(f"{link}sign-up/", post)
+    assert response.status_code == 200
+    assert f"There is already an account for {invited}" in response.content.decode()
+    assert get_user_model().objects.filter(email__iexact=invited).count() == 1
+    assert not get_user_model().objects.filter(username="newbie2").exists()
+    invitation.refresh_from_db()
+    assert invitation.is_pending
+
+
+def test_the_sign_up_service_refuses_a_second_account_for_an_address(personas: Any) -> None:
+    from tenants.services import AccountExists, sign_up_with_invitation
+
+    make_operator("newbie")
+    invitation, _ = invite(personas, "NEWBIE@example.com")
+    with pytest.raises(AccountExists):
+        sign_up_with_invitation(invitation, username="newbie2", password="long-enough-pass-9")
+    assert get_user_model().objects.filter(email__iexact="newbie@example.com").count() == 1
