@@ -286,7 +286,7 @@ HOSTILE_PROGRAMS = [
             " new Uint8Array(b).fill(1); kept.push(b); }\nreturn { kind: 'continue' };"
         ),
         "memory",
-        "Array buffer allocation failed",
+        "memory limit (ArrayBuffer memory)",
         timeout_ms=SLOW_TIMEOUT_MS,
     ),
     Hostile("single-huge-array-buffer", execute_body("new ArrayBuffer(2 ** 32);"), "memory"),

@@ -161,7 +161,8 @@ HUGE = "20 * 2 ** 20"
     ("body", "starts_with"),
     [
         (f"throw new Error('x'.repeat({HUGE}));", "Uncaught Error: xxxx"),
-        ("throw new Error('x'.repeat(40 * 2 ** 20));", "Uncaught Error: xxxx"),  # beyond a 32 MiB reply frame
+        # Beyond a 32 MiB reply frame (and beyond what one `repeat` may build under a 64 MiB limit).
+        ("throw new Error('x'.repeat(20 * 2 ** 20) + 'x'.repeat(20 * 2 ** 20));", "Uncaught Error: xxxx"),
         ("throw new Error('é\\u{1F600}'.repeat(2 ** 22));", "Uncaught Error: é\U0001f600"),
         (f"const e = new TypeError('short'); e.name = 'N'.repeat({HUGE}); throw e;", "Uncaught NNNN"),
         (f"return Promise.reject('s'.repeat({HUGE}));", "Uncaught non-Error value: ssss"),
@@ -265,16 +266,13 @@ SLOW_BUILT_INS = {
 }
 
 
-# Intl.DateTimeFormat's constructor swallows V8's termination request: such a loop goes on for
-# about a second after its limit, taking ~450 MB of ICU memory outside the V8 heap, which can still
-# take the worker down (issue 13, defect 2; not fixed yet).
-SLOW_BUILT_IN_CASES = [
-    pytest.param(name, marks=[pytest.mark.xfail(reason="ICU memory outside the heap")] if "date-time" in name else [])
-    for name in SLOW_BUILT_INS
-]
+# Intl.DateTimeFormat's constructor does not heed V8's termination request, and a loop of them
+# took ~450 MB of ICU memory outside the heap: it is stopped by the budget of Intl objects per
+# execution instead, which ends it in `memory` (issue 13, defect 2).
+STRUCK_CODES = {"date-time-format-loop": "memory"}
 
 
-@pytest.mark.parametrize("name", SLOW_BUILT_IN_CASES)
+@pytest.mark.parametrize("name", list(SLOW_BUILT_INS))
 def test_a_built_in_v8_cannot_interrupt_is_answered_on_time_and_costs_no_warm_isolate(
     name: str, single_worker: int
 ) -> None:
@@ -288,8 +286,9 @@ def test_a_built_in_v8_cannot_interrupt_is_answered_on_time_and_costs_no_warm_is
     waited_ms = (time.monotonic() - started) * 1000
 
     assert struck.error is not None
-    assert struck.error.code == "timeout", struck.error
-    assert struck.error.message == f"Execution exceeded its {STRIKE_TIMEOUT_MS} ms time limit."
+    assert struck.error.code == STRUCK_CODES.get(name, "timeout"), struck.error
+    if struck.error.code == "timeout":
+        assert struck.error.message == f"Execution exceeded its {STRIKE_TIMEOUT_MS} ms time limit."
     assert waited_ms <= STRIKE_TIMEOUT_MS * (1 + ANSWER_SLACK)
     assert struck.duration_ms <= STRIKE_TIMEOUT_MS * (1 + ANSWER_SLACK)
     # The worker answered and went on: the other action's isolate is still warm on it.
@@ -349,47 +348,168 @@ def test_a_worker_that_stops_answering_is_answered_for_on_time_and_replaced(sing
 
 # ---- defect 2: memory V8's heap limit does not count ends in `memory`, and the worker lives -------
 
-# Each builds a string far over the 64 MiB limit in a way that costs little until V8 flattens it
-# (a search does), and the last ones do so twice, which used to abort V8 and the whole worker.
-STRING_BOMBS = {
-    "repeat": "const s = 'x'.repeat(2 ** 28); s.indexOf('y');",
-    "pad-start": "const s = 'x'.padStart(2 ** 28); s.indexOf('y');",
-    "template-literal": "const s = `${'x'.repeat(2 ** 27)}${'y'.repeat(2 ** 27)}`; s.indexOf('z');",
-    "doubling": "let s = 'x';\nfor (let i = 0; i < 28; i++) s += s;\ns.indexOf('y');",
-    "join": "const s = new Array(2 ** 12).fill('x'.repeat(2 ** 16)).join(''); s.indexOf('y');",
-}
-# Two flattened in one execution still abort V8 (it cannot recover from an exhausted heap): the
-# worker's 1 GiB data limit leaves ~480 MB above V8's 512 MiB code range. Measured: with --jitless
-# (no code range) both end in `memory` and the worker lives, but ArrayBuffer bombs then crash it.
-TWICE_FLATTENED = {
-    "two-flattened": "const t = 'y'.repeat(2 ** 28);\nt.indexOf('x');\nconst s = 'x'.repeat(2 ** 28);\ns.indexOf('y');",
+# Each builds far more than the 64 MiB limit in a way V8's heap limit does not see in time: strings
+# that cost little until V8 flattens them (a search does) and are then one allocation of hundreds of
+# MiB, ArrayBuffer backing stores, ICU objects. Two or three flattened strings in one execution used
+# to exhaust V8's heap, which aborts the whole worker (SIGTRAP) with every tenant's warm isolates.
+DOUBLED = "let s = 'x';\nfor (let i = 0; i < 28; i++) s += s;\ns.indexOf('y');"
+MEMORY_BOMBS = {
+    # Strings, kept in a module-level variable (what the heap check after an execution sees).
+    "repeat": "const s = 'x'.repeat(2 ** 28); s.indexOf('y'); kept = s;",
+    "pad-start": "const s = 'x'.padStart(2 ** 28); s.indexOf('y'); kept = s;",
+    "concat": "const t = 'x'.repeat(2 ** 24); const s = t.concat(t, t, t); s.indexOf('y'); kept = s;",
+    "join": "const s = new Array(2 ** 12).fill('x'.repeat(2 ** 16)).join(''); s.indexOf('y'); kept = s;",
+    "template-literal": "const s = `${'x'.repeat(2 ** 27)}${'y'.repeat(2 ** 27)}`; s.indexOf('z'); kept = s;",
+    "doubling": DOUBLED + "\nkept = s;",
+    "two-flattened": "const t = 'y'.repeat(2 ** 28);\nt.indexOf('x');\nconst s = 'x'.repeat(2 ** 28);\n"
+    "s.indexOf('y');\nkept = [s, t];",
     "two-byte-twice": "const t = '\\u1235'.repeat(2 ** 27);\nt.indexOf('y');\nconst s = '\\u1234'.repeat(2 ** 27);\n"
-    "s.indexOf('y');",
+    "s.indexOf('y');\nkept = [s, t];",
+    # Built with `+` and template literals, which no budget can meter: the worker's headroom
+    # (--jitless) and the heap check after the execution stop these.
+    "two-doubled": "kept = [];\nfor (let n = 0; n < 2; n++) { let s = 'x' + n;\nfor (let i = 0; i < 27; i++) s += s;\n"
+    "s.indexOf('y'); kept.push(s); }",
+    "three-doubled": "kept = [];\nfor (let n = 0; n < 3; n++) { let s = 'x' + n;\n"
+    "for (let i = 0; i < 27; i++) s = `${s}${s}`;\ns.indexOf('y'); kept.push(s); }",
+    # Arrays: the heap limit sees them, at the next collection.
+    "array-fill": "kept = new Array(1.3e8).fill(0);",
+    "array-from": "kept = Array.from({ length: 1e8 });",
+    # ArrayBuffer memory: at most the memory limit in total per execution, whatever allocates it.
+    "array-buffer-bomb": "kept = [];\n"
+    "for (let i = 0; i < 64; i++) kept.push(new Uint8Array(new ArrayBuffer(2 ** 24)).fill(1));",
+    "resizable-growth": "const b = new ArrayBuffer(0, { maxByteLength: 2 ** 30 }); kept = b;\n"
+    "for (let i = 1; i <= 64; i++) { b.resize(i * 2 ** 24); new Uint8Array(b).fill(1); }",
+    "typed-array-slice": "const a = new Uint8Array(2 ** 24); kept = [];\n"
+    "for (let i = 0; i < 64; i++) kept.push(a.slice());",
+    "typed-array-map": "const a = new Float64Array(2 ** 21); kept = [];\n"
+    "for (let i = 0; i < 64; i++) kept.push(a.map((x) => x + 1));",
+    "typed-array-from-array-like": "kept = new Float64Array({ length: 2 ** 27 });",
+    "array-buffer-transfer": "let b = new ArrayBuffer(8); kept = [];\nfor (let i = 1; i <= 64; i++) { kept.push(b);"
+    " b = b.transfer(i * 2 ** 24); }",
+    # ICU objects live outside the V8 heap, and some constructors do not heed V8's termination.
+    "date-time-format-loop": "kept = [];\nwhile (true) kept.push(new Intl.DateTimeFormat('en', { timeZone: 'UTC' }));",
+    "number-format-loop": "for (let i = 0; ; i++) new Intl.NumberFormat('en', { maximumFractionDigits: i % 20 });",
+    "collator-loop": "while (true) new Intl.Collator('de', { sensitivity: 'base' });",
+    "segmenter-loop": "while (true) new Intl.Segmenter('en', { granularity: 'word' });",
+    "date-to-locale-string-loop": "for (let i = 0; ; i++) new Date(i).toLocaleString('de', { timeZone: 'UTC' });",
+    "number-to-locale-string-loop": "for (let i = 0; ; i++) i.toLocaleString('fr', { style: 'percent' });",
+    "caught-and-retried": "for (;;) { try { new Intl.DateTimeFormat('en'); } catch {} }",
 }
-STRING_BOMB_CASES = [pytest.param(name) for name in STRING_BOMBS] + [
-    pytest.param(name, marks=pytest.mark.xfail(reason="V8 aborts on an exhausted heap (issue 13, defect 2)"))
-    for name in TWICE_FLATTENED
+# The Intl loops are stopped by the budget of Intl objects, well inside the strike limit (the
+# issue saw a DateTimeFormat loop go on for a second past a 100 ms limit, but at 100 ms a busy
+# machine's scheduling alone can take 10 %).
+# One that catches the refusals and goes on runs into the time limit instead.
+INTL_LOOPS = {name for name in MEMORY_BOMBS if name.endswith("-loop") or name == "caught-and-retried"}
+
+
+# What V8 needs beyond the strings themselves does not fit in the worker's data limit beside its
+# JIT code range: V8 aborts.
+NEEDS_HEADROOM = pytest.mark.xfail(reason="V8 aborts on an exhausted heap (issue 13, defect 2)")
+MEMORY_BOMB_CASES = [
+    pytest.param(name, marks=[NEEDS_HEADROOM] if name in ("two-doubled", "three-doubled") else [])
+    for name in MEMORY_BOMBS
 ]
-STRING_BOMBS.update(TWICE_FLATTENED)
 
 
-@pytest.mark.parametrize("name", STRING_BOMB_CASES)
-def test_a_flattened_string_over_the_limit_ends_in_memory_and_the_worker_lives(name: str, single_worker: int) -> None:
+@pytest.mark.parametrize("name", MEMORY_BOMB_CASES)
+def test_memory_the_heap_limit_does_not_see_ends_in_memory_and_the_worker_lives(name: str, single_worker: int) -> None:
     warm_key = fresh_key("warm")
     assert executions_of(run(COUNTER_ACTION, warm_key)) == 1
+    timeout_ms = STRIKE_TIMEOUT_MS if name in INTL_LOOPS else 2000
+    body = MEMORY_BOMBS[name]
+    bomb = PRELUDE + f"let kept;\nasync function execute(input) {{\n{body}\nreturn {{ kind: 'continue' }};\n}}\n"
 
-    # The string is kept (in a module-level variable, say): one that is dropped before the
-    # execution ends is not caught (see the README's limits).
-    bomb = PRELUDE + "let kept;\nasync function execute(input) {\n" + STRING_BOMBS[name] + "\nkept = s;\n"
-    execution = run(bomb + "return { kind: 'continue' };\n}\n", timeout_ms=5000)
+    execution, waited_ms = timed(bomb, timeout_ms=timeout_ms)
 
-    assert execution.error is not None, "a string of hundreds of MiB passed a 64 MiB limit"
-    assert execution.error.code == "memory", execution.error
-    assert executions_of(run(COUNTER_ACTION, warm_key)) == 2
+    assert execution.error is not None, "hundreds of MiB passed a 64 MiB limit"
+    assert execution.error.code in ("memory", "timeout"), execution.error
+    if name in INTL_LOOPS and name != "caught-and-retried":
+        assert execution.error.code == "memory", execution.error  # the Intl budget, not the clock
+    assert waited_ms <= timeout_ms * (1 + ANSWER_SLACK), (execution.error, execution.duration_ms)
+    # The worker lived through it, and another tenant's isolate on it is still warm.
     assert runtime_executor.worker_pids_for_tests() == [single_worker]
+    assert executions_of(run(COUNTER_ACTION, warm_key)) == 2
+
+
+def test_a_flattened_string_dropped_within_the_execution_costs_the_worker_nothing(single_worker: int) -> None:
+    # Built with `+`, flattened and dropped before the end: nothing is left for the heap check to
+    # see, so the execution may succeed; the worker and its warm isolates must live.
+    warm_key = fresh_key("warm")
+    assert executions_of(run(COUNTER_ACTION, warm_key)) == 1
+    source = execute_body("for (let n = 0; n < 3; n++) { " + DOUBLED + " }\nreturn { kind: 'continue' };")
+
+    execution, waited_ms = timed(source, timeout_ms=2000)
+
+    assert execution.error is None or execution.error.code in ("memory", "timeout"), execution.error
+    assert waited_ms <= 2000 * (1 + ANSWER_SLACK)
+    assert runtime_executor.worker_pids_for_tests() == [single_worker]
+    assert executions_of(run(COUNTER_ACTION, warm_key)) == 2
 
 
 def test_a_string_within_the_limit_still_works() -> None:
     source = execute_body("const s = 'x'.repeat(2 ** 23); return { kind: 'continue', state: { at: s.indexOf('y') } };")
 
     assert state_of(run(source, timeout_ms=5000)) == {"at": -1}
+
+
+def test_metered_built_ins_still_behave_as_built_ins() -> None:
+    probe = execute_body("""
+    class Bytes extends Uint8Array { sum() { return this.reduce((a, b) => a + b, 0); } }
+    const bytes = Bytes.from([1, 2, 3]);
+    const species = bytes.map((x) => x * 2);
+    const grown = new ArrayBuffer(4, { maxByteLength: 16 });
+    grown.resize(12);
+    const checks = {
+        instanceOf: new Uint8Array(2) instanceof Uint8Array && new ArrayBuffer(1) instanceof ArrayBuffer,
+        names: [Uint8Array.name, ArrayBuffer.name, Intl.DateTimeFormat.name, "".repeat.name, [].join.name],
+        lengths: [Uint8Array.length, ArrayBuffer.length, "".padStart.length, [].join.length, "".concat.length],
+        subclass: [bytes.constructor.name, bytes.sum(), species instanceof Bytes, species.sum()],
+        constructors: [new Uint8Array(1).constructor === Uint8Array, Object.getPrototypeOf(Int8Array) ===
+            Object.getPrototypeOf(Uint8Array), Uint8Array.BYTES_PER_ELEMENT, ArrayBuffer.isView(bytes)],
+        copies: [Array.from(new Uint16Array(new Set([5, 6]))), new Float64Array(bytes).length,
+            Array.from(new Int8Array({ length: 2, 0: 7, 1: 8 })), new ArrayBuffer(8).slice(-3).byteLength,
+            grown.byteLength, grown.transferToFixedLength(20).byteLength, Array.from(bytes.toReversed())],
+        strings: ["ab".repeat(3), "7".padStart(3, "0"), "a".concat(1, null), [1, [2, [3]], null].join("-"),
+            "é".normalize("NFD").length, "x".padEnd(2, "")],
+        intl: [new Intl.NumberFormat("en").format(1234.5), Intl.DateTimeFormat("en", { timeZone: "UTC" })
+            .format(0), (1234).toLocaleString("de"), "a".localeCompare("b"), new Intl.Collator() instanceof
+            Intl.Collator],
+        frozen: [Object.isFrozen(Uint8Array), Object.isFrozen(ArrayBuffer.prototype.slice)],
+    };
+    const cyclic = [1]; cyclic.push(cyclic);
+    checks.cyclic = cyclic.join();
+    return { kind: "continue", state: checks };
+    """)
+
+    assert state_of(run(probe)) == {
+        "instanceOf": True,
+        "names": ["Uint8Array", "ArrayBuffer", "DateTimeFormat", "repeat", "join"],
+        "lengths": [3, 1, 1, 1, 1],
+        "subclass": ["Bytes", 6, True, 12],
+        "constructors": [True, True, 1, True],
+        "copies": [[5, 6], 3, [7, 8], 3, 12, 20, [3, 2, 1]],
+        "strings": ["ababab", "007", "a1null", "1-2,3-", 2, "x"],
+        "intl": ["1,234.5", "1/1/1970", "1.234", -1, True],
+        "frozen": [True, True],
+        "cyclic": "1,",
+    }
+
+
+def test_a_refused_allocation_cannot_be_caught_and_passed_off_as_a_result() -> None:
+    source = execute_body("try { new ArrayBuffer(2 ** 30); } catch {}\nreturn { kind: 'continue' };")
+
+    execution = run(source)
+
+    assert execution.error is not None
+    assert execution.error.code == "memory"
+    assert execution.error.message == "Execution exceeded its 64 MiB memory limit (ArrayBuffer memory)."
+
+
+def test_budgets_start_afresh_for_each_execution() -> None:
+    source = execute_body(
+        "const kept = []; for (let i = 0; i < 3; i++) kept.push(new ArrayBuffer(2 ** 24));\n"
+        "for (let i = 0; i < 600; i++) new Intl.NumberFormat('en');\nreturn { kind: 'continue' };"
+    )
+    key = fresh_key("budgets")
+
+    assert [run(source, key).error for _ in range(3)] == [None, None, None]

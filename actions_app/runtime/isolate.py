@@ -176,7 +176,7 @@ class WarmIsolate:
         count setting up a context as part of the execution."""
         outcome = Outcome()
         input_literal = json.dumps(json.dumps(action_input))
-        start_call = f"{self._binding}.reset(); "
+        start_call = f"{self._binding}.reset({memory_limit_mb * 1024 * 1024}); "
         if self.module_loaded:
             start_call += f'{self._binding}.begin({input_literal}); ""'
         else:

@@ -128,6 +128,71 @@ const RUNTIME_BINDING = (() => {
   // Replaces V8's own console; isolate_lockdown.js then freezes it with everything else.
   defineProperty(globalThis, "console", { value: capturingConsole, writable: true, configurable: true });
 
+  // ---- Allocation budgets, per execution ------------------------------------------------------
+
+  // V8's heap limit is checked after a garbage collection only and does not count ArrayBuffer
+  // backing stores or ICU's memory at all, and V8 cannot recover once its heap is exhausted: the
+  // whole worker aborts. So the built-ins that allocate such memory in one call are metered here
+  // (isolate_lockdown.js wraps them, before it freezes them) and refuse past a budget. A refusal
+  // is a RangeError, and it sticks: the execution ends in `memory` even if the action catches it.
+  const INTL_OBJECT_BUDGET = 1000;
+  const DEFAULT_BYTE_BUDGET = 64 * 1024 * 1024;
+  // ArrayBuffer bytes: the execution's memory limit, in total. String length: no single string
+  // that could take more than the memory limit (two bytes a character), 32 Mi at 64 MiB.
+  let byteBudget = DEFAULT_BYTE_BUDGET;
+  let stringLengthBudget = DEFAULT_BYTE_BUDGET / 2;
+  let bytesAllocated = 0;
+  // Bytes already charged by a method (a typed-array map, say) for the copy it is about to make
+  // through a species constructor, which would otherwise charge them again.
+  let bytesPrepaid = 0;
+  let intlObjects = 0;
+  let refusal = null;
+
+  const refuse = (message) => {
+    if (refusal === null) refusal = message;
+    throw new RangeError(message);
+  };
+  const mebibytes = (bytes) => `${Math.round(bytes / (1024 * 1024))} MiB`;
+
+  const allocationMeter = freeze({
+    // Refused once refused: a caught refusal must not let the next allocation through.
+    check() {
+      if (refusal !== null) throw new RangeError(refusal);
+    },
+    chargeBytes(bytes) {
+      if (refusal !== null) throw new RangeError(refusal);
+      if (!(bytes > 0)) return;
+      if (bytesPrepaid > 0) {
+        const used = bytes < bytesPrepaid ? bytes : bytesPrepaid;
+        bytesPrepaid -= used;
+        bytes -= used;
+      }
+      if (bytesAllocated + bytes > byteBudget) {
+        refuse(`Execution exceeded its ${mebibytes(byteBudget)} memory limit (ArrayBuffer memory).`);
+      }
+      bytesAllocated += bytes;
+    },
+    prepay(bytes) {
+      allocationMeter.chargeBytes(bytes);
+      bytesPrepaid = bytes;
+    },
+    endPrepaid() {
+      bytesPrepaid = 0;
+    },
+    chargeIntlObject() {
+      if (refusal !== null) throw new RangeError(refusal);
+      if (++intlObjects > INTL_OBJECT_BUDGET) {
+        refuse(`Execution exceeded its memory limit (more than ${INTL_OBJECT_BUDGET} Intl objects).`);
+      }
+    },
+    checkStringLength(length) {
+      if (refusal !== null) throw new RangeError(refusal);
+      if (length > stringLengthBudget) {
+        refuse(`Execution exceeded its ${mebibytes(byteBudget)} memory limit (a string of ${length} characters).`);
+      }
+    },
+  });
+
   // ---- One execution at a time ---------------------------------------------------------------
 
   let executeFunction = null;
@@ -152,6 +217,7 @@ const RUNTIME_BINDING = (() => {
     "Invalid typed array length"]);
 
   const describeThrown = (thrown, prefix) => {
+    if (refusal !== null) return failure("memory", refusal);
     try {
       if (thrown instanceof ErrorConstructor) {
         const message = clip(String(thrown.message), ERROR_TEXT_BUDGET);
@@ -261,6 +327,10 @@ const RUNTIME_BINDING = (() => {
 
   const settleWithValue = (value) => {
     if (outcome !== null) return;
+    if (refusal !== null) {
+      outcome = failure("memory", refusal);
+      return;
+    }
     try {
       outcome = { resultJson: toPlainData(value) };
     } catch (error) {
@@ -301,7 +371,13 @@ const RUNTIME_BINDING = (() => {
     return "";
   };
 
-  const reset = () => {
+  const reset = (memoryLimitBytes) => {
+    byteBudget = memoryLimitBytes > 0 ? memoryLimitBytes : DEFAULT_BYTE_BUDGET;
+    stringLengthBudget = byteBudget / 2;
+    bytesAllocated = 0;
+    bytesPrepaid = 0;
+    intlObjects = 0;
+    refusal = null;
     outcome = null;
     logEntries = [];
     logUnits = 0;
@@ -329,5 +405,5 @@ const RUNTIME_BINDING = (() => {
   // The logs so far, for an execution that was stopped before it settled.
   const logSnapshot = () => jsonStringify({ logs: logEntries, logsTruncated });
 
-  return freeze({ load, reset, begin, poll, logSnapshot });
+  return freeze({ load, reset, begin, poll, logSnapshot, allocationMeter });
 })();
