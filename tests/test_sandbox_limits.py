@@ -402,16 +402,7 @@ MEMORY_BOMBS = {
 INTL_LOOPS = {name for name in MEMORY_BOMBS if name.endswith("-loop") or name == "caught-and-retried"}
 
 
-# What V8 needs beyond the strings themselves does not fit in the worker's data limit beside its
-# JIT code range: V8 aborts.
-NEEDS_HEADROOM = pytest.mark.xfail(reason="V8 aborts on an exhausted heap (issue 13, defect 2)")
-MEMORY_BOMB_CASES = [
-    pytest.param(name, marks=[NEEDS_HEADROOM] if name in ("two-doubled", "three-doubled") else [])
-    for name in MEMORY_BOMBS
-]
-
-
-@pytest.mark.parametrize("name", MEMORY_BOMB_CASES)
+@pytest.mark.parametrize("name", list(MEMORY_BOMBS))
 def test_memory_the_heap_limit_does_not_see_ends_in_memory_and_the_worker_lives(name: str, single_worker: int) -> None:
     warm_key = fresh_key("warm")
     assert executions_of(run(COUNTER_ACTION, warm_key)) == 1

@@ -5,10 +5,11 @@ protocol.py. Before V8 starts it limits its own data segment (RLIMIT_DATA), whic
 ArrayBuffer bombs: V8's per-isolate memory limit counts the JS heap only, not ArrayBuffer backing
 stores. RLIMIT_AS is not usable because V8 reserves far more address space than it ever touches.
 
-Measured with mini-racer 0.14.1 (V8 14.4): the first context takes the data segment from ~30 MB to
-~555 MB (V8's process-wide reservations), and every further context adds ~1.6 MB plus its
-thread's stack (8 MiB by default, 2 MiB here). So the warm cache is bounded by count and, as a
-second line, by the data segment: when it passes DATA_SOFT_LIMIT_BYTES the coldest isolates go.
+Measured with mini-racer 0.14.1 (V8 14.4): with the JIT, the first context took the data segment
+from ~30 MB to ~555 MB (V8's code range, reserved writable); with --jitless it starts at ~37 MB
+(~84 MB with ten warm isolates), and every further context adds ~1.6 MB plus its thread's stack
+(8 MiB by default, 2 MiB here). So the warm cache is bounded by count and, as a second line, by the
+data segment: when it passes DATA_SOFT_LIMIT_BYTES the coldest isolates go.
 """
 
 from __future__ import annotations
@@ -37,8 +38,15 @@ DATA_SOFT_LIMIT_BYTES = 800 * 1024 * 1024
 SOFT_LIMIT_ENV = "ACTIONS_RUNTIME_SOFT_LIMIT_MB"
 THREAD_STACK_BYTES = 2 * 1024 * 1024
 WARM_ISOLATES_PER_WORKER = 32
-# Flags for the whole V8 instance: eval(), new Function() and friends throw EvalError.
-V8_FLAGS = ("--single-threaded", "--disallow-code-generation-from-strings")
+# Flags for the whole V8 instance: eval(), new Function() and friends throw EvalError. --jitless
+# (interpreter only) gives back the ~520 MB the JIT's code range took of the data limit: V8 aborts
+# the whole worker when its heap is exhausted (mini-racer registers no near-heap-limit callback, and
+# no flag makes that recoverable), and strings built with `+` or template literals, which no budget
+# meters, can take hundreds of MiB in one flattening before the heap limit is checked. With the room,
+# two or three such strings end in `memory` and the worker lives. Measured cost: none on a warm
+# sign-in (0.15 ms in the isolate either way); ~40 % on pure computation (a 1,000-character hash loop
+# 85 -> 123 us).
+V8_FLAGS = ("--single-threaded", "--disallow-code-generation-from-strings", "--jitless")
 # The exit status a worker uses when the test hook asks it to die mid-request.
 TEST_CRASH_EXIT_STATUS = 70
 # A stopped context is closed after the reply, on a thread of its own: closing waits for V8 to give
