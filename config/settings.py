@@ -55,6 +55,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: probes are answered before the host check, the HTTPS redirect and sessions.
+    "config.health.HealthProbeMiddleware",
     "tenants.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -74,7 +76,7 @@ MIDDLEWARE = [
 
 if PRODUCTION:
     # Serves the collected, hashed static files (npm packages included) from every app server.
-    MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(3, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -130,6 +132,12 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "actions-console"),
+            # Redis answers in well under a millisecond; an unreachable one must fail fast rather
+            # than hold a sign-in (or a readiness probe) for a TCP timeout.
+            "OPTIONS": {
+                "socket_connect_timeout": float(os.environ.get("REDIS_TIMEOUT_SECONDS", "1")),
+                "socket_timeout": float(os.environ.get("REDIS_TIMEOUT_SECONDS", "1")),
+            },
         }
     }
     # Sessions live in Redis and survive in the database too, so any app server behind the

@@ -14,6 +14,7 @@ from types import FrameType
 
 from django.db import connections
 
+from flows_app.heartbeat import Heartbeat
 from flows_app.outbound.outbox import deliver_due
 from flows_app.run_records import SETTLE_BATCH_RUNS, settle_pending
 
@@ -26,17 +27,29 @@ _worker_thread: threading.Thread | None = None
 _worker_stop = threading.Event()
 
 
-def run_rounds(stop: threading.Event, work_round: Callable[[], bool], *, interval_s: float, what: str) -> None:
+def run_rounds(
+    stop: threading.Event,
+    work_round: Callable[[], bool],
+    *,
+    interval_s: float,
+    what: str,
+    heartbeat: Heartbeat | None = None,
+) -> None:
     """Call `work_round` until `stop` is set. It answers whether it left work behind (a full
-    batch): then the next round starts at once, otherwise after `interval_s`."""
+    batch): then the next round starts at once, otherwise after `interval_s`. After every round
+    the heartbeat (if any) records that the loop is alive and how the round went."""
     while not stop.is_set():
         more = False
+        succeeded = False
         try:
             more = work_round()
+            succeeded = True
         except Exception:
             # The database may be briefly away (restart, failover); the next round tries again.
             logger.exception("%s round failed", what)
         finally:
+            if heartbeat is not None:
+                heartbeat.beat(succeeded)
             # A long-lived thread must not keep a connection the server may since have dropped, nor hold one
             # idle between rounds.
             connections.close_all()
@@ -44,14 +57,34 @@ def run_rounds(stop: threading.Event, work_round: Callable[[], bool], *, interva
             stop.wait(interval_s)
 
 
-def run_delivery_loop(stop: threading.Event, *, interval_s: float = 1.0, limit: int = DEFAULT_BATCH_SIZE) -> None:
+def run_delivery_loop(
+    stop: threading.Event,
+    *,
+    interval_s: float = 1.0,
+    limit: int = DEFAULT_BATCH_SIZE,
+    heartbeat: Heartbeat | None = None,
+) -> None:
     """Deliver due rows round after round until `stop` is set; a full batch goes straight on to the next."""
-    run_rounds(stop, lambda: deliver_due(limit=limit) >= limit, interval_s=interval_s, what="Webhook delivery")
+    run_rounds(
+        stop,
+        lambda: deliver_due(limit=limit) >= limit,
+        interval_s=interval_s,
+        what="Webhook delivery",
+        heartbeat=heartbeat,
+    )
 
 
-def run_settle_loop(stop: threading.Event, *, interval_s: float = 0.5, limit: int = SETTLE_BATCH_RUNS) -> None:
+def run_settle_loop(
+    stop: threading.Event,
+    *,
+    interval_s: float = 0.5,
+    limit: int = SETTLE_BATCH_RUNS,
+    heartbeat: Heartbeat | None = None,
+) -> None:
     """Settle pending flow runs round after round until `stop` is set."""
-    run_rounds(stop, lambda: settle_pending(limit) >= limit, interval_s=interval_s, what="Run settling")
+    run_rounds(
+        stop, lambda: settle_pending(limit) >= limit, interval_s=interval_s, what="Run settling", heartbeat=heartbeat
+    )
 
 
 def run_until_signalled(loop: Callable[[threading.Event], None], say: Callable[[str], None]) -> None:

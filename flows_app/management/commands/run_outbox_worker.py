@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from flows_app.heartbeat import Heartbeat
 from flows_app.outbound.outbox import deliver_due
 from flows_app.outbound.worker import DEFAULT_BATCH_SIZE, run_delivery_loop, run_until_signalled
 
@@ -18,6 +20,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="Deliver what is due now, then exit.")
+        parser.add_argument(
+            "--heartbeat-file",
+            type=Path,
+            help="Rewrite this file after every round, for `manage.py check_heartbeat FILE` (a liveness probe).",
+        )
         parser.add_argument("--interval", type=float, default=1.0, help="Seconds between rounds when idle.")
         parser.add_argument("--limit", type=int, default=DEFAULT_BATCH_SIZE, help="Deliveries claimed per round.")
 
@@ -37,5 +44,9 @@ class Command(BaseCommand):
             self.stdout.write(f"Sent {total} deliveries.")
             return
         self.stdout.write(f"Outbox worker running (every {interval_s:g} s, up to {limit} per round).")
-        run_until_signalled(lambda stop: run_delivery_loop(stop, interval_s=interval_s, limit=limit), self.stderr.write)
+        heartbeat = Heartbeat(options["heartbeat_file"]) if options["heartbeat_file"] else None
+        run_until_signalled(
+            lambda stop: run_delivery_loop(stop, interval_s=interval_s, limit=limit, heartbeat=heartbeat),
+            self.stderr.write,
+        )
         self.stdout.write("Outbox worker stopped.")

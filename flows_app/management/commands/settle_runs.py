@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from flows_app.heartbeat import Heartbeat
 from flows_app.models import PendingRunRecord
 from flows_app.outbound.worker import run_settle_loop, run_until_signalled
 from flows_app.run_records import SETTLE_BATCH_RUNS, settle_pending
@@ -24,6 +26,11 @@ class Command(BaseCommand):
             "--problems",
             action="store_true",
             help="List the runs set aside because they cannot be stored (tenant, record, why), then exit.",
+        )
+        parser.add_argument(
+            "--heartbeat-file",
+            type=Path,
+            help="Rewrite this file after every round, for `manage.py check_heartbeat FILE` (a liveness probe).",
         )
         parser.add_argument("--interval", type=float, default=0.5, help="Seconds between rounds when idle.")
         parser.add_argument(
@@ -45,7 +52,11 @@ class Command(BaseCommand):
             self.stdout.write(f"Settled {total} runs.")
             return
         self.stdout.write(f"Run settler running (every {interval_s:g} s, up to {limit} runs per tenant per round).")
-        run_until_signalled(lambda stop: run_settle_loop(stop, interval_s=interval_s, limit=limit), self.stderr.write)
+        heartbeat = Heartbeat(options["heartbeat_file"]) if options["heartbeat_file"] else None
+        run_until_signalled(
+            lambda stop: run_settle_loop(stop, interval_s=interval_s, limit=limit, heartbeat=heartbeat),
+            self.stderr.write,
+        )
         self.stdout.write("Run settler stopped.")
 
     def _list_problems(self) -> None:
