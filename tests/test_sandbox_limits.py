@@ -365,12 +365,25 @@ MEMORY_BOMBS = {
     "s.indexOf('y');\nkept = [s, t];",
     "two-byte-twice": "const t = '\\u1235'.repeat(2 ** 27);\nt.indexOf('y');\nconst s = '\\u1234'.repeat(2 ** 27);\n"
     "s.indexOf('y');\nkept = [s, t];",
+    # Built by calls whose result's length is only known afterwards: the first is refused after it
+    # was built, and every metered call after it is refused before.
+    "json-stringify": "const a = new Array(2 ** 12).fill('x'.repeat(2 ** 16));\n"
+    "kept = [JSON.stringify(a), JSON.stringify(a), JSON.stringify(a)];",
+    "regexp-replace": "const t = 'x'.repeat(2 ** 24); const r = /x/g;\n"
+    "kept = [r[Symbol.replace](t, 'yyyyyyyyyyyyyyyy'), r[Symbol.replace](t, 'zzzzzzzzzzzzzzzz')];",
+    "encode-uri": "const t = '\\u1234'.repeat(2 ** 24); kept = [encodeURIComponent(t), encodeURIComponent(t)];",
     # Built with `+` and template literals, which no budget can meter: the worker's headroom
     # (--jitless) and the heap check after the execution stop these.
     "two-doubled": "kept = [];\nfor (let n = 0; n < 2; n++) { let s = 'x' + n;\nfor (let i = 0; i < 27; i++) s += s;\n"
     "s.indexOf('y'); kept.push(s); }",
     "three-doubled": "kept = [];\nfor (let n = 0; n < 3; n++) { let s = 'x' + n;\n"
     "for (let i = 0; i < 27; i++) s = `${s}${s}`;\ns.indexOf('y'); kept.push(s); }",
+    # Still open: two two-byte strings of 2 ** 28 characters (512 MiB each) flattened back to back
+    # with no collection between them exhaust the worker's data limit inside one allocation, and V8
+    # cannot recover from that (mini-racer registers no near-heap-limit callback; no V8 flag makes
+    # it recoverable).
+    "two-byte-doubled": "kept = [];\nfor (let n = 0; n < 2; n++) { let s = '\\u1234' + n;\n"
+    "for (let i = 0; i < 27; i++) s += s;\ns.indexOf('y'); kept.push(s); }",
     # Arrays: the heap limit sees them, at the next collection.
     "array-fill": "kept = new Array(1.3e8).fill(0);",
     "array-from": "kept = Array.from({ length: 1e8 });",
@@ -402,7 +415,18 @@ MEMORY_BOMBS = {
 INTL_LOOPS = {name for name in MEMORY_BOMBS if name.endswith("-loop") or name == "caught-and-retried"}
 
 
-@pytest.mark.parametrize("name", list(MEMORY_BOMBS))
+MEMORY_BOMB_CASES = [
+    pytest.param(
+        name,
+        marks=[pytest.mark.xfail(reason="V8 aborts on an exhausted data limit (issue 13, defect 2)")]
+        if name == "two-byte-doubled"
+        else [],
+    )
+    for name in MEMORY_BOMBS
+]
+
+
+@pytest.mark.parametrize("name", MEMORY_BOMB_CASES)
 def test_memory_the_heap_limit_does_not_see_ends_in_memory_and_the_worker_lives(name: str, single_worker: int) -> None:
     warm_key = fresh_key("warm")
     assert executions_of(run(COUNTER_ACTION, warm_key)) == 1

@@ -358,6 +358,10 @@
   }
   for (const name of ["toLocaleString", "toString", "join"]) checkedStringMethod(typedArrayProto, name);
   checkedStringMethod(Array.prototype, "toLocaleString");
+  checkedStringMethod(RegExp.prototype, Symbol.replace);
+  checkedStringMethod(String, "raw");
+  checkedStringMethod(JSON, "stringify");
+  for (const name of ["escape", "encodeURI", "encodeURIComponent"]) checkedStringMethod(globalThis, name);
   for (const name of ["toBase64", "toHex"]) {
     if (typeof Uint8Array.prototype[name] === "function") checkedStringMethod(Uint8Array.prototype, name);
   }
