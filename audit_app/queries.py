@@ -56,7 +56,7 @@ class Cursor:
             # In UTC here, so a moment at the edge of the calendar (year 1 at +14:00) is refused now
             # rather than overflowing when the database adapter converts it.
             occurred_at = occurred_at.astimezone(UTC)
-        except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, OverflowError):
+        except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, OverflowError, RecursionError):
             raise InvalidAuditQuery([{"field": "cursor", "message": "This cursor is not valid."}]) from None
         return cls(occurred_at, event_id, direction)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -530,3 +531,13 @@ def test_newer_from_a_one_row_last_page_links_back_older(client: Any, personas: 
     assert shown_ids(back) == [e.pk for e in reversed(events)][:50]
     assert _page_link(back, "older") is not None
     assert _page_link(back, "newer") is None
+
+
+def test_a_deeply_nested_cursor_is_refused_not_a_crash(client: Any, personas: Any, story: Any, api_token: Any) -> None:
+    nested = base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode().rstrip("=")
+    client.force_login(personas.viewer)
+    page = client.get(log_url(), {"cursor": nested})
+    assert page.status_code == 200 and b"This cursor is not valid" in page.content
+    token = api_token("audit:read")
+    answer = client.get("/api/v1/audit", {"cursor": nested}, headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 400 and answer.json()["error"]["details"][0]["field"] == "cursor"
