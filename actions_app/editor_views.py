@@ -27,6 +27,8 @@ from actions_app.versioning import (
     VersionConflict,
     config_schema_problems,
     create_custom_action,
+    derive_slug,
+    free_slug,
     next_version_label,
     save_action_version,
 )
@@ -134,11 +136,15 @@ def action_new(request: HttpRequest, access: TenantAccess) -> HttpResponse:
     form = ActionEditorForm(request.POST)
     diagnostics: list[Any] = []
     if form.is_valid():
+        derived = derive_slug(form.cleaned_data["name"])
+        typed = form.cleaned_data["slug"].strip()
+        # The slug that follows the name (the editor fills it in) is made free; one typed by hand is not.
+        slug = free_slug(access.tenant, derived) if derived and typed in ("", derived) else typed
         try:
             outcome = create_custom_action(
                 access.tenant,
                 name=form.cleaned_data["name"],
-                slug=form.cleaned_data["slug"],
+                slug=slug,
                 draft=form.draft(),
                 author=request.user,
                 actor=Actor.for_user(request.user),
@@ -150,7 +156,10 @@ def action_new(request: HttpRequest, access: TenantAccess) -> HttpResponse:
         except CompileFailed as failed:
             diagnostics = failed.diagnostics
         else:
-            messages.success(request, _saved_message(outcome.version))
+            saved = _saved_message(outcome.version)
+            if derived and slug != derived:
+                saved += f" Its slug is {slug}: {derived} is taken."
+            messages.success(request, saved)
             return redirect("actions:detail", tenant_slug=access.tenant.slug, action_slug=outcome.version.action.slug)
     context = editor_context(access, form, diagnostics=diagnostics)
     return render(request, "actions_app/action_editor.html", context, status=422)

@@ -97,6 +97,18 @@ def derive_slug(name: str) -> str:
     return slugify(name)[:80].strip("-")
 
 
+def free_slug(tenant: Tenant, wanted: str) -> str:
+    """`wanted`, or the first of wanted-2, wanted-3… that no action of the tenant (nor the console)
+    uses: a slug derived from a starter's name ("domain-allowlist") is often a template's."""
+    taken = set(
+        Action.objects.filter(tenant=tenant, slug__startswith=wanted[:70]).values_list("slug", flat=True)
+    ) | set(RESERVED_SLUGS)
+    if wanted not in taken:
+        return wanted
+    stem = wanted[:70].rstrip("-")
+    return next(f"{stem}-{n}" for n in range(2, len(taken) + 3) if f"{stem}-{n}" not in taken)
+
+
 def check_draft(draft: VersionDraft) -> dict[str, list[str]]:
     """Plain-word problems with a draft, by field; empty when it can be compiled and saved."""
     errors: dict[str, list[str]] = {}

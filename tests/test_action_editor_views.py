@@ -361,3 +361,33 @@ def test_a_template_actions_page_shows_where_it_is_attached(client: Any, persona
     assert "Login" in listed and "<code>login.post-auth</code> · <code>1.0.0</code>" in listed
     # Another tenant's bindings of the same template never show.
     assert "Not attached" in _where_attached(client.get("/t/acme/actions/decorate-token/").content.decode())
+
+
+@pytest.mark.parametrize("starter", [s for s in STARTERS if s.key != "empty"], ids=lambda s: s.key)
+def test_every_starter_saves_first_time_under_its_own_name(client: Any, personas: Any, starter: Any) -> None:
+    from actions_app.versioning import derive_slug
+
+    client.force_login(personas.editor)
+    derived = derive_slug(starter.name)  # what the editor puts in the slug field as the name is typed
+    data = editor_post(
+        name=starter.name,
+        slug=derived,
+        source=starter.source,
+        config_schema=json.dumps(starter.config_schema),
+        compatible_triggers=starter.compatible_triggers,
+    )
+    response = client.post(NEW, data, follow=True)
+    assert response.redirect_chain, response.content.decode()[:2000]
+    action = Action.objects.get(tenant=personas.tenant_a, name=starter.name, kind="custom")
+    if Action.objects.filter(tenant=personas.tenant_a, slug=derived, kind="template").exists():
+        assert action.slug == f"{derived}-2"
+        assert f"Its slug is {derived}-2: {derived} is taken." in response.content.decode()
+    else:
+        assert action.slug == derived
+
+
+def test_a_slug_typed_by_hand_that_is_taken_is_refused_not_changed(client: Any, personas: Any) -> None:
+    client.force_login(personas.editor)
+    response = client.post(NEW, editor_post(name="My gate", slug="domain-allowlist"))
+    assert response.status_code == 422
+    assert "An action with the slug “domain-allowlist” already exists" in response.content.decode()
