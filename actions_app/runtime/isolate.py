@@ -200,7 +200,9 @@ class WarmIsolate:
             if reply and not self._racer.was_hard_memory_limit_reached():
                 self._apply_reply(outcome, reply)
                 slow = time.monotonic() - started > HEAP_CHECK_AFTER_SECONDS
-                if slow and self._heap_over(memory_limit_mb * 1024 * 1024):
+                # An execution an allocation budget refused already ended in `memory`, and its
+                # context is thrown away: a full collection of its heap would only delay the answer.
+                if outcome.context_healthy and slow and self._heap_over(memory_limit_mb * 1024 * 1024):
                     outcome.result_json = None
                     outcome.fail("memory", memory_message, context_healthy=False)
             elif self._racer.was_hard_memory_limit_reached():
