@@ -51,6 +51,7 @@ class _Binder:
     key: Any
     action: Action
     version: str
+    position: int  # within its slot, as the run engine numbers executions
 
 
 def history_start(now: datetime) -> datetime:
@@ -144,7 +145,7 @@ def seed_demo_history(tenant: Tenant, *, editor: Any, admin: Any, seed: int = 7)
 def _bindings_by_action(flow: Flow) -> dict[str, _Binder]:
     assert flow.current_revision is not None
     return {
-        b.action.slug: _Binder(b.key, b.action, b.pinned_version.version)
+        b.action.slug: _Binder(b.key, b.action, b.pinned_version.version, b.position)
         for b in Binding.objects.filter(revision=flow.current_revision).select_related("action", "pinned_version")
     }
 
@@ -189,7 +190,7 @@ def _write_runs(
                 }
                 steps.append(("login.pre-token", "add-plan-claim", "continue", claims))
         at = moment
-        for position, (trigger, slug, outcome, result) in enumerate(steps):
+        for trigger, slug, outcome, result in steps:
             binder = binders[slug]
             at = at + timedelta(milliseconds=rng.randint(20, 400))
             duration = round(rng.uniform(0.2, 4.0) if binder.action.kind == "template" else rng.uniform(0.6, 9.0), 3)
@@ -218,7 +219,7 @@ def _write_runs(
                 binding_key=binder.key,
                 action=binder.action,
                 action_version=binder.version,
-                position=position,
+                position=binder.position,
                 outcome=outcome,
                 result=result,
                 duration_ms=duration,

@@ -148,3 +148,21 @@ def test_verify_audit_covers_every_demo_execution(db: None) -> None:
     report = output.getvalue()
     assert "acme: OK" in report and "execution records match" in report
     assert "predate digests" not in report
+
+
+def test_demo_executions_are_numbered_within_their_slot(db: None) -> None:
+    from flows_app.models import ActionExecution, Binding
+
+    call_command("seed_demo", stdout=StringIO())
+    position_of = dict(Binding.objects.filter(revision__flow__tenant__slug="acme").values_list("key", "position"))
+    executions = ActionExecution.objects.filter(tenant__slug="acme").values_list("binding_key", "position", "trigger")
+    assert executions
+    assert {(str(key), position) for key, position, _ in executions} <= {
+        (str(key), position) for key, position in position_of.items()
+    }
+    # Every slot's first action is #1 (position 0), as in the flow editor.
+    assert {trigger for _, position, trigger in executions if position == 0} == {
+        "login.pre-credential-check",
+        "login.post-auth",
+        "login.pre-token",
+    }
