@@ -49,6 +49,13 @@ def test_operator_searches_and_checks_a_template_config(
     assert page.locator(".form-errors").first.is_visible()
     window_field = page.locator("#field-config-window_seconds")
     assert "86400" in window_field.locator(".errorlist").inner_text()
+    # The refused number fields are outlined in the error colour, as refused text areas are.
+    bad = page.evaluate(
+        """() => { const probe = document.createElement("span"); probe.style.color = "var(--bad)";
+        document.body.append(probe); const colour = getComputedStyle(probe).color; probe.remove(); return colour; }"""
+    )
+    for label in ("Requests allowed per window", "Window (seconds)"):
+        assert page.get_by_label(label).evaluate("el => getComputedStyle(el).borderTopColor") == bad
     # what was typed is still there
     assert page.get_by_label("Requests allowed per window").input_value() == "0"
     assert page.get_by_label("Window (seconds)").input_value() == "90000"
