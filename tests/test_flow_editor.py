@@ -672,3 +672,26 @@ def test_the_editor_page_makes_a_fixed_number_of_queries(
     attach(personas.tenant_a, POST_LOGIN, *[BindingSpec("webhook-emit", "1.0.0", hook) for _ in range(5)])
     with django_assert_max_num_queries(12):
         assert editor_client.get(URL).status_code == 200
+
+
+def test_after_a_stale_save_the_header_and_try_it_name_the_running_revision(
+    editor_client: Any, personas: Any, pinned_rate_limit: str
+) -> None:
+    html = editor(editor_client)  # editing r2
+    assert 'id="try-revision">r2<' in html
+    flow = flow_of(personas.tenant_a)
+    save_flow_slots(flow, {POST_LOGIN: []}, expected_revision=2, actor=Actor.for_user(personas.admin))
+    data: dict[str, Any] = form_values(html)
+    data["op"] = "save"
+    response = editor_client.post(URL, data, headers={"HX-Request": "true"})
+    page = response.content.decode()
+    assert response.status_code == 200 and "saved revision 3" in page  # htmx swaps only 2xx answers
+    # htmx swaps the editor, and these two out of band, so nothing on the page still says r2.
+    assert re.search(
+        r'<p class="meta" id="flow-revision-meta" hx-swap-oob="true">.*running revision <code>r3</code>', page
+    )
+    assert '<code id="try-revision" hx-swap-oob="true">r3</code>' in page
+    # Without htmx the whole page comes back with r3 throughout, and no second copy of either.
+    full = press(editor_client, html, "save").content.decode()
+    assert full.count('id="flow-revision-meta"') == 1 and full.count('id="try-revision"') == 1
+    assert 'id="try-revision">r3<' in full
