@@ -77,3 +77,53 @@ def test_operator_writes_tests_and_publishes_a_custom_action(
     assert Action.objects.get(slug="risk-gate").versions.get().status == "published"
     # The refused save answered 422 on purpose; anything else logged would be a real problem.
     assert [e for e in console_errors if "status of 422" not in e] == []
+
+
+def test_the_conflict_box_and_the_harness_fit_the_screen(
+    page: Any, live_server: Any, personas: Any, console_errors: list[str]
+) -> None:
+    """The concurrent-save box at 1280 px and the test harness at 420 px stay within the page."""
+    from actions_app.versioning import VersionDraft, create_custom_action, save_action_version
+    from tests.flow_helpers import SYSTEM
+
+    long_line = "  // " + "a long comment that runs on well past the width of half the screen " * 3
+    source = (
+        "export async function execute(input: ActionInput): Promise<ActionResult> {\n"
+        '  console.log("x".repeat(300));\n'
+        '  return { kind: "continue", claims: { "https://example.com/long": "y".repeat(300) } };\n}\n'
+    )
+    schema = {"type": "object", "properties": {"note": {"type": "string", "title": "A setting with a long name"}}}
+    create_custom_action(
+        personas.tenant_a,
+        name="Wide",
+        slug="wide",
+        draft=VersionDraft(source + long_line + "\n", schema, ["login.post-auth"]),
+        author=None,
+        actor=SYSTEM,
+    )
+    page.set_viewport_size({"width": 1280, "height": 900})
+    sign_in(page, live_server, "a-admin")
+    page.goto(f"{live_server.url}/t/acme/actions/wide/")
+    page.wait_for_selector("#monaco-container[data-ready=true]")
+    # Someone else saves 0.1.1 meanwhile; this editor still says it edits 0.1.0.
+    latest = personas.tenant_a.actions.get(slug="wide").versions.get()
+    save_action_version(
+        latest.action,
+        VersionDraft(source + long_line + " (theirs)\n", schema, ["login.post-auth"]),
+        base_version="0.1.0",
+        author=None,
+        actor=SYSTEM,
+    )
+    page.evaluate("window.actionEditor.getModel().setValue(window.actionEditor.getModel().getValue() + '// mine\\n')")
+    page.get_by_role("button", name="Save new version").click()
+    page.wait_for_selector(".conflict-texts")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+
+    page.set_viewport_size({"width": 420, "height": 900})
+    page.goto(f"{live_server.url}/t/acme/actions/wide/")
+    page.wait_for_selector("#monaco-container[data-ready=true]")
+    page.get_by_role("button", name="Run").click()
+    page.locator("#harness-result").wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 420
+    harness = page.locator("#harness")
+    assert harness.evaluate("el => el.scrollWidth <= el.clientWidth"), "the harness overflows its card"
