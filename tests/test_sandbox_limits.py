@@ -19,6 +19,7 @@ import pytest
 
 from actions_app.runtime import ExecutionResult, execute_action, shutdown_pool
 from actions_app.runtime import executor as runtime_executor
+from actions_app.runtime.worker import CLOSE_STUCK_SECONDS
 
 PRELUDE = '"use strict";\nObject.defineProperty(exports, "__esModule", { value: true });\nexports.execute = execute;\n'
 
@@ -446,6 +447,22 @@ def test_memory_the_heap_limit_does_not_see_ends_in_memory_and_the_worker_lives(
     assert executions_of(run(COUNTER_ACTION, warm_key)) == 2
 
 
+def test_a_huge_array_fill_does_not_get_the_worker_replaced_afterwards(single_worker: int) -> None:
+    # Array.prototype.fill over a sparse array of 1.3e8 elements does not heed V8's termination: it
+    # held the context's thread past the limit until the worker asked to be replaced (after
+    # worker.CLOSE_STUCK_SECONDS) and every warm isolate on it went.
+    warm_key = fresh_key("warm")
+    assert executions_of(run(COUNTER_ACTION, warm_key)) == 1
+
+    execution = run(execute_body("new Array(1.3e8).fill(0);"), timeout_ms=STRIKE_TIMEOUT_MS)
+    time.sleep(CLOSE_STUCK_SECONDS + 0.5)
+
+    assert execution.error is not None
+    assert execution.error.code == "memory", execution.error
+    assert executions_of(run(COUNTER_ACTION, warm_key)) == 2
+    assert runtime_executor.worker_pids_for_tests() == [single_worker]
+
+
 def test_a_flattened_string_dropped_within_the_execution_costs_the_worker_nothing(single_worker: int) -> None:
     # Built with `+`, flattened and dropped before the end: nothing is left for the heap check to
     # see, so the execution may succeed; the worker and its warm isolates must live.
@@ -490,6 +507,8 @@ def test_metered_built_ins_still_behave_as_built_ins() -> None:
             .format(0), (1234).toLocaleString("de"), "a".localeCompare("b"), new Intl.Collator() instanceof
             Intl.Collator],
         frozen: [Object.isFrozen(Uint8Array), Object.isFrozen(ArrayBuffer.prototype.slice)],
+        arrays: [Array.from({ length: 2, 0: "a", 1: null }), new Array(2).fill(7), [1, 2, 3].fill(0, 1),
+            Array.from("ab"), [3, 1, 2].toSorted(), Array.from.length, [].fill.length],
     };
     const cyclic = [1]; cyclic.push(cyclic);
     checks.cyclic = cyclic.join();
@@ -506,6 +525,7 @@ def test_metered_built_ins_still_behave_as_built_ins() -> None:
         "strings": ["ababab", "007", "a1null", "1-2,3-", 2, "x"],
         "intl": ["1,234.5", "1/1/1970", "1.234", -1, True],
         "frozen": [True, True],
+        "arrays": [["a", None], [7, 7], [1, 0, 0], ["a", "b"], [1, 2, 3], 1, 1],
         "cyclic": "1,",
     }
 

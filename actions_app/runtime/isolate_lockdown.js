@@ -282,6 +282,37 @@
     });
   }
 
+  // Arrays: the built-ins that loop over a whole (possibly sparse) array without heeding V8's
+  // termination. A length read once is the length the built-in gets: an array's own length cannot
+  // change under it, and an array-like is seen through a view that keeps the length checked.
+  const arrayProto = Array.prototype;
+  const isArray = Array.isArray;
+  const lengthHandler = (length) => ({
+    get: (target, key, receiver) => (key === "length" ? length : reflectApply(Reflect.get, undefined, [target, key, receiver])),
+  });
+  const checkedArrayLike = (value) => {
+    const length = toInteger(value.length);
+    meter.checkArrayLength(length);
+    return isArray(value) ? value : new Proxy(value, lengthHandler(length));
+  };
+  meteredMethod(arrayProto, "fill", (array, args) => {
+    if (array === null || array === undefined) return undefined; // the original throws
+    const length = toInteger(Object(array).length);
+    const [first, final] = sliceRange(length, [args[1], args[2]]);
+    meter.checkArrayLength(final - first);
+    return [args[0], first, final];
+  });
+  for (const name of ["toReversed", "toSorted", "toSpliced", "with"]) {
+    meteredMethod(arrayProto, name, (array) => {
+      if (array !== null && array !== undefined) meter.checkArrayLength(toInteger(Object(array).length));
+    });
+  }
+  meteredMethod(Array, "from", (_, args) => {
+    const source = args[0];
+    if (!isObject(source) || (source[symbolIterator] !== undefined && source[symbolIterator] !== null)) return undefined;
+    return [checkedArrayLike(source), ...args.slice(1)];
+  });
+
   // Intl: every formatter is an ICU object outside the V8 heap, and some constructors do not heed
   // V8's termination; a budget of objects per execution bounds both.
   const chargeIntl = () => {

@@ -185,6 +185,15 @@ const RUNTIME_BINDING = (() => {
         refuse(`Execution exceeded its memory limit (more than ${INTL_OBJECT_BUDGET} Intl objects).`);
       }
     },
+    // Arrays: a few built-ins fill or copy a whole array in one loop that V8's termination does
+    // not stop (new Array(1.3e8).fill(0) held its thread for seconds after the limit, and the
+    // worker was replaced). No such call may cover more elements than four bytes each allow.
+    checkArrayLength(length) {
+      if (refusal !== null) throw new RangeError(refusal);
+      if (length > byteBudget / 4) {
+        refuse(`Execution exceeded its ${mebibytes(byteBudget)} memory limit (an array of ${length} elements).`);
+      }
+    },
     checkStringLength(length) {
       if (refusal !== null) throw new RangeError(refusal);
       if (length > stringLengthBudget) {
