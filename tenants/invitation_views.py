@@ -23,7 +23,6 @@ from tenants.services import (
     InvitationNotValid,
     UsernameTaken,
     accept_invitation,
-    account_exists_for,
     is_invited_address,
     sign_up_with_invitation,
 )
@@ -82,10 +81,9 @@ def invitation_sign_up(request: HttpRequest, link: InvitationLink) -> HttpRespon
     the invitation, where they accept or are told to sign in as the invited address."""
     if request.user.is_authenticated:
         return redirect("invitations:page", invitation_token=link.token)
+    # Viewing the page says nothing about whether the address has an account (the admin who made
+    # the link holds it too); only a sign-up attempt does, and that uses the invitation up.
     context: dict[str, Any] = {"link": link, "invitation": link.invitation}
-    if account_exists_for(link.invitation.email):
-        # The link holder is the invitee: telling them their own address has an account is no leak.
-        return render(request, "registration/sign_up.html", context | {"account_exists": True})
     form = InvitationSignUpForm(request.POST or None, invited_email=link.invitation.email)
     if request.method == "POST" and form.is_valid():
         try:

@@ -543,6 +543,9 @@ def sign_up_with_invitation(
     already (AccountExists: one account per address) and a username a new account may not have
     (UsernameNotAllowed, tenants.usernames)."""
     user_model = get_user_model()
+    if account_exists_for(invitation.email):
+        _use_up_for_existing_account(invitation, meta)
+        raise AccountExists(invitation.email)
     try:
         with transaction.atomic():
             _serialise_sign_ups()
@@ -554,6 +557,26 @@ def sign_up_with_invitation(
     except IntegrityError as error:
         raise UsernameTaken("That username is taken; choose another.") from error
     return user, membership
+
+
+INVITATION_SPENT_ON_EXISTING_ACCOUNT = "a sign-up was tried for an address that already has an account"
+
+
+def _use_up_for_existing_account(invitation: Invitation, meta: RequestMeta | None) -> None:
+    """Revoke, audited, an invitation through which a sign-up was tried for an address that has an
+    account. Its holder is told the address has one, so the admin who made the link (and holds it
+    too) could otherwise learn that of any address for free and without a trace; this way each
+    such answer costs an invitation and shows in the tenant's audit log."""
+    with transaction.atomic():
+        lock_tenant(invitation.tenant)
+        current = Invitation.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=invitation.pk)
+        if current.is_pending:
+            _revoke(
+                current,
+                actor=Actor.system("invitation sign-up"),
+                meta=meta,
+                reason=INVITATION_SPENT_ON_EXISTING_ACCOUNT,
+            )
 
 
 def account_exists_for(email: str) -> bool:

@@ -524,22 +524,34 @@ def test_the_sign_up_service_refuses_a_look_alike_too(personas: Any) -> None:
 
 
 @pytest.mark.parametrize("invited", ["newbie@example.com", "NewBie@Example.COM"])
-def test_sign_up_for_an_address_that_has_an_account_says_to_sign_in(client: Any, personas: Any, invited: str) -> None:
+def test_sign_up_for_an_address_that_has_an_account_says_to_sign_in_and_spends_the_link(
+    client: Any, personas: Any, invited: str
+) -> None:
     make_operator("newbie")  # newbie@example.com
     invitation, link = invite(personas, invited)
+    # Only trying tells: the page looks the same for an address with and without an account.
+    _, other_link = invite(personas, "nobody-yet@example.com")
     page = client.get(f"{link}sign-up/").content.decode()
-    assert f"There is already an account for {invited}" in page
-    assert f'href="/accounts/login/?next={link}"' in page
-    assert 'name="password1"' not in page  # no form to make a second account with
+    other = client.get(f"{other_link}sign-up/").content.decode()
+
+    def shape(html: str, email: str, url: str) -> str:
+        return re.sub(r"[A-Za-z0-9]{64}", "TOKEN", html.replace(email, "X").replace(url, "L"))  # CSRF tokens
+
+    assert shape(page, invited, link) == shape(other, "nobody-yet@example.com", other_link)
 
     post = {"username": "newbie2", "password1": "long-enough-pass-9", "password2": "long-enough-pass-9"}
     response = client.post(f"{link}sign-up/", post)
     assert response.status_code == 200
-    assert f"There is already an account for {invited}" in response.content.decode()
+    text = response.content.decode()
+    assert f"There is already an account for {invited}" in text and "this link no longer works" in text
     assert get_user_model().objects.filter(email__iexact=invited).count() == 1
     assert not get_user_model().objects.filter(username="newbie2").exists()
+    # The answer cost the invitation, and the tenant's audit log shows why.
     invitation.refresh_from_db()
-    assert invitation.is_pending
+    assert not invitation.is_pending
+    event = AuditEvent.objects.get(type="member.invitation_revoked", target=invitation.email)
+    assert event.actor_kind == "system" and "already has an account" in event.after["reason"]
+    assert "no longer valid" in client.get(link).content.decode()
 
 
 def test_the_sign_up_service_refuses_a_second_account_for_an_address(personas: Any) -> None:
