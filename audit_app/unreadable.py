@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import InterfaceError, OperationalError
+from django.db import DataError, InterfaceError, OperationalError
 from django.db.models import Model
 
 from tenants.models import Tenant
@@ -26,7 +26,10 @@ def cannot_read(error: Exception) -> bool:
     tampering)."""
     if isinstance(error, OperationalError | InterfaceError):
         return _undecodable_text(error)
-    return True
+    # A value its column's Python type cannot hold (a time past year 9999, text where a number
+    # belongs, JSON that does not parse): conversion errors only. Anything else (a bug, an aborted
+    # transaction, a constraint) is not evidence about the row and must not be reported as tampering.
+    return isinstance(error, ValueError | TypeError | OverflowError | DataError)
 
 
 def _undecodable_text(error: Exception) -> bool:

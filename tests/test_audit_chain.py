@@ -403,3 +403,14 @@ def test_a_lost_connection_still_stops_verification(
     with pytest.raises(OperationalError):
         call_command("verify_audit", stdout=out)
     assert "BROKEN" not in out.getvalue()
+
+
+def test_only_a_value_that_cannot_be_converted_counts_as_an_unreadable_row() -> None:
+    from django.db import IntegrityError, InternalError, ProgrammingError
+
+    from audit_app.unreadable import cannot_read
+
+    assert cannot_read(ValueError("year 10000 is out of range")) and cannot_read(TypeError("bytes"))
+    # A bug, an aborted transaction or a constraint says nothing about the row: not tampering.
+    for error in (RuntimeError("bug"), IntegrityError("dup"), InternalError("aborted"), ProgrammingError("sql")):
+        assert not cannot_read(error), error
