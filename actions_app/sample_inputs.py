@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from config.api_types import IP_ADDRESS_MESSAGE, ip_address_problem
+from config.api_types import IP_ADDRESS_MESSAGE, RISK_SCORE_MESSAGE, ip_address_problem, risk_score_problem
 from flows_app.triggers import ALL_TRIGGERS, kind_of_trigger
 
 SAMPLE_IP = "203.0.113.24"
@@ -47,9 +47,9 @@ def _risk_score(context: Any) -> float:
     if not isinstance(risk, dict):
         raise InvalidSampleInput('“context.risk” must be an object with a score, e.g. {"score": 20}.')
     score = risk.get("score", 0)
-    if not isinstance(score, int | float) or isinstance(score, bool) or not 0 <= score <= 100:
-        raise InvalidSampleInput("“context.risk.score” must be a number from 0 to 100.")
-    return score
+    if risk_score_problem(score):
+        raise InvalidSampleInput(f"“context.risk.score” {RISK_SCORE_MESSAGE}.")
+    return float(score)
 
 
 def harness_input(

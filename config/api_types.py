@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 NUL_MESSAGE = "must not contain a NUL (\\u0000) character"
 SURROGATE_MESSAGE = "must not contain an unpaired UTF-16 surrogate (\\ud800 to \\udfff)"
@@ -79,6 +79,17 @@ def ip_address_problem(text: str) -> str | None:
     return None
 
 
+RISK_SCORE_MESSAGE = "must be a number from 0 to 100"
+
+
+def risk_score_problem(value: Any) -> str | None:
+    """Why `value` is not a risk score (a number, not a boolean, from 0 to 100), or None. The run
+    API, the test endpoint and harness, and Try it all read the score through this one rule."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
+        return RISK_SCORE_MESSAGE
+    return None
+
+
 def _refusing(problem_of: Callable[[Any], str | None]) -> Callable[[Any], Any]:
     """A pydantic validator that refuses a value `problem_of` finds a problem with, saying which."""
 
@@ -94,3 +105,5 @@ def _refusing(problem_of: Callable[[Any], str | None]) -> Callable[[Any], Any]:
 Text = Annotated[str, AfterValidator(_refusing(text_problem))]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_refusing(unstorable_reason))]
 IpAddress = Annotated[str, AfterValidator(_refusing(ip_address_problem))]
+# Checked before pydantic converts: lax parsing read JSON true as 1 and "90" as 90.
+RiskScore = Annotated[float, BeforeValidator(_refusing(risk_score_problem))]

@@ -19,7 +19,7 @@ from config.api_paging import (
     encode_cursor,
     page_size,
 )
-from config.api_types import IpAddress, JsonObject, Text
+from config.api_types import IpAddress, JsonObject, RiskScore, Text
 from flows_app.engine import RunRefused, RunRequest, run_flow
 from flows_app.models import Binding, Flow
 from flows_app.prepared import flow_for_run
@@ -123,8 +123,7 @@ class RunHttpRequest(BaseModel):
 
 
 class RunRisk(BaseModel):
-    # Strict: lax parsing read JSON true as 1 and "90" as 90, hiding a broken risk engine.
-    score: float = Field(0, ge=0, le=100, strict=True, description="0–100, a JSON number.")
+    score: RiskScore = Field(0, description="0–100, a JSON number.")
 
 
 class RunContext(BaseModel):

@@ -22,6 +22,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from actions_app.schema_forms.fields import number_from_text
 from audit_app.services import Actor, RequestMeta
+from config.api_types import RISK_SCORE_MESSAGE, risk_score_problem
 from config.json_text import parse_json_text
 from flows_app.bindings import stored_secrets
 from flows_app.editor_state import Catalogue, EditorOp, EditorState, apply_op, state_from_post, state_from_revision
@@ -87,10 +88,8 @@ class TryItForm(forms.Form):
         score = number_from_text(self.cleaned_data["risk_score"])
         if score is None:
             raise forms.ValidationError("Enter a number such as 20 or 72.5, written with the digits 0–9.")
-        if score < 0:
-            raise forms.ValidationError("Ensure this value is greater than or equal to 0.")
-        if score > 100:
-            raise forms.ValidationError("Ensure this value is less than or equal to 100.")
+        if risk_score_problem(score):
+            raise forms.ValidationError(f"The risk score {RISK_SCORE_MESSAGE}.")
         return float(score)
 
     def clean_app_metadata(self) -> dict[str, Any]:

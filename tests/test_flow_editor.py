@@ -598,7 +598,7 @@ def test_try_it_explains_bad_input(editor_client: Any, risk_gate: None) -> None:
     response = editor_client.post(TRY_URL, {**TRY, "try-risk_score": "140", "try-ip": "nowhere"})
     assert response.status_code == 422
     page = response.content.decode()
-    assert "less than or equal to 100" in page and "valid IPv4 or IPv6" in page
+    assert "The risk score must be a number from 0 to 100" in page and "valid IPv4 or IPv6" in page
     broken = editor_client.post(TRY_URL, {**TRY, "try-app_metadata": '{"plan": "pro",\n}'})
     assert broken.status_code == 422
     assert "Not valid JSON at line 2, column 1" in field_block(broken.content.decode(), "try-app_metadata")
