@@ -280,7 +280,7 @@ def _never_allowed_reason(address: IPAddress) -> str | None:
     reason = _metadata_reason(address)
     if reason is not None or isinstance(address, ipaddress.IPv4Address):
         return reason
-    for embedded, form in _embedded_ipv4_forms(address):
+    for embedded, _, form in _embedded_ipv4_forms(address):
         reason = _metadata_reason(embedded)
         if reason is not None:
             return f"{reason} ({form.format(address=address, embedded=embedded)}.)"
@@ -303,29 +303,31 @@ def _metadata_reason(address: IPAddress) -> str | None:
     return None
 
 
-def _embedded_ipv4_forms(address: ipaddress.IPv6Address) -> list[tuple[ipaddress.IPv4Address, str]]:
-    """Each IPv4 address `address` carries in a standard form, with how to say so (a format string)."""
+def _embedded_ipv4_forms(address: ipaddress.IPv6Address) -> list[tuple[ipaddress.IPv4Address, str, str]]:
+    """Each IPv4 address `address` carries in a standard form: (the address, which form, how to say
+    so as a format string). The never-allowed check reads them all; the ordinary rule some."""
     low32 = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    forms: list[tuple[ipaddress.IPv4Address, str]] = []
+    forms: list[tuple[ipaddress.IPv4Address, str, str]] = []
     if address.ipv4_mapped is not None:
-        forms.append((address.ipv4_mapped, "{address} is the IPv4-mapped IPv6 form of {embedded}"))
+        forms.append((address.ipv4_mapped, "mapped", "{address} is the IPv4-mapped IPv6 form of {embedded}"))
     if address in _SIIT_TRANSLATED:
-        forms.append((low32, "{address} is the IPv4-translated (SIIT) form of {embedded}"))
+        forms.append((low32, "siit", "{address} is the IPv4-translated (SIIT) form of {embedded}"))
     if address in _IPV4_COMPATIBLE and int(address) > 1:
-        forms.append((low32, "{address} is the IPv4-compatible IPv6 form of {embedded}"))
+        forms.append((low32, "compatible", "{address} is the IPv4-compatible IPv6 form of {embedded}"))
     if address in _NAT64_WELL_KNOWN:
-        forms.append((low32, "{address} is {embedded} through NAT64"))
+        forms.append((low32, "nat64", "{address} is {embedded} through NAT64"))
     if address in _NAT64_LOCAL_USE:
         forms += [
-            (_rfc6052_ipv4(address, n), "{address} may be {embedded} through local-use NAT64") for n in (48, 56, 64, 96)
+            (_rfc6052_ipv4(address, n), "nat64-local", "{address} may be {embedded} through local-use NAT64")
+            for n in (48, 56, 64, 96)
         ]
     if address.sixtofour is not None:
-        forms.append((address.sixtofour, "{address} embeds {embedded} by 6to4"))
+        forms.append((address.sixtofour, "6to4", "{address} embeds {embedded} by 6to4"))
     if address.teredo is not None:
         server, client = address.teredo
         forms += [
-            (server, "{address} is a Teredo address whose server is {embedded}"),
-            (client, "{address} is a Teredo address whose client is {embedded}"),
+            (server, "teredo", "{address} is a Teredo address whose server is {embedded}"),
+            (client, "teredo", "{address} is a Teredo address whose client is {embedded}"),
         ]
     return forms
 
@@ -339,21 +341,19 @@ def _rfc6052_ipv4(address: ipaddress.IPv6Address, prefix_length: int) -> ipaddre
 
 
 def _embedded_ipv4_reason(address: ipaddress.IPv6Address) -> str | None:
-    """For IPv6 forms that carry an IPv4 address: the refusal, "" when allowed outright, None when not such a form."""
-    if address in _NAT64_WELL_KNOWN:
-        embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        inner_reason = blocked_address_reason(embedded)
-        # A public address behind the well-known NAT64 prefix is how IPv6-only networks reach IPv4 hosts.
-        return "" if inner_reason is None else f"{inner_reason} ({address} is {embedded} through NAT64.)"
-    if address.sixtofour is not None:
-        inner_reason = blocked_address_reason(address.sixtofour)
-        return None if inner_reason is None else f"{inner_reason} ({address} embeds {address.sixtofour} by 6to4.)"
-    if address.packed[:12] == bytes(12) and int(address) > 1:
-        embedded = ipaddress.IPv4Address(int(address))
+    """For IPv6 forms whose IPv4 address decides (well-known NAT64, 6to4, IPv4-compatible): the
+    refusal, "" when allowed outright, None when `address` is none of them. The other forms
+    (SIIT, local-use NAT64, Teredo) are judged by their own ranges below."""
+    for embedded, kind, form in _embedded_ipv4_forms(address):
+        if kind not in ("nat64", "6to4", "compatible"):
+            continue
         inner_reason = blocked_address_reason(embedded)
         if inner_reason is not None:
-            return f"{inner_reason} ({address} is the IPv4-compatible IPv6 form of {embedded}.)"
-        return "IPv4-compatible IPv6 addresses (::a.b.c.d) are obsolete and not allowed."
+            return f"{inner_reason} ({form.format(address=address, embedded=embedded)}.)"
+        if kind == "nat64":
+            return ""  # a public address behind the well-known prefix: how IPv6-only networks reach IPv4
+        if kind == "compatible":
+            return "IPv4-compatible IPv6 addresses (::a.b.c.d) are obsolete and not allowed."
     return None
 
 
