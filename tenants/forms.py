@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from tenants.models import API_SCOPES
 from tenants.roles import Role
-from tenants.usernames import MAX_LENGTH, MIN_LENGTH, UsernameNotAllowed, check_new_username
+from tenants.usernames import MAX_LENGTH, MIN_LENGTH, UsernameNotAllowed, check_username_shape
 
 SCOPE_HELP = {
     "actions:read": "list actions and read their versions and source",
@@ -159,7 +159,7 @@ class InvitationSignUpForm(UserCreationForm):
         username = self.cleaned_data.get("username")
         if username:
             try:
-                check_new_username(username)
+                check_username_shape(username)  # look-alikes are the service's check (it reads every username)
             except UsernameNotAllowed as refusal:
                 raise ValidationError(str(refusal), code="username_not_allowed") from refusal
         return super().clean_username()

@@ -42,13 +42,20 @@ def username_skeleton(username: str) -> str:
     return skeleton.replace("rn", "m").replace("vv", "w")
 
 
-def check_new_username(username: str) -> None:
-    """Raise UsernameNotAllowed unless `username` may be a new account's (see the module docstring).
-    An exact or case-only duplicate passes here: the unique check says "already exists" for it."""
+def check_username_shape(username: str) -> None:
+    """Raise UsernameNotAllowed for a username no new account may have, whatever others exist:
+    not ASCII letters, digits and . _ -, or an email address."""
     if "@" in username:
         raise UsernameNotAllowed(EMAIL_MESSAGE)
     if not _ALLOWED.fullmatch(username):
         raise UsernameNotAllowed(RULE_MESSAGE)
+
+
+def check_new_username(username: str) -> None:
+    """Raise UsernameNotAllowed unless `username` may be a new account's (see the module docstring).
+    An exact or case-only duplicate passes here: the unique check says "already exists" for it.
+    It reads every username, so the sign-up service runs it once, inside its transaction."""
+    check_username_shape(username)
     skeleton = username_skeleton(username)
     for existing in get_user_model()._default_manager.values_list("username", flat=True).iterator():
         if existing.casefold() != username.casefold() and username_skeleton(existing) == skeleton:
