@@ -21,10 +21,10 @@ from django.utils.cache import patch_cache_control
 from guardian.utils import get_user_obj_perms_model
 
 from audit_app.security import record_refused_tenant
+from tenants.invitations import InvitationNotValid, pending_invitation
 from tenants.models import Invitation, Membership, Tenant
 from tenants.permissions import has_object_perm, objects_with_perm
 from tenants.roles import OBJECT_PERMS_BY_MODEL, TENANT_ABILITIES, Role
-from tenants.services import InvitationNotValid, pending_invitation
 
 M = TypeVar("M", bound=models.Model)
 QS = TypeVar("QS", bound=models.QuerySet[Any])

@@ -15,8 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audit_app.services import Actor, RequestMeta
 from tenants.access import InvitationLink, invitation_not_valid, invitation_view
 from tenants.forms import InvitationSignUpForm
-from tenants.models import Membership
-from tenants.services import (
+from tenants.invitations import (
     AccountExists,
     AlreadyMember,
     InvitationForAnotherAddress,
@@ -26,6 +25,7 @@ from tenants.services import (
     is_invited_address,
     sign_up_with_invitation,
 )
+from tenants.models import Membership
 from tenants.usernames import UsernameNotAllowed
 
 # The account was created a moment ago by this request: there is no password to check, so the

@@ -20,20 +20,17 @@ from audit_app.services import Actor, RequestMeta
 from tenants.access import TenantAccess, tenant_view
 from tenants.forms import ApiTokenForm, ChangeRoleForm, InviteMemberForm, role_choices
 from tenants.http import HtmxHttpRequest, parse_count
+from tenants.invitations import InvitationError, invitation_lifetime, invite_member, revoke_invitation
 from tenants.models import ApiToken, Invitation, Membership, Tenant
 from tenants.roles import Role
 from tenants.services import (
-    InvitationError,
     MemberChangeNotAllowed,
     MembershipError,
     TokenError,
     change_member_role,
     create_api_token,
-    invitation_lifetime,
-    invite_member,
     remove_member,
     revoke_api_token,
-    revoke_invitation,
     roles_grantable_by,
 )
 

@@ -215,9 +215,9 @@ def fill(route: str, values: dict[str, str]) -> str:
 def invite_someone() -> dict[str, str]:
     """A pending invitation of acme, for the invitation pages (its link is shown once)."""
     from audit_app.services import Actor
+    from tenants.invitations import invite_member
     from tenants.models import Tenant
     from tenants.roles import Role
-    from tenants.services import invite_member
 
     tenant = Tenant.objects.get(slug=TENANT)
     invitation, token = invite_member(
