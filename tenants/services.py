@@ -1,5 +1,5 @@
-"""Writes on tenants, memberships and API tokens (invitations: tenants.invitations). Each one records its audit event in the same
-transaction as the change."""
+"""Writes on tenants, memberships and API tokens (invitations are in tenants.invitations). Each one
+records its audit event in the same transaction as the change."""
 
 from __future__ import annotations
 
