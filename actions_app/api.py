@@ -41,6 +41,7 @@ from config.api_paging import (
     page_size,
 )
 from config.api_types import JsonObject, Text
+from flows_app.deleting import CannotDelete, delete_action
 from flows_app.triggers import ALL_TRIGGERS
 from tenants.api_auth import ApiError, request_token
 from tenants.idempotency import IDEMPOTENCY_HEADER, KEY_DESCRIPTION, KEY_PATTERN, answer_once
@@ -356,6 +357,29 @@ def get_action(request: HttpRequest, slug: ActionSlug) -> dict[str, Any]:
     """The action as listed, plus its description and every version (newest first). Scope `actions:read`."""
     token = request_token(request)
     return _action_detail(token, slug)
+
+
+@router.delete(
+    "/{slug}",
+    response=responses({204: None}, 403, 404, 409, 422),
+    summary="Delete a custom action that no current flow revision uses",
+    **scope_required("actions:write"),
+)
+def delete_action_endpoint(request: HttpRequest, slug: ActionSlug) -> tuple[int, None]:
+    """Deletes a custom action (contract §14); 409 names the flows whose current revision uses it,
+    or says it is a platform template. Its versions, executions and audit events stay readable,
+    and the slug can be used again. Scope `actions:write`."""
+    token = request_token(request)
+    action = Action.objects.for_tenant(token.tenant).filter(slug=slug).first()
+    if action is None:
+        raise ApiError(404, "not_found", f"No action with the slug {slug!r} in this tenant.")
+    actor, meta = _actor(request, token)
+    try:
+        delete_action(action, actor=actor, meta=meta)
+    except CannotDelete as refused:
+        details = [{"flow": use.slug, "name": use.name} for use in refused.blocking_flows]
+        raise ApiError(409, "action_in_use" if details else "cannot_delete", str(refused), details) from refused
+    return 204, None
 
 
 @router.post(

@@ -66,6 +66,7 @@ def editor_context(
         "can_edit": can_edit,
         "can_test": (action is None and can_edit) or (action is not None and access.has_perm("test_action", action)),
         "can_publish": action is not None and access.has_perm("publish_action", action),
+        "can_delete": action is not None and access.has_perm("delete_action", action),
         "next_versions": _next_versions(latest),
         "versions": versions,
         "attachments": Binding.objects.where_attached(action, visible(access, "view_flow", Flow.objects.all()))

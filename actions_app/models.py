@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, cast
 
 import semver
 from django.conf import settings
@@ -38,6 +38,17 @@ class ActionQuerySet(models.QuerySet["Action"]):
         )
 
 
+_ActionManagerBase = models.Manager.from_queryset(ActionQuerySet)
+
+
+class LiveActionManager(_ActionManagerBase):
+    """Actions that are not deleted: every list, lookup, offer and API sees only these. Deleted
+    rows stay (through `all_objects` and foreign keys) so executions and versions keep their subject."""
+
+    def get_queryset(self) -> ActionQuerySet:  # type: ignore[override]
+        return cast(ActionQuerySet, super().get_queryset().filter(deleted_at__isnull=True))
+
+
 class Action(models.Model):
     """A catalogue entry of one tenant (contract §1). Its behaviour lives in its versions."""
 
@@ -53,11 +64,20 @@ class Action(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Set by flows_app.deleting.delete_action (contract §14); the slug is then free again.
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
-    objects = ActionQuerySet.as_manager()
+    objects = LiveActionManager()
+    all_objects = ActionQuerySet.as_manager()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["tenant", "slug"], name="action_slug_unique_in_tenant")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "slug"],
+                condition=models.Q(deleted_at__isnull=True),
+                name="action_slug_unique_in_tenant",
+            )
+        ]
         indexes = [models.Index(fields=["tenant", "name"], name="action_tenant_name")]
         ordering = ["name"]
         permissions = [

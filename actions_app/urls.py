@@ -1,6 +1,7 @@
 from django.urls import path
 
 from actions_app import editor_views, runs_views, version_views, views
+from flows_app import delete_views
 
 app_name = "actions"
 
@@ -13,6 +14,7 @@ urlpatterns = [
     path("sdk-types/", editor_views.sdk_types, name="sdk_types"),
     path("sample-input/", editor_views.sample_input_for, name="sample_input"),
     path("<slug:action_slug>/", views.action_detail, name="detail"),
+    path("<slug:action_slug>/delete/", delete_views.action_delete, name="delete"),
     path("<slug:action_slug>/runs/", runs_views.action_runs, name="runs"),
     path("<slug:action_slug>/runs/<int:execution_id>/", runs_views.execution_detail, name="execution"),
     path("<slug:action_slug>/save/", editor_views.action_save, name="save"),

@@ -21,8 +21,11 @@ EVENT_TYPES = [
     "flow.created",
     "flow.enabled",
     "flow.disabled",
+    # Contract §14: an owner deleted a flow or a custom action (its history stays).
+    "flow.deleted",
     "action.created",
     "action.version_saved",
+    "action.deleted",
     "api_token.created",
     "api_token.revoked",
     "member.added",

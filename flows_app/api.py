@@ -20,6 +20,7 @@ from config.api_paging import (
     page_size,
 )
 from config.api_types import IpAddress, JsonObject, RiskScore, Text
+from flows_app.deleting import CannotDelete, delete_flow
 from flows_app.engine import RunRefused, RunRequest, run_flow
 from flows_app.models import Binding, Flow
 from flows_app.prepared import flow_for_run
@@ -276,6 +277,25 @@ def get_flow(request: HttpRequest, slug: FlowSlug, response: HttpResponse) -> di
     document = flow_document(_flow_or_404(token, slug))
     response["ETag"] = f'"{document["revision"]}"'
     return document
+
+
+@router.delete(
+    "/{slug}",
+    response=responses({204: None}, 403, 404, 409, 422),
+    summary="Delete a flow that is not a system flow",
+    **scope_required("flows:write"),
+)
+def delete_flow_endpoint(request: HttpRequest, slug: FlowSlug) -> tuple[int, None]:
+    """Deletes a flow (contract §14); a tenant's built-in flow of each kind answers 409. Its
+    transactions end and later runs of it answer 404; its revisions, executions and audit events
+    stay readable, and the slug can be used again. Scope `flows:write`."""
+    token = request_token(request)
+    flow = _flow_or_404(token, slug)
+    try:
+        delete_flow(flow, actor=Actor.for_token(token), meta=RequestMeta.from_request(request))
+    except CannotDelete as refused:
+        raise ApiError(409, "cannot_delete", str(refused)) from refused
+    return 204, None
 
 
 def _expected_revision(if_match: str | None) -> int:

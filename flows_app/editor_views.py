@@ -231,6 +231,7 @@ def _page(
         "state": state,
         "summary": state.summary() if state is not None else [],
         "can_edit": can_edit,
+        "can_delete": not flow.is_system and has_object_perm(access.user, "delete_flow", flow),
         "stale": stale,
         "try_form": try_form or TryItForm(flow),
         "try_run": try_run,

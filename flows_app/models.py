@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -23,6 +23,17 @@ class FlowQuerySet(models.QuerySet["Flow"]):
         return self.filter(tenant=tenant)
 
 
+_FlowManagerBase = models.Manager.from_queryset(FlowQuerySet)
+
+
+class LiveFlowManager(_FlowManagerBase):
+    """Flows that are not deleted: every list, lookup and API sees only these. Deleted rows stay
+    (through `all_objects` and foreign keys) so revisions and executions keep their subject."""
+
+    def get_queryset(self) -> FlowQuerySet:  # type: ignore[override]
+        return cast(FlowQuerySet, super().get_queryset().filter(deleted_at__isnull=True))
+
+
 class Flow(models.Model):
     """A tenant's sequence of trigger slots for one kind of event (contract §2)."""
 
@@ -41,11 +52,20 @@ class Flow(models.Model):
         "FlowRevision", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # Set by flows_app.deleting.delete_flow (contract §14); the slug is then free again.
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
-    objects = FlowQuerySet.as_manager()
+    objects = LiveFlowManager()
+    all_objects = FlowQuerySet.as_manager()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["tenant", "slug"], name="flow_slug_unique_in_tenant")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "slug"],
+                condition=models.Q(deleted_at__isnull=True),
+                name="flow_slug_unique_in_tenant",
+            )
+        ]
         ordering = ["slug"]
 
     def __str__(self) -> str:
@@ -80,7 +100,7 @@ _SLOT_ORDER = models.Case(
 class BindingQuerySet(models.QuerySet["Binding"]):
     def current(self) -> BindingQuerySet:
         """Bindings in the revision each flow currently runs (what "attached" means)."""
-        return self.filter(revision=F("revision__flow__current_revision"))
+        return self.filter(revision=F("revision__flow__current_revision"), revision__flow__deleted_at__isnull=True)
 
     def where_attached(self, action: Any, flows: models.QuerySet[Flow]) -> BindingQuerySet:
         """`action`'s current bindings in `flows` (those the operator may see), in flow order."""

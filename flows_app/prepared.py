@@ -127,7 +127,7 @@ def _flow_loader() -> _FlowLoader:
             f"SELECT {', '.join(selected)} FROM {quote(Flow._meta.db_table)} f"  # noqa: S608 (model names only)
             f" LEFT JOIN {quote(FlowRevision._meta.db_table)} r"
             f" ON r.{quote(FlowRevision._meta.pk.column)} = f.{quote(Flow._meta.get_field('current_revision').column)}"
-            " WHERE f.tenant_id = %s AND f.slug = %s"
+            " WHERE f.tenant_id = %s AND f.slug = %s AND f.deleted_at IS NULL"
         )
         converters = {
             column: connection.ops.get_db_converters(column) + column.get_db_converters(connection)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from flows_app import editor_views, revision_views, runs_views, views
+from flows_app import delete_views, editor_views, revision_views, runs_views, views
 
 app_name = "flows"
 
@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.flow_list, name="list"),
     # before "<slug:flow_slug>/": "new" is a reserved flow slug
     path("new/", views.flow_new, name="new"),
+    path("<slug:flow_slug>/delete/", delete_views.flow_delete, name="delete"),
     path("<slug:flow_slug>/enabled/", views.flow_set_enabled, name="set_enabled"),
     path("<slug:flow_slug>/revisions/", revision_views.revision_list, name="revisions"),
     path("<slug:flow_slug>/revisions/diff/", revision_views.revision_diff, name="revision_diff"),

@@ -52,6 +52,8 @@ TESTED_ELSEWHERE = {
     "flow.created": "test_flows_list",
     "flow.enabled": "test_flows_list",
     "flow.disabled": "test_flows_list",
+    "action.deleted": "test_deleting",
+    "flow.deleted": "test_deleting",
     "audit.retention_changed": "test_audit_retention",
     "audit.purged": "test_audit_retention",
     "member.invited": "test_invitations",

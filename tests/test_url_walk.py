@@ -148,6 +148,8 @@ ROLE_ORDER = ["viewer", "editor", "admin", "owner"]
 # Routes every member may read (GET) that change something by POST, and the lowest role allowed to POST.
 GET_AND_POST = {
     "t/<slug:tenant_slug>/audit/retention/": "owner",
+    "t/<slug:tenant_slug>/actions/<slug:action_slug>/delete/": "owner",
+    "t/<slug:tenant_slug>/flows/<slug:flow_slug>/delete/": "owner",
 }
 
 
