@@ -63,6 +63,11 @@ def worker_pids_for_tests() -> list[int]:
     return _current_pool().worker_pids()
 
 
+def worker_warm_keys_for_tests() -> dict[int, list[str]]:
+    """The isolate keys each worker of the current pool holds warm, by pid."""
+    return _current_pool().warm_keys_by_worker()
+
+
 def inject_fault_for_tests(fault: str) -> None:
     """Make the next execution's worker misbehave: "exit" (dies mid-request) or "hang" (stops answering)."""
     global _test_fault

@@ -9,15 +9,19 @@ worker dies (EOF), need no pickling, and `kill` ends exactly one process.
 Each worker runs one execution at a time. The pool keeps the idle workers behind a condition
 variable, so any number of web threads can call in; a call prefers an idle worker that already
 has its isolate key warm and otherwise takes the idle worker with the fewest warm keys. A worker
-that dies mid-execution fails that execution only (worker_crashed) and is replaced at once.
+still closing a stopped context (a built-in V8 cannot interrupt may hold it for a second or more,
+burning a core) is handed out last, and never for a warm key another worker could serve cold,
+until it reports that the context is closed. A worker that dies mid-execution fails that
+execution only (worker_crashed) and is replaced at once.
 
-The caller has its answer by the time limit plus 10 %, whatever the action does: the worker stops
-an execution at its limit and answers, and if no answer has come by then the pool answers the
-caller with a timeout itself. Off the caller's thread it then waits a little longer (GRACE_SECONDS)
-for the worker's reply, since the worker may only be slow (a busy machine), and kills and replaces
-it only if it stays silent: a worker holds other tenants' warm isolates. Replacing a worker that
-crashed or retired also happens off the caller's thread, and a replacement is handed out only
-once it is ready.
+The caller has its answer by the time limit plus 10 %, whatever the action does. The limit counts
+from the call into the pool: waiting for a free worker, or for one to start, is part of it, and
+the worker is told how long the request waited. The worker stops an execution at its limit and
+answers, and if no answer has come by then the pool answers the caller with a timeout itself.
+Off the caller's thread it then waits a little longer (GRACE_SECONDS) for the worker's reply,
+since the worker may only be slow (a busy machine), and kills and replaces it only if it stays
+silent: a worker holds other tenants' warm isolates. Replacing a worker that crashed or retired
+also happens off the caller's thread, and a replacement is handed out only once it is ready.
 """
 
 from __future__ import annotations
@@ -34,14 +38,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from actions_app.runtime.protocol import ChannelClosed, ChannelCorrupt, ChannelTimeout, FrameChannel
+from actions_app.runtime.protocol import ChannelClosed, ChannelCorrupt, ChannelTimeout, FrameChannel, encode_frame
 from actions_app.runtime.worker import SOFT_LIMIT_ENV, WARM_ISOLATES_PER_WORKER
 
 WORKERS_ENV = "ACTIONS_RUNTIME_WORKERS"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # The caller is answered by the time limit plus this share of it (the contract allows 10 %; the
 # rest of the 10 % is for the caller's own thread to wake up on a busy machine).
-ANSWER_SLACK = 0.05
+ANSWER_SLACK = 0.03
+# A request that waited less than this for its worker is sent as it is; one that waited longer
+# tells the worker how long, so that the execution ends when the caller's time limit does.
+QUEUED_NOTICE_SECONDS = 0.001
 # After a caller was answered without the worker: how much longer the worker may take to reply
 # before it is taken for stuck (in native code, or its process wedged) and killed.
 GRACE_SECONDS = 1.0
@@ -109,6 +116,11 @@ class WorkerProcess:
         self._channel = FrameChannel(self.process.stdin.fileno(), self.process.stdout.fileno())
         self.pid = self.process.pid
         self.ready = False
+        self._startup_deadline = time.monotonic() + STARTUP_SECONDS
+        # Set by the worker's last reply or status: a stopped context is still closing on it (it
+        # is handed out last), or it asks to be replaced.
+        self.closing = False
+        self.retire_requested = False
         # Mirrors the worker's own LRU of warm isolates (same capacity, same order of use), from
         # what each reply says was kept and evicted.
         self.warm_keys: OrderedDict[str, None] = OrderedDict()
@@ -116,22 +128,47 @@ class WorkerProcess:
     def is_alive(self) -> bool:
         return self.process.poll() is None
 
-    def wait_until_ready(self) -> None:
+    def wait_until_ready(self, deadline: float | None = None) -> None:
+        """Wait for the worker's start-up, until `deadline` (WorkerHung, the worker still
+        starting) or STARTUP_SECONDS after it was started (WorkerCrashed, the worker killed)."""
         if self.ready:
             return
+        give_up = self._startup_deadline if deadline is None else min(deadline, self._startup_deadline)
         try:
-            self._channel.receive_until(time.monotonic() + STARTUP_SECONDS)
-        except (ChannelClosed, ChannelCorrupt, ChannelTimeout) as error:
+            self._channel.receive_until(give_up)
+        except ChannelTimeout as error:
+            if give_up < self._startup_deadline:
+                raise WorkerHung from error
+            self.kill()
+            raise WorkerCrashed(f"The sandbox worker did not start ({_describe_exit(self.process.poll())}).") from error
+        except (ChannelClosed, ChannelCorrupt) as error:
             self.kill()
             raise WorkerCrashed(f"The sandbox worker did not start ({_describe_exit(self.process.poll())}).") from error
         self.ready = True
+
+    def note_status(self, status: dict[str, Any]) -> None:
+        self.closing = bool(status.get("closing"))
+        self.retire_requested = self.retire_requested or bool(status.get("retire"))
+
+    def take_status(self) -> None:
+        """Read the status frames an idle worker sent since its last reply (never waits)."""
+        with contextlib.suppress(ChannelClosed, ChannelCorrupt):  # found dead at checkout
+            while (status := self._channel.receive_available()) is not None:
+                self.note_status(status)
+
+    def _receive_reply(self, deadline: float) -> dict[str, Any]:
+        while True:
+            reply = self._channel.receive_until(deadline)
+            if "status" not in reply:
+                return reply
+            self.note_status(reply)
 
     def request(self, frame: bytes, *, deadline: float) -> dict[str, Any]:
         """Send one encoded request and wait for its reply until `deadline`. On WorkerHung the
         worker is left running and the request where it was: see finish_late_request."""
         try:
             self._channel.send_until(frame, deadline)
-            return self._channel.receive_until(deadline)
+            return self._receive_reply(deadline)
         except ChannelTimeout as error:
             raise WorkerHung from error
         except (ChannelClosed, ChannelCorrupt) as error:
@@ -143,7 +180,7 @@ class WorkerProcess:
         try:
             if self._channel.sending:
                 self._channel.send_until(None, deadline)
-            return self._channel.receive_until(deadline)
+            return self._receive_reply(deadline)
         except ChannelTimeout as error:
             self.kill()
             raise WorkerHung from error
@@ -160,6 +197,7 @@ class WorkerProcess:
         )
 
     def note_reply(self, isolate_key: str, reply: dict[str, Any]) -> None:
+        self.note_status(reply)
         for evicted_key in reply.get("evicted", []):
             self.warm_keys.pop(evicted_key, None)
         if reply.get("warm"):
@@ -209,15 +247,23 @@ class WorkerPool:
         self._workers: list[WorkerProcess] = [WorkerProcess() for _ in range(size)]
         self._idle: list[WorkerProcess] = list(self._workers)
 
-    def _checkout(self, isolate_key: str) -> WorkerProcess:
+    def _checkout(self, isolate_key: str, deadline: float) -> WorkerProcess:
+        """An idle worker, or WorkerHung if none is free by `deadline`."""
         with self._condition:
-            while not self._idle and not self._closed:
-                self._condition.wait()
-            if self._closed:
-                raise WorkerCrashed("The action runtime is shutting down.")
-            chosen = next((worker for worker in self._idle if isolate_key in worker.warm_keys), None)
+            while True:
+                if self._closed:
+                    raise WorkerCrashed("The action runtime is shutting down.")
+                if self._idle and self._take_statuses():
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise WorkerHung
+                self._condition.wait(remaining)
+            # Workers still closing a stopped context come last, whatever they hold warm.
+            candidates = [worker for worker in self._idle if not worker.closing] or self._idle
+            chosen = next((worker for worker in candidates if isolate_key in worker.warm_keys), None)
             if chosen is None:
-                chosen = min(self._idle, key=lambda worker: len(worker.warm_keys))
+                chosen = min(candidates, key=lambda worker: len(worker.warm_keys))
             self._idle.remove(chosen)
         if not chosen.is_alive():
             # Died while idle (e.g. the OOM killer): nothing was running on it, so quietly
@@ -231,6 +277,16 @@ class WorkerPool:
                 raise WorkerCrashed("No sandbox worker could be started; try again shortly.")
             chosen = replacement
         return chosen
+
+    def _take_statuses(self) -> bool:
+        """Under the lock: hear from idle workers that were closing a context; retire those that
+        ask for it. True if any idle worker is left."""
+        for worker in [worker for worker in self._idle if worker.closing]:
+            worker.take_status()
+            if worker.retire_requested:
+                self._idle.remove(worker)
+                self._in_background(self._retire, worker)
+        return bool(self._idle)
 
     def _replace(self, dead: WorkerProcess) -> WorkerProcess | None:
         """Start a worker in place of `dead` (already killed); None once the pool is closed.
@@ -262,13 +318,28 @@ class WorkerPool:
 
     def run(self, isolate_key: str, frame: bytes, *, time_limit_seconds: float) -> dict[str, Any]:
         """Run one encoded execute request on a worker; raises WorkerCrashed, or WorkerHung when
-        the worker has not answered by the time limit plus ANSWER_SLACK of it."""
-        worker = self._checkout(isolate_key)
+        the worker has not answered (or none was free) by the time limit plus ANSWER_SLACK of it,
+        counted from this call."""
+        entered = time.monotonic()
+        deadline = entered + time_limit_seconds * (1 + ANSWER_SLACK)
+        worker = self._checkout(isolate_key, deadline)
+        sent = False
         try:
-            worker.wait_until_ready()
-            reply = worker.request(frame, deadline=time.monotonic() + time_limit_seconds * (1 + ANSWER_SLACK))
+            worker.wait_until_ready(deadline)
+            queued = time.monotonic() - entered
+            if queued >= time_limit_seconds:
+                raise WorkerHung  # the time went on waiting: not worth sending
+            if queued > QUEUED_NOTICE_SECONDS:
+                frame = encode_frame({"queued_ms": queued * 1000}) + frame
+            sent = True
+            reply = worker.request(frame, deadline=deadline)
         except WorkerHung:
-            self._in_background(self._await_late_reply, worker, isolate_key)
+            if sent:
+                self._in_background(self._await_late_reply, worker, isolate_key)
+            elif worker.ready:
+                self._checkin(worker)
+            else:
+                self._in_background(self._checkin_when_ready, worker)
             raise
         except WorkerCrashed:
             # Starting the process takes milliseconds; its start-up (V8, the first context) is
@@ -326,6 +397,11 @@ class WorkerPool:
     def worker_pids(self) -> list[int]:
         with self._condition:
             return [worker.pid for worker in self._workers]
+
+    def warm_keys_by_worker(self) -> dict[int, list[str]]:
+        """What the pool believes each worker (by pid) holds warm, least recently used first."""
+        with self._condition:
+            return {worker.pid: list(worker.warm_keys) for worker in self._workers}
 
     def close(self) -> None:
         with self._condition:

@@ -170,21 +170,39 @@ class FrameChannel:
                 raise ChannelClosed("pipe closed") from error
             self._unsent = self._unsent[written:]
 
+    def _complete_frame(self) -> dict[str, Any] | None:
+        if len(self._received) >= FRAME_HEADER.size:
+            length = _body_length(bytes(self._received[: FRAME_HEADER.size]))
+            end = FRAME_HEADER.size + length
+            if len(self._received) >= end:
+                body = bytes(self._received[FRAME_HEADER.size : end])
+                del self._received[:end]
+                return _decode_body(body)
+        return None
+
+    def _read_some(self) -> bool:
+        """Read what the pipe holds; False if it holds nothing yet."""
+        try:
+            chunk = os.read(self._reply_fd, 1 << 16)
+        except BlockingIOError:
+            return False
+        if not chunk:
+            raise ChannelClosed("pipe closed")
+        self._received += chunk
+        return True
+
     def receive_until(self, deadline: float) -> dict[str, Any]:
         """The next whole frame, read by `deadline` (a time.monotonic() value)."""
         while True:
-            if len(self._received) >= FRAME_HEADER.size:
-                length = _body_length(bytes(self._received[: FRAME_HEADER.size]))
-                end = FRAME_HEADER.size + length
-                if len(self._received) >= end:
-                    body = bytes(self._received[FRAME_HEADER.size : end])
-                    del self._received[:end]
-                    return _decode_body(body)
-            try:
-                chunk = os.read(self._reply_fd, 1 << 16)
-            except BlockingIOError:
+            frame = self._complete_frame()
+            if frame is not None:
+                return frame
+            if not self._read_some():
                 _wait(self._reply_fd, for_write=False, deadline=deadline)
-                continue
-            if not chunk:
-                raise ChannelClosed("pipe closed")
-            self._received += chunk
+
+    def receive_available(self) -> dict[str, Any] | None:
+        """The next whole frame if it has arrived already, else None; never waits."""
+        while True:
+            frame = self._complete_frame()
+            if frame is not None or not self._read_some():
+                return frame

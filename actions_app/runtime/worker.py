@@ -20,6 +20,7 @@ import ctypes
 import os
 import queue
 import resource
+import select
 import signal
 import sys
 import threading
@@ -51,10 +52,15 @@ V8_FLAGS = ("--single-threaded", "--disallow-code-generation-from-strings", "--j
 TEST_CRASH_EXIT_STATUS = 70
 # A stopped context is closed after the reply, on a thread of its own: closing waits for V8 to give
 # the context's thread back, and a built-in V8 cannot interrupt can hold it for a second or more.
-# Between requests the worker waits this long for it (a context that stopped cleanly closes in a
-# few milliseconds, and its memory, up to the data limit after an ArrayBuffer bomb, must be back
-# before another context is built); beyond that it serves its other isolates meanwhile.
+# The reply says a context is still closing, and the worker reports when it is done (a status
+# frame); meanwhile the pool hands this worker out last, and the worker serves a request that comes
+# at once: its warm isolates run on threads of their own. Only a request that needs a new context
+# waits, within its own time limit and for at most this long, for the closing one's memory (up to
+# the data limit after an ArrayBuffer bomb) to be back; a context that stopped cleanly closes in a
+# few milliseconds.
 CLOSE_WAIT_SECONDS = 0.25
+# How often the worker, between requests, looks whether a stopped context has closed.
+CLOSE_POLL_SECONDS = 0.005
 # A context still not closed after this long is stuck for good: the worker asks to be replaced.
 CLOSE_STUCK_SECONDS = 3.0
 
@@ -132,6 +138,17 @@ class ContextCloser:
         for closed, _ in self._pending:
             closed.wait(timeout=max(0.0, wait_until - time.monotonic()))
 
+    def wait_unless_readable(self, fd: int) -> bool:
+        """Wait until everything handed over is closed, or stuck (CLOSE_STUCK_SECONDS), or `fd`
+        (the next request) is readable; True if everything was closed."""
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        while pending := self.pending_since():
+            if time.monotonic() - min(pending) > CLOSE_STUCK_SECONDS or poller.poll(0):
+                return False
+            self._pending[0][0].wait(timeout=CLOSE_POLL_SECONDS)
+        return True
+
     def pending_since(self) -> list[float]:
         """When each context still being closed was handed over."""
         self._pending = [(closed, since) for closed, since in self._pending if not closed.is_set()]
@@ -162,6 +179,9 @@ class IsolateCache:
         # What this worker held once V8 was up (see record_starting_size and tidy).
         self._starting_data_bytes = 0
         self.retiring = False
+        # tidy() left memory out while a context was closing: the first reply after it closed
+        # tidies first, so that a worker left over its soft limit still asks to be replaced.
+        self._tidy_owed = False
 
     def record_starting_size(self) -> None:
         """Call once the first context exists: V8's process-wide reservations come with it."""
@@ -176,7 +196,23 @@ class IsolateCache:
         if self._spare is None:
             self._spare = await WarmIsolate.create(self._event_loop)
 
-    async def _checkout(self, isolate_key: str, compiled_js: str) -> WarmIsolate:
+    @property
+    def closing(self) -> bool:
+        """True while a stopped context is still being closed."""
+        return bool(self._closer.pending_since())
+
+    def wait_for_closing(self, request_fd: int) -> bool:
+        """After a reply: wait for stopped contexts to close until a request comes (its warm
+        isolate need not wait) or one is stuck. True if they all closed."""
+        closed = self._closer.wait_unless_readable(request_fd)
+        self._check_closing()
+        return closed
+
+    def status(self) -> dict[str, Any]:
+        """What the pool is told between requests once a stopped context has closed (or is stuck)."""
+        return {"status": "idle", "closing": self.closing, "retire": self.retiring}
+
+    async def _checkout(self, isolate_key: str, compiled_js: str, deadline: float) -> WarmIsolate:
         isolate = self._isolates.pop(isolate_key, None)
         if isolate is not None and isolate.compiled_js != compiled_js:
             # A key names one version's code; different code under the same key is the caller's
@@ -186,6 +222,9 @@ class IsolateCache:
         if isolate is None:
             isolate, self._spare = self._spare, None
             if isolate is None:
+                # A context still closing may hold the memory a new one needs; wait a little for
+                # it, within this request's own time limit.
+                self._closer.wait(min(CLOSE_WAIT_SECONDS, max(0.0, deadline - time.monotonic())))
                 isolate = await WarmIsolate.create(self._event_loop)
             isolate.adopt(isolate_key, compiled_js)
         return isolate
@@ -199,12 +238,11 @@ class IsolateCache:
         return bool(pending_since)
 
     def tidy(self) -> None:
-        """Between requests: let stopped contexts close, evict the coldest isolates beyond the
-        count, or while memory is tight."""
-        self._closer.wait(CLOSE_WAIT_SECONDS)
+        """Between requests: evict the coldest isolates beyond the count, or while memory is tight."""
         # A context still closing holds memory it is about to give back; evicting warm isolates
         # for it would throw away other tenants' isolates for nothing.
         memory_counts = not self._check_closing()
+        self._tidy_owed = not memory_counts
 
         def too_many() -> bool:
             if len(self._isolates) > self._capacity:
@@ -226,7 +264,8 @@ class IsolateCache:
     async def execute(self, request: dict[str, Any], received_at: float) -> dict[str, Any]:
         """Run one execute request; its time limit counts from `received_at`."""
         isolate_key = str(request["isolate_key"])
-        isolate = await self._checkout(isolate_key, str(request["compiled_js"]))
+        deadline = received_at + int(request["timeout_ms"]) / 1000
+        isolate = await self._checkout(isolate_key, str(request["compiled_js"]), deadline)
         outcome: Outcome = await isolate.execute(
             request["action_input"],
             timeout_ms=int(request["timeout_ms"]),
@@ -239,7 +278,9 @@ class IsolateCache:
             # Closing terminates whatever the action left running (V8's TerminateExecution), but
             # waits for a built-in that does not heed it: answer first, close on the side.
             self._closer.close_later(isolate)
-        self._check_closing()
+        closing = self._check_closing()
+        if self._tidy_owed and not closing:
+            self.tidy()
         # Evictions happen after the reply (tidy), so they are reported with the next one.
         evicted, self._unreported_evictions = self._unreported_evictions, []
         return {
@@ -252,6 +293,7 @@ class IsolateCache:
             "warm": outcome.context_healthy,
             "evicted": evicted,
             "retire": self.retiring,
+            "closing": closing,
         }
 
 
@@ -283,10 +325,20 @@ def serve(request_fd: int, reply_fd: int) -> None:
         except ChannelClosed:
             return  # the web process closed our stdin: it is done with us
         received_at = time.monotonic()
+        if "queued_ms" in request:
+            # The caller's time limit started when it asked the pool, and it waited for this
+            # worker that long: the execution gets what is left of it.
+            received_at -= float(request["queued_ms"]) / 1000
+            request = read_frame(request_fd)
         _apply_test_fault(request.get("test_fault"))
-        write_frame(reply_fd, event_loop.run_until_complete(cache.execute(request, received_at)))
+        reply = event_loop.run_until_complete(cache.execute(request, received_at))
+        write_frame(reply_fd, reply)
         # Housekeeping while the web process reads the reply, not while it waits for one.
+        closed = reply["closing"] and cache.wait_for_closing(request_fd)
         cache.tidy()
+        if reply["closing"] and (closed or cache.retiring):
+            # The pool hands this worker out last until it hears this.
+            write_frame(reply_fd, cache.status())
         if cache.needs_spare:  # a turn of the event loop costs more than the rest of the tidying
             event_loop.run_until_complete(cache.prepare_spare())
 
