@@ -441,18 +441,24 @@ def test_a_caller_waiting_for_a_busy_worker_is_answered_within_its_own_limit(sin
 # MiB, ArrayBuffer backing stores, ICU objects. Two or three flattened strings in one execution used
 # to exhaust V8's heap, which aborts the whole worker (SIGTRAP) with every tenant's warm isolates.
 DOUBLED = "let s = 'x';\nfor (let i = 0; i < 28; i++) s += s;\ns.indexOf('y');"
+# Pieces joined with `+`: no single call builds more than the per-call string budget.
+SIXTEEN_P = " + ".join(["p"] * 16)
+SIXTEEN_Q = " + ".join(["q"] * 16)
 MEMORY_BOMBS = {
     # Strings, kept in a module-level variable (what the heap check after an execution sees).
     "repeat": "const s = 'x'.repeat(2 ** 28); s.indexOf('y'); kept = s;",
     "pad-start": "const s = 'x'.padStart(2 ** 28); s.indexOf('y'); kept = s;",
     "concat": "const t = 'x'.repeat(2 ** 24); const s = t.concat(t, t, t); s.indexOf('y'); kept = s;",
     "join": "const s = new Array(2 ** 12).fill('x'.repeat(2 ** 16)).join(''); s.indexOf('y'); kept = s;",
-    "template-literal": "const s = `${'x'.repeat(2 ** 27)}${'y'.repeat(2 ** 27)}`; s.indexOf('z'); kept = s;",
-    "doubling": DOUBLED + "\nkept = s;",
-    "two-flattened": "const t = 'y'.repeat(2 ** 28);\nt.indexOf('x');\nconst s = 'x'.repeat(2 ** 28);\n"
-    "s.indexOf('y');\nkept = [s, t];",
-    "two-byte-twice": "const t = '\\u1235'.repeat(2 ** 27);\nt.indexOf('y');\nconst s = '\\u1234'.repeat(2 ** 27);\n"
-    "s.indexOf('y');\nkept = [s, t];",
+    # 256 MiB from sixteen 16 MiB pieces, each within the per-call budget: the template literal
+    # itself builds it, and the heap check after the execution is what stops it.
+    "template-literal": f"const p = 'x'.repeat(2 ** 24);\nconst s = `{'${p}' * 16}`;\ns.indexOf('z'); kept = s;",
+    # Two strings of 256 MiB joined with `+` from pieces within the per-call budget, flattened back
+    # to back: the worker's headroom (--jitless) is what keeps V8 from aborting.
+    "two-flattened": f"const p = 'y'.repeat(2 ** 24);\nconst t = {SIXTEEN_P};\nt.indexOf('x');\n"
+    f"const q = 'x'.repeat(2 ** 24);\nconst s = {SIXTEEN_Q};\ns.indexOf('y');\nkept = [s, t];",
+    "two-byte-twice": f"const p = '\\u1235'.repeat(2 ** 23);\nconst t = {SIXTEEN_P};\nt.indexOf('y');\n"
+    f"const q = '\\u1234'.repeat(2 ** 23);\nconst s = {SIXTEEN_Q};\ns.indexOf('y');\nkept = [s, t];",
     # Built by calls whose result's length is only known afterwards: the first is refused after it
     # was built, and every metered call after it is refused before.
     "json-stringify": "const a = new Array(2 ** 12).fill('x'.repeat(2 ** 16));\n"
