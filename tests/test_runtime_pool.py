@@ -70,6 +70,7 @@ def assert_runs_normally() -> None:
 
 @pytest.fixture(autouse=True)
 def runtime_pool() -> Iterator[None]:
+    runtime_executor.wait_for_idle_workers_for_tests()  # start-up would count in a time limit
     yield
     runtime_executor._take_test_fault()  # a test that failed early must not leave a fault armed
     shutdown_pool()
@@ -79,6 +80,7 @@ def runtime_pool() -> Iterator[None]:
 def single_worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     shutdown_pool()
     monkeypatch.setenv("ACTIONS_RUNTIME_WORKERS", "1")
+    runtime_executor.wait_for_idle_workers_for_tests()
     yield
     shutdown_pool()
 
@@ -302,6 +304,7 @@ def test_it_starts_a_new_pool_after_shutdown() -> None:
     shutdown_pool()
 
     assert runtime_executor._pool is None
+    runtime_executor.wait_for_idle_workers_for_tests()
     assert_runs_normally()
 
 
@@ -335,6 +338,7 @@ def test_a_worker_left_over_its_memory_limit_is_replaced_and_warm_isolates_work_
     # behind in the allocator (it is not handed back) puts the worker over it for good.
     shutdown_pool()
     monkeypatch.setenv("ACTIONS_RUNTIME_SOFT_LIMIT_MB", str(fresh_worker_mb + 40))
+    runtime_executor.wait_for_idle_workers_for_tests()
     assert_runs_normally()
     (bloated_pid,) = runtime_executor.worker_pids_for_tests()
     bomb = PRELUDE + "async function execute(input) { const kept = []; while (true) kept.push({ n: kept.length }); }"
@@ -361,6 +365,8 @@ def test_a_worker_that_starts_over_a_low_soft_limit_is_kept(
     # replacing the worker could not help (a fresh one starts over the limit too), so the same
     # process keeps serving.
     monkeypatch.setenv("ACTIONS_RUNTIME_SOFT_LIMIT_MB", "20")
+    shutdown_pool()  # the fixture's worker started with the default limit
+    runtime_executor.wait_for_idle_workers_for_tests()
     assert_runs_normally()
     (pid,) = runtime_executor.worker_pids_for_tests()
     assert _data_segment_mb(pid) > 20

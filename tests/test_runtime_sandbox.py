@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from actions_app.runtime import ExecutionResult, execute_action, shutdown_pool, validate_action_result
+from actions_app.runtime import executor as runtime_executor
 
 PRELUDE = '"use strict";\nObject.defineProperty(exports, "__esModule", { value: true });\nexports.execute = execute;\n'
 
@@ -89,6 +90,7 @@ def assert_host_healthy() -> None:
 
 @pytest.fixture(scope="module", autouse=True)
 def runtime_pool() -> Iterator[None]:
+    runtime_executor.wait_for_idle_workers_for_tests()  # start-up would count in a time limit
     yield
     shutdown_pool()
 

@@ -40,13 +40,14 @@ The sandbox
     error messages up to 900 characters.
 """
 
-from actions_app.runtime.executor import execute_action, shutdown_pool
+from actions_app.runtime.executor import execute_action, sandbox_ready, shutdown_pool
 from actions_app.runtime.results import ExecutionError, ExecutionResult, validate_action_result
 
 __all__ = [
     "ExecutionError",
     "ExecutionResult",
     "execute_action",
+    "sandbox_ready",
     "shutdown_pool",
     "validate_action_result",
 ]

@@ -58,9 +58,26 @@ os.register_at_fork(after_in_child=_forget_pool_after_fork)
 atexit.register(shutdown_pool)
 
 
+def sandbox_ready() -> bool:
+    """Whether the pool (started here if need be) has at least one started, live worker process. Runs
+    nothing and waits for no worker, so a readiness probe stays cheap while the pool is busy."""
+    return _current_pool().has_live_worker()
+
+
 def worker_pids_for_tests() -> list[int]:
     """The pids of the current pool's workers (starting the pool if needed)."""
     return _current_pool().worker_pids()
+
+
+def wait_for_idle_workers_for_tests(timeout_seconds: float = 30.0) -> None:
+    """Start the pool if need be and wait until every worker has started and none is busy: the
+    time limit of an execution counts a wait for a worker, start-up included."""
+    pool = _current_pool()
+    give_up = time.monotonic() + timeout_seconds
+    while not pool.all_idle():
+        if time.monotonic() > give_up:
+            raise TimeoutError("the action runtime's workers did not all start and settle")
+        time.sleep(0.01)
 
 
 def worker_warm_keys_for_tests() -> dict[int, list[str]]:

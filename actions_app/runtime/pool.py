@@ -245,7 +245,10 @@ class WorkerPool:
         self._condition = threading.Condition()
         self._closed = False
         self._workers: list[WorkerProcess] = [WorkerProcess() for _ in range(size)]
-        self._idle: list[WorkerProcess] = list(self._workers)
+        # Handed out once started, like a replacement: a caller's time limit counts its wait.
+        self._idle: list[WorkerProcess] = []
+        for worker in self._workers:
+            self._in_background(self._checkin_when_ready, worker)
 
     def _checkout(self, isolate_key: str, deadline: float) -> WorkerProcess:
         """An idle worker, or WorkerHung if none is free by `deadline`."""
@@ -393,6 +396,21 @@ class WorkerPool:
         with contextlib.suppress(WorkerCrashed):
             worker.wait_until_ready()
         self._checkin(worker)
+
+    def has_live_worker(self) -> bool:
+        """Whether any worker process has started and is running. Idle workers found dead are
+        replaced off this thread: a probe that finds them so must not wait for the next request
+        to get them back."""
+        with self._condition:
+            for worker in [worker for worker in self._idle if not worker.is_alive()]:
+                self._idle.remove(worker)
+                self._in_background(self._replace_and_checkin, worker)
+            return any(worker.ready and worker.is_alive() for worker in self._workers)
+
+    def all_idle(self) -> bool:
+        """Whether every worker has started and none is serving a request."""
+        with self._condition:
+            return len(self._idle) == len(self._workers)
 
     def worker_pids(self) -> list[int]:
         with self._condition:

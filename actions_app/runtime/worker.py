@@ -272,15 +272,16 @@ class IsolateCache:
             memory_limit_mb=int(request["memory_limit_mb"]),
             started=received_at,
         )
-        if outcome.context_healthy:
-            self._isolates[isolate_key] = isolate
-        else:
+        if not outcome.context_healthy:
             # Closing terminates whatever the action left running (V8's TerminateExecution), but
             # waits for a built-in that does not heed it: answer first, close on the side.
             self._closer.close_later(isolate)
         closing = self._check_closing()
         if self._tidy_owed and not closing:
+            # Before this isolate joins the cache: the pool learns it is warm from this reply.
             self.tidy()
+        if outcome.context_healthy:
+            self._isolates[isolate_key] = isolate
         # Evictions happen after the reply (tidy), so they are reported with the next one.
         evicted, self._unreported_evictions = self._unreported_evictions, []
         return {
