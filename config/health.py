@@ -10,6 +10,8 @@ versions, hosts or error text).
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
 from collections.abc import Callable
 
@@ -17,16 +19,18 @@ from django.core.cache import cache
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from actions_app.runtime import execute_action
+from actions_app.runtime import sandbox_ready
 
 logger = logging.getLogger(__name__)
 
 LIVENESS_PATH = "/healthz"
 READINESS_PATH = "/readyz"
-# The smallest action there is: answering it proves a sandbox worker is up and serving.
-_PROBE_ACTION = 'exports.execute = async function () { return { kind: "continue" }; };'
-_PROBE_INPUT = {"trigger": "login.post-login", "user": {}, "request": {}, "state": {}, "context": {}}
-_PROBE_TIMEOUT_MS = 500
+# A flood of probes costs one round of checks (a query, a cache round-trip, a look at the sandbox
+# workers) per this many seconds in each process.
+READINESS_CACHE_SECONDS = 2.0
+
+_readiness_lock = threading.Lock()
+_last_readiness: tuple[float, dict[str, bool]] | None = None
 
 
 def _database_ready() -> bool:
@@ -43,20 +47,11 @@ def _cache_ready() -> bool:
     return answered
 
 
-def _sandbox_ready() -> bool:
-    result = execute_action(
-        isolate_key="platform:readyz",
-        compiled_js=_PROBE_ACTION,
-        action_input=_PROBE_INPUT,
-        timeout_ms=_PROBE_TIMEOUT_MS,
-    )
-    return result.error is None
-
-
 READINESS_CHECKS: dict[str, Callable[[], bool]] = {
     "database": _database_ready,
     "cache": _cache_ready,
-    "sandbox": _sandbox_ready,
+    # A live worker process, not a test execution: that would wait behind a busy pool.
+    "sandbox": sandbox_ready,
 }
 
 
@@ -71,6 +66,24 @@ def readiness() -> dict[str, bool]:
             logger.exception("readiness check %s failed", name)
             outcome[name] = False
     return outcome
+
+
+def cached_readiness() -> dict[str, bool]:
+    """readiness(), reused for READINESS_CACHE_SECONDS. Probes arriving meanwhile wait for the one
+    round in progress rather than start their own."""
+    global _last_readiness
+    with _readiness_lock:
+        if _last_readiness is None or time.monotonic() - _last_readiness[0] >= READINESS_CACHE_SECONDS:
+            checks = readiness()
+            _last_readiness = (time.monotonic(), checks)
+        return dict(_last_readiness[1])
+
+
+def forget_cached_readiness() -> None:
+    """The next probe checks afresh."""
+    global _last_readiness
+    with _readiness_lock:
+        _last_readiness = None
 
 
 def _probe_answer(body: dict[str, object], status: int) -> HttpResponse:
@@ -94,7 +107,7 @@ class HealthProbeMiddleware:
             return response
         if request.path == LIVENESS_PATH:
             return _probe_answer({"status": "alive"}, 200)
-        checks = readiness()
+        checks = cached_readiness()
         ready = all(checks.values())
         states = {name: "ok" if answered else "failing" for name, answered in checks.items()}
         body: dict[str, object] = {"status": "ready" if ready else "not ready", "checks": states}

@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,9 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
+from actions_app.runtime import execute_action, shutdown_pool
+from actions_app.runtime import executor as runtime_executor
+from config import health
 from flows_app.heartbeat import Heartbeat
 from flows_app.outbound.worker import run_settle_loop, run_until_signalled
 
@@ -25,6 +29,28 @@ UNREACHABLE_REDIS = {
         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
     }
 }
+
+
+@pytest.fixture(autouse=True)
+def fresh_readiness() -> Iterator[None]:
+    health.forget_cached_readiness()  # every test sees its own checks, not the last test's
+    yield
+    health.forget_cached_readiness()
+
+
+@pytest.fixture
+def sandbox_started() -> None:
+    # The sandbox counts as ready once a worker has started (a probe that finds no pool starts one).
+    runtime_executor.wait_for_idle_workers_for_tests()
+
+
+@pytest.fixture
+def single_worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    shutdown_pool()
+    monkeypatch.setenv("ACTIONS_RUNTIME_WORKERS", "1")
+    runtime_executor.wait_for_idle_workers_for_tests()
+    yield
+    shutdown_pool()
 
 
 def test_healthz_answers_anyone_without_a_session_whatever_the_host(client: Any, db: None) -> None:
@@ -39,13 +65,13 @@ def test_probes_are_not_redirected_to_https(client: Any, db: None) -> None:
     assert client.get("/accounts/login/").status_code == 301  # everything else still is
 
 
-def test_readyz_checks_the_database_the_cache_and_the_sandbox(client: Any, db: None) -> None:
+def test_readyz_checks_the_database_the_cache_and_the_sandbox(client: Any, db: None, sandbox_started: None) -> None:
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.json() == {"status": "ready", "checks": {"database": "ok", "cache": "ok", "sandbox": "ok"}}
 
 
-def test_readyz_is_503_naming_only_what_fails(client: Any, db: None) -> None:
+def test_readyz_is_503_naming_only_what_fails(client: Any, db: None, sandbox_started: None) -> None:
     with override_settings(CACHES=UNREACHABLE_REDIS):
         started = time.monotonic()
         response = client.get("/readyz")
@@ -53,6 +79,65 @@ def test_readyz_is_503_naming_only_what_fails(client: Any, db: None) -> None:
     assert response.status_code == 503 and elapsed < 5
     assert response.json() == {"status": "not ready", "checks": {"database": "ok", "cache": "failing", "sandbox": "ok"}}
     assert b"127.0.0.1" not in response.content and b"Error" not in response.content
+
+
+def test_readyz_checks_once_per_two_seconds_however_many_probes_come(
+    client: Any, db: None, django_assert_num_queries: Any, monkeypatch: pytest.MonkeyPatch, sandbox_started: None
+) -> None:
+    with django_assert_num_queries(1):
+        assert [client.get("/readyz").status_code for _ in range(5)] == [200] * 5
+
+    monkeypatch.setattr(health, "READINESS_CACHE_SECONDS", 0.0)  # as if two seconds had passed
+    with django_assert_num_queries(1):
+        assert client.get("/readyz").status_code == 200
+
+
+def test_readyz_does_not_wait_behind_a_busy_sandbox(client: Any, db: None, single_worker: None) -> None:
+    busy = threading.Thread(
+        target=execute_action,
+        kwargs={
+            "isolate_key": "test-tenant:health:busy",
+            "compiled_js": "exports.execute = async function () { while (true) {} };",
+            "action_input": {"trigger": "login.post-login", "user": {}, "request": {}, "state": {}, "context": {}},
+            "timeout_ms": 1500,
+        },
+    )
+    busy.start()
+    time.sleep(0.2)  # the loop has the only worker
+
+    started = time.monotonic()
+    response = client.get("/readyz")
+    elapsed = time.monotonic() - started
+    busy.join()
+
+    assert response.status_code == 200 and response.json()["checks"]["sandbox"] == "ok"
+    assert elapsed < 0.5, elapsed
+
+
+def test_readyz_starts_the_sandbox_and_counts_it_ready_once_a_worker_has_started(
+    client: Any, db: None, single_worker: None
+) -> None:
+    shutdown_pool()
+
+    assert client.get("/readyz").json()["checks"]["sandbox"] == "failing"  # starting, not serving yet
+    runtime_executor.wait_for_idle_workers_for_tests()
+    health.forget_cached_readiness()
+    assert client.get("/readyz").json()["checks"]["sandbox"] == "ok"
+
+
+def test_readyz_reports_dead_sandbox_workers_and_they_are_replaced(client: Any, db: None, single_worker: None) -> None:
+    (pid,) = runtime_executor.worker_pids_for_tests()
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)  # reaped here, so the pool's look at its workers cannot miss the death
+
+    assert client.get("/readyz").json()["checks"]["sandbox"] == "failing"
+    # No request needs to come for the worker to be replaced.
+    ready_by = time.monotonic() + 10
+    while time.monotonic() < ready_by and runtime_executor.worker_pids_for_tests() == [pid]:
+        time.sleep(0.05)
+    runtime_executor.wait_for_idle_workers_for_tests()
+    health.forget_cached_readiness()
+    assert client.get("/readyz").json()["checks"]["sandbox"] == "ok"
 
 
 def test_probes_take_only_get_and_head(client: Any, db: None) -> None:
