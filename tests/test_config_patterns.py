@@ -13,6 +13,7 @@ import pytest
 from actions_app.schema_forms import check_schema_supported
 from actions_app.schema_forms.ecma_patterns import pattern_matches, pattern_problem
 from actions_app.schema_forms.validation import validate_config
+from tests.factories import bearer
 from tests.flow_helpers import custom_action
 
 # Exponential for a backtracking engine: Python's re would take hours on this value.
@@ -24,10 +25,6 @@ PROMPT_SECONDS = 3.0
 
 def schema_with(pattern: str, **field: Any) -> dict[str, Any]:
     return {"type": "object", "properties": {"code": {"type": "string", "pattern": pattern, **field}}}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def timed(call: Any) -> tuple[Any, float]:

@@ -9,15 +9,8 @@ import pytest
 
 from actions_app.schema_forms import check_schema_supported
 from actions_app.versioning import MAX_VERSION_PART, InvalidDraft, next_version_label
-
-GOOD = """export async function execute(input: ActionInput): Promise<ActionResult> {
-  return { kind: "continue" };
-}
-"""
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+from tests.factories import CONTINUING_ACTION as GOOD
+from tests.factories import bearer
 
 
 def post_json(client: Any, url: str, token: str, body: Any) -> Any:

@@ -9,50 +9,7 @@ from typing import Any
 import pytest
 from django.utils.http import urlencode
 
-from actions_app.sample_inputs import sample_input
-
-GOOD = """export async function execute(input: ActionInput): Promise<ActionResult> {
-  return { kind: "continue" };
-}
-"""
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def send_json(client: Any, method: str, url: str, token: str, body: Any, **headers: str) -> Any:
-    send = getattr(client, method)
-    return send(url, data=json.dumps(body), content_type="application/json", headers={**bearer(token), **headers})
-
-
-def nested(depth: int) -> dict[str, Any]:
-    """A JSON object `depth` objects deep."""
-    value: dict[str, Any] = {}
-    for _ in range(depth - 1):
-        value = {"a": value}
-    return value
-
-
-def error_fields(response: Any) -> dict[str, str]:
-    return {detail["field"]: detail["message"] for detail in response.json()["error"]["details"]}
-
-
-def editor_post(**overrides: Any) -> dict[str, Any]:
-    return {
-        "name": "Hostile",
-        "slug": "",
-        "source": GOOD,
-        "compatible_triggers": ["login.post-auth"],
-        "config_schema": json.dumps({"type": "object", "properties": {}}),
-        "bump": "patch",
-        "version": "",
-        "base_version": "",
-        "harness_input": json.dumps(sample_input("login.post-auth")),
-        "harness_target": "draft",
-        **overrides,
-    }
-
+from tests.factories import bearer, editor_post, error_fields
 
 # e. Numbers in links too large for the database
 

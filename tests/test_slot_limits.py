@@ -8,15 +8,12 @@ from typing import Any
 import pytest
 
 from flows_app.services import MAX_BINDINGS_PER_SLOT, BindingSpec, InvalidBindings, save_flow_slots
+from tests.factories import bearer
 from tests.flow_helpers import SYSTEM, attach, flow_of
 from tests.test_flow_editor import form_values
 
 POST_AUTH = "login.post-auth"
 URL = "/t/acme/flows/login/"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def risk_binding(timeout_ms: int = 1000, *, enabled: bool = True) -> dict[str, Any]:
