@@ -140,12 +140,13 @@ if REDIS_URL:
             },
         }
     }
-    # Sessions live in Redis and survive in the database too, so any app server behind the
-    # load balancer can serve any request and a Redis restart signs nobody out.
-    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Sessions live in the database only, so any app server behind the load balancer can serve any
+# request. Not cached_db: while Redis is away its sign-in raises, and a sign-out that cannot delete
+# the cached copy would leave a session that comes back with Redis. One primary-key read per
+# console request is what the console can afford.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 AUTHENTICATION_BACKENDS = [
     # Axes first so a locked-out client is refused before the password is even checked.
@@ -263,6 +264,10 @@ WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "6"))
 # server; production runs `manage.py run_outbox_worker` and `manage.py settle_runs` as processes.
 OUTBOX_IN_PROCESS = env_flag("OUTBOX_IN_PROCESS", False)
 
+# How long a rate-limit counter waits for Redis on the sign-in path, and how long a process then
+# skips it (config/rate_limits.py).
+RATE_LIMIT_REDIS_TIMEOUT_MS = int(os.environ.get("RATE_LIMIT_REDIS_TIMEOUT_MS", "100"))
+RATE_LIMIT_REDIS_RETRY_SECONDS = float(os.environ.get("RATE_LIMIT_REDIS_RETRY_SECONDS", "1"))
 # Management API: requests per token per clock minute, counted in the cache (Redis in production,
 # so every app process shares the count); past it the API answers 429 with Retry-After.
 API_RATE_LIMIT_PER_MINUTE = int(os.environ.get("API_RATE_LIMIT_PER_MINUTE", "600"))

@@ -23,6 +23,7 @@ from actions_app.runtime import ExecutionError, execute_action, validate_action_
 from actions_app.runtime.protocol import clip_error_message
 from actions_app.runtime.results import MAX_REASON_CHARS
 from audit_app.services import Actor, RequestMeta
+from config.rate_limits import CountersUnavailable
 from config.row_insert import PreparedInsert, PreparedUpdate, prepare_insert, prepare_update, write_at_once
 from flows_app.models import (
     ActionExecution,
@@ -154,6 +155,10 @@ def _execute(binding: Binding, action_input: dict[str, Any], counter_scope: str)
                 binding.action.slug,
                 TemplateCall(version.version, action_input["context"]["config"], action_input, counter_scope),
             )
+        except CountersUnavailable as unavailable:
+            # Redis is away: the binding's on_error decides whether the sign-in fails open or closed.
+            elapsed = (time.perf_counter() - started) * 1000
+            return _Executed(None, ExecutionError("unavailable", f"Not counted: {unavailable}."), [], elapsed)
         except Exception as error:  # a template bug must fail this execution only, like custom code
             elapsed = (time.perf_counter() - started) * 1000
             return _Executed(None, ExecutionError("exception", f"Template failed: {error}"), [], elapsed)

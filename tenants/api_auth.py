@@ -58,7 +58,8 @@ def spend_request(token: ApiToken) -> RateBudget:
     limit = int(getattr(settings, "API_RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE))
     now = rate_clock()
     window = int(now // RATE_WINDOW_SECONDS)
-    used = count_hit(f"api-rate:{token.key_id}", RATE_WINDOW_SECONDS, now=now)
+    # With Redis away each app process counts on its own: the limit holds per process, not overall.
+    used = count_hit(f"api-rate:{token.key_id}", RATE_WINDOW_SECONDS, now=now, count_locally_if_down=True)
     retry_after = max(1, math.ceil((window + 1) * RATE_WINDOW_SECONDS - now))
     return RateBudget(limit=limit, used=used, retry_after=retry_after)
 
