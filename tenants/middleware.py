@@ -1,14 +1,17 @@
 """Request id and Content-Security-Policy for every response; the API's 404 and 405 in its error
-shape; a 413 for a body over the upload limit and a 400 for a Content-Length that is no number."""
+shape; a 413 for a body over the upload limit and a 400 for a Content-Length that is no number; a
+503 while the database is away."""
 
 from __future__ import annotations
 
 import re
+import sys
 import uuid
 from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.views import defaults
@@ -149,3 +152,32 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
         message = "There is no API endpoint at this path; the endpoints are listed in /api/v1/openapi.json."
         return JsonResponse({"error": {"code": "not_found", "message": message, "details": []}}, status=404)
     return defaults.page_not_found(request, exception)
+
+
+# Retry-After on a 503: PostgreSQL restarting or failing over takes a few seconds.
+DATABASE_AWAY_RETRY_AFTER_SECONDS = 2
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500. An error because the database cannot be reached (restart, failover, a full
+    connection table) is a 503 with Retry-After, so a sign-in's caller retries or applies its own
+    fail-open/closed rule; anything else stays a 500. Under /api/ both come in the API's error shape.
+    The console's page is rendered without the request: its context processors read the database."""
+    in_flight = sys.exc_info()[1]
+    if isinstance(in_flight, OperationalError | InterfaceError):
+        message = "The database cannot be reached just now; nothing was done. Retry in a few seconds."
+        if request.path.startswith("/api/"):
+            response: HttpResponse = JsonResponse(
+                {"error": {"code": "unavailable", "message": message, "details": []}}, status=503
+            )
+        else:
+            response = HttpResponse(render_to_string("503.html", {"message": message}), status=503)
+        response["Retry-After"] = str(DATABASE_AWAY_RETRY_AFTER_SECONDS)
+        return response
+    if request.path.startswith("/api/"):
+        request_id = getattr(request, "request_id", "")
+        message = "Something went wrong on our side; it has been logged" + (
+            f" with request id {request_id}." if request_id else "."
+        )
+        return JsonResponse({"error": {"code": "internal_error", "message": message, "details": []}}, status=500)
+    return defaults.server_error(request)

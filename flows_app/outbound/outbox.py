@@ -45,7 +45,9 @@ RETRY_DELAYS_SECONDS = (10, 30, 120, 600, 3600)
 RETRY_JITTER = 0.2
 # Name resolution is not bounded by the HTTP timeout; this is what a lease allows for it per delivery.
 _RESOLVE_ALLOWANCE_SECONDS = 5
-_LEASE_MARGIN_SECONDS = 60
+# What a lease keeps in hand beyond the batch's own worst case: one more delivery and the writing
+# of its outcome. Also how long a killed worker's batch waits less than it would otherwise.
+_RECORD_ALLOWANCE_SECONDS = 5
 _LAST_ERROR_LENGTH = 500
 _SQLITE_LOCK_RETRIES = 40
 
@@ -135,7 +137,7 @@ def deliver_due(*, limit: int = 50, now: datetime | None = None, resolver: Resol
         )
     )
     # Stop before the lease could run out under us, so no other worker can claim a row we are still sending.
-    send_until = time.monotonic() + lease_seconds - _LEASE_MARGIN_SECONDS
+    send_until = time.monotonic() + lease_seconds - _lease_margin_seconds()
     sent = 0
     for position, row in enumerate(rows):
         if time.monotonic() > send_until:
@@ -277,9 +279,19 @@ def _retry_while_sqlite_is_locked(operation: Callable[[], _Result]) -> _Result:
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
+def _longest_delivery_seconds() -> float:
+    return float(getattr(settings, "WEBHOOK_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS)) + _RESOLVE_ALLOWANCE_SECONDS
+
+
+def _lease_margin_seconds() -> float:
+    return _longest_delivery_seconds() + _RECORD_ALLOWANCE_SECONDS
+
+
 def _lease_seconds(limit: int) -> float:
-    per_delivery = float(getattr(settings, "WEBHOOK_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS))
-    return _LEASE_MARGIN_SECONDS * 2 + limit * (per_delivery + _RESOLVE_ALLOWANCE_SECONDS)
+    """How long a round's claim lasts: every delivery of the batch at its slowest, plus two margins.
+    It is also how long a killed worker's batch waits before another worker sends it (with the
+    defaults and --limit 50, about 9 minutes; --limit 10, about 2)."""
+    return _lease_margin_seconds() * 2 + limit * _longest_delivery_seconds()
 
 
 def _unchecked_origin(url: str) -> str:
