@@ -452,12 +452,13 @@ def kill_settlers(supervisor: Supervisor, services: OwnServices, receiver: Recei
     for pid in settlers:
         os.kill(pid, signal.SIGSTOP)
     time.sleep(2)
+    [(backlog,)] = query(services.database_url, "SELECT count(*) FROM flows_app_pendingrunrecord")
     for pid in settlers:
         os.kill(pid, signal.SIGCONT)
     time.sleep(0.05)
     for pid in settlers:
         os.kill(pid, signal.SIGKILL)
-    return f"{len(settlers)} settlers killed mid-batch"
+    return f"{len(settlers)} settlers killed 50 ms into a backlog of {backlog} runs"
 
 
 def kill_outbox_workers(supervisor: Supervisor, services: OwnServices, receiver: Receiver) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -211,3 +213,32 @@ def test_sigterm_lets_the_round_in_progress_finish_then_the_loop_returns() -> No
     assert rounds == ["started", "finished", "started", "finished"]
     assert said == ["SIGTERM: stopping after the current round."]
     assert signal.getsignal(signal.SIGTERM) is previous  # the handler is put back
+
+
+@pytest.mark.parametrize(
+    ("command", "stopped"), [("settle_runs", "Run settler stopped."), ("run_outbox_worker", "Outbox worker stopped.")]
+)
+def test_the_background_commands_exit_cleanly_on_sigterm(command: str, stopped: str, tmp_path: Path) -> None:
+    # The real process, as systemd or Kubernetes stops it. Its database has no tables: every round
+    # fails (as while the database is away) and the process must still stop when asked.
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}", "LOG_LEVEL": "CRITICAL"}
+    heartbeat_file = tmp_path / "alive"
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", command, "--interval", "0.05", "--heartbeat-file", str(heartbeat_file)],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not heartbeat_file.exists():
+            time.sleep(0.05)
+        assert json.loads(heartbeat_file.read_text())["last_round"] == "failed"
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=10)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert out.rstrip().endswith(stopped) and "SIGTERM: stopping after the current round." in err
