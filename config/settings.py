@@ -269,7 +269,7 @@ OUTBOX_IN_PROCESS = env_flag("OUTBOX_IN_PROCESS", False)
 
 # How long a rate-limit counter waits for Redis on the sign-in path, and how long a process then
 # skips it (config/rate_limits.py).
-RATE_LIMIT_REDIS_TIMEOUT_MS = int(os.environ.get("RATE_LIMIT_REDIS_TIMEOUT_MS", "100"))
+RATE_LIMIT_REDIS_TIMEOUT_MS = int(os.environ.get("RATE_LIMIT_REDIS_TIMEOUT_MS", "250"))
 RATE_LIMIT_REDIS_RETRY_SECONDS = float(os.environ.get("RATE_LIMIT_REDIS_RETRY_SECONDS", "1"))
 # Management API: requests per token per clock minute, counted in the cache (Redis in production,
 # so every app process shares the count); past it the API answers 429 with Retry-After.
