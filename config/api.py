@@ -58,4 +58,5 @@ def whoami(request: HttpRequest) -> dict[str, object]:
 api.add_router("/actions", actions_router)
 api.add_router("/actions", "actions_app.rollout_api.router")
 api.add_router("/flows", flows_router)
+api.add_router("/flows", "flows_app.replace_api.router")
 api.add_router("/audit", "audit_app.api.router")

@@ -35,6 +35,10 @@ router = Router(tags=["flows"])
 FlowSlug = Annotated[Text, Path(description="The flow's slug.", examples=["login"])]
 TriggerSlot = Annotated[Text, Path(description="A trigger slot of the flow's kind.", examples=["login.post-auth"])]
 
+IF_MATCH_DESCRIPTION = (
+    "The revision the change is based on (the flow's `revision` or `ETag`). Required: "
+    "a missing one is a 428, a stale one a 412."
+)
 SAMPLE_BINDING = {
     "action": "block-by-risk-score",
     "version": "1.0.0",
@@ -183,7 +187,7 @@ class RunOut(BaseModel):
     executions: list[ExecutionOut]
 
 
-def _flow_or_404(token: ApiToken, slug: str) -> Flow:
+def flow_or_404(token: ApiToken, slug: str) -> Flow:
     """The token's tenant's flow with its current revision (one query, as on the run path)."""
     flow = flow_for_run(token.tenant, slug)
     if flow is None:
@@ -274,7 +278,7 @@ def list_flows(
 def get_flow(request: HttpRequest, slug: FlowSlug, response: HttpResponse) -> dict[str, Any]:
     """The flow with its current revision (also as `ETag`) and every slot's bindings. Scope `flows:read`."""
     token = request_token(request)
-    document = flow_document(_flow_or_404(token, slug))
+    document = flow_document(flow_or_404(token, slug))
     response["ETag"] = f'"{document["revision"]}"'
     return document
 
@@ -290,7 +294,7 @@ def delete_flow_endpoint(request: HttpRequest, slug: FlowSlug) -> tuple[int, Non
     transactions end and later runs of it answer 404; its revisions, executions and audit events
     stay readable, and the slug can be used again. Scope `flows:write`."""
     token = request_token(request)
-    flow = _flow_or_404(token, slug)
+    flow = flow_or_404(token, slug)
     try:
         delete_flow(flow, actor=Actor.for_token(token), meta=RequestMeta.from_request(request))
     except CannotDelete as refused:
@@ -298,7 +302,18 @@ def delete_flow_endpoint(request: HttpRequest, slug: FlowSlug) -> tuple[int, Non
     return 204, None
 
 
-def _expected_revision(if_match: str | None) -> int:
+def stale_revision_error(stale: StaleRevision) -> ApiError:
+    """The 412 of every write that names the revision it is based on."""
+    return ApiError(
+        412,
+        "stale_revision",
+        f"The flow is at revision {stale.current.number}, not {stale.expected}; GET it and apply your change again.",
+        {"current_revision": stale.current.number},
+    )
+
+
+def expected_revision_from(if_match: str | None) -> int:
+    """The revision number an `If-Match` header names: 428 when missing, 400 when not a number."""
     header = (if_match or "").strip()
     if not header:
         message = "Send If-Match with the revision you edited (GET the flow first)."
@@ -326,8 +341,7 @@ def put_slot(
         None,
         alias="If-Match",
         examples=["1"],
-        description="The revision the change is based on (the flow's `revision` or `ETag`). Required: "
-        "a missing one is a 428, a stale one a 412.",
+        description=IF_MATCH_DESCRIPTION,
     ),
 ) -> dict[str, Any]:
     """Replaces the slot's bindings and makes the result the flow's new current revision (200, new
@@ -335,8 +349,8 @@ def put_slot(
     the flow, a version is not published, or a config is invalid (`details` names each binding's
     field, e.g. `login.post-auth.0.config.threshold`). Scope `flows:write`."""
     token = request_token(request)
-    flow = _flow_or_404(token, slug)
-    expected = _expected_revision(if_match)
+    flow = flow_or_404(token, slug)
+    expected = expected_revision_from(if_match)
     if trigger not in FLOW_SLOTS[flow.kind]:
         raise ApiError(
             422, "incompatible_trigger", f"{trigger!r} is not a slot of the {flow.kind} flow.", FLOW_SLOTS[flow.kind]
@@ -351,18 +365,12 @@ def put_slot(
             meta=RequestMeta.from_request(request),
         )
     except StaleRevision as stale:
-        raise ApiError(
-            412,
-            "stale_revision",
-            f"The flow is at revision {stale.current.number}, not {stale.expected}; "
-            "GET it and apply your change again.",
-            {"current_revision": stale.current.number},
-        ) from stale
+        raise stale_revision_error(stale) from stale
     except InvalidBindings as invalid:
         details = [{"field": path, "message": m} for path, messages in invalid.errors.items() for m in messages]
         message = "One or more bindings are invalid; nothing was saved."
         raise ApiError(422, "invalid_bindings", message, details) from invalid
-    document = flow_document(_flow_or_404(token, slug))
+    document = flow_document(flow_or_404(token, slug))
     response["ETag"] = f'"{document["revision"]}"'
     return document
 
@@ -378,7 +386,7 @@ def run(request: HttpRequest, slug: FlowSlug, body: RunIn) -> dict[str, Any]:
     next (`outcome`) with each binding's execution. The first trigger of a transaction fixes the flow
     revision for the rest of it. 422 when the trigger is not a slot of the flow. Scope `runtime:execute`."""
     token = request_token(request)
-    flow = _flow_or_404(token, slug)
+    flow = flow_or_404(token, slug)
     try:
         result = run_flow(
             flow,

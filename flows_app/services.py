@@ -60,6 +60,9 @@ class BindingSpec:
     on_error: str = OnError.BLOCK
     timeout_ms: int = 1000
     key: uuid.UUID | None = None
+    # False when the spec carries the binding's whole config, secrets included (a restored or
+    # promoted binding): then a secret it lacks is dropped instead of kept from the edited one.
+    keep_stored_secrets: bool = True
 
 
 # A sign-in waits for every enabled action of a slot in turn. These keep one slot from holding it
@@ -110,7 +113,7 @@ class _Resolved:
     previous: Binding | None
 
 
-def _match_previous(specs: list[BindingSpec], old: list[Binding]) -> list[Binding | None]:
+def match_previous(specs: list[BindingSpec], old: list[Binding]) -> list[Binding | None]:
     """Pair each spec with the binding it edits: by key when given, else the same action in order."""
     by_key = {b.key: b for b in old}
     unused = [b for b in old if b.key not in {s.key for s in specs if s.key}]
@@ -135,7 +138,7 @@ def _resolve(
         for v in ActionVersion.objects.filter(action__in=actions.values()).select_related("action")
     }
     resolved = []
-    for index, (spec, previous) in enumerate(zip(specs, _match_previous(specs, old), strict=True)):
+    for index, (spec, previous) in enumerate(zip(specs, match_previous(specs, old), strict=True)):
         where = f"{trigger}.{index}"
         action = actions.get(spec.action)
         version = versions.get((spec.action, spec.version))
@@ -157,7 +160,7 @@ def _resolve(
         if not 50 <= spec.timeout_ms <= 5000:
             errors[f"{where}.timeout_ms"] = ["The timeout must be between 50 and 5000 ms."]
         plain, secrets = split_secrets(spec.config, version.config_schema)
-        if previous is not None and previous.action_id == action.pk:
+        if previous is not None and previous.action_id == action.pk and spec.keep_stored_secrets:
             # A secret left blank keeps the one already stored for this binding.
             secrets = {**stored_secrets(previous), **secrets}
         full = _with_secrets(plain, secrets)
@@ -206,10 +209,12 @@ def save_flow_slots(
     user: Any = None,
     meta: RequestMeta | None = None,
     comment: str = "",
+    audit_note: str = "",
     occurred_at: datetime | None = None,
 ) -> FlowRevision:
     """Save the given slots' bindings as a new revision; other slots are carried over unchanged.
-    (`occurred_at` backdates the revision and its events when importing history.)
+    (`occurred_at` backdates the revision and its events when importing history; `audit_note`,
+    e.g. "Restored revision 3", is shown with each of its audit events.)
 
     Refused with StaleRevision when the flow moved past `expected_revision`, and with
     InvalidBindings (nothing saved) when any binding is wrong."""
@@ -227,14 +232,7 @@ def save_flow_slots(
         if current.number != expected_revision:
             raise StaleRevision(current, expected_revision)
         old_bindings = list(current.bindings.select_related("action", "pinned_version").order_by("trigger", "position"))
-        errors: dict[str, list[str]] = {}
-        for trigger, specs in slots.items():
-            if problems := slot_limit_problems(specs):
-                errors[trigger] = problems
-        resolved = {
-            trigger: _resolve(flow, trigger, specs, [b for b in old_bindings if b.trigger == trigger], errors)
-            for trigger, specs in slots.items()
-        }
+        resolved, errors = _check(flow, slots, old_bindings)
         if errors:
             raise InvalidBindings(errors)
         revision = FlowRevision.objects.create(
@@ -267,8 +265,29 @@ def save_flow_slots(
         flow.save(update_fields=["current_revision"])
         new_by_key = {b.key: b for b in new_rows}
         events = _change_events(flow, revision, slots, old_bindings, new_by_key, resolved, actor, meta)
-        record_many([dataclasses.replace(e, occurred_at=occurred_at) for e in events])
+        record_many([dataclasses.replace(e, occurred_at=occurred_at, target=audit_note) for e in events])
     return revision
+
+
+def _check(
+    flow: Flow, slots: dict[str, list[BindingSpec]], old_bindings: list[Binding]
+) -> tuple[dict[str, list[_Resolved]], dict[str, list[str]]]:
+    errors: dict[str, list[str]] = {}
+    for trigger, specs in slots.items():
+        if problems := slot_limit_problems(specs):
+            errors[trigger] = problems
+    resolved = {
+        trigger: _resolve(flow, trigger, specs, [b for b in old_bindings if b.trigger == trigger], errors)
+        for trigger, specs in slots.items()
+    }
+    return resolved, errors
+
+
+def slot_problems(flow: Flow, slots: dict[str, list[BindingSpec]], against: FlowRevision) -> dict[str, list[str]]:
+    """What saving `slots` over the revision `against` would refuse, keyed as InvalidBindings
+    keys them ({} when it would save): lets a preview say so before anyone confirms."""
+    old_bindings = list(against.bindings.select_related("action", "pinned_version"))
+    return _check(flow, slots, old_bindings)[1]
 
 
 def _copy(binding: Binding, revision: FlowRevision) -> Binding:

@@ -19,6 +19,9 @@ CONTRACT_OPERATIONS = [
     ("get", "/api/v1/flows/{slug}", "flows:read"),
     ("put", "/api/v1/flows/{slug}/slots/{trigger}", "flows:write"),
     ("post", "/api/v1/flows/{slug}/run", "runtime:execute"),
+    # §14
+    ("post", "/api/v1/flows/{slug}/revisions/{number}/restore", "flows:write"),
+    ("post", "/api/v1/flows/{slug}/promote", "flows:write"),
     ("get", "/api/v1/audit", "audit:read"),
 ]
 ERROR_REF = "#/components/schemas/ErrorResponse"
@@ -65,9 +68,14 @@ def test_every_contract_operation_is_documented(document: dict[str, Any], method
 
 
 def test_operations_name_the_errors_the_contract_gives_them(document: dict[str, Any]) -> None:
-    put_slot = operation(document, "put", "/api/v1/flows/{slug}/slots/{trigger}")
-    assert {"404", "412", "422", "428"} <= set(put_slot["responses"])
-    assert any(p["in"] == "header" and p["name"] == "If-Match" for p in put_slot["parameters"])
+    for method, path in [
+        ("put", "/api/v1/flows/{slug}/slots/{trigger}"),
+        ("post", "/api/v1/flows/{slug}/revisions/{number}/restore"),
+        ("post", "/api/v1/flows/{slug}/promote"),
+    ]:
+        revision_write = operation(document, method, path)
+        assert {"404", "412", "422", "428"} <= set(revision_write["responses"]), path
+        assert any(p["in"] == "header" and p["name"] == "If-Match" for p in revision_write["parameters"]), path
     for path in ["/api/v1/actions", "/api/v1/actions/{slug}/versions"]:
         post = operation(document, "post", path)
         assert "422" in post["responses"]
@@ -107,7 +115,8 @@ def test_every_operation_refuses_a_token_without_its_scope(
 ) -> None:
     from tenants.models import API_SCOPES
 
-    url = path.format(slug="login" if "/flows/" in path else "risk-gate", version="0.1.0", trigger="login.post-auth")
+    slug = "login" if "/flows/" in path else "risk-gate"
+    url = path.format(slug=slug, version="0.1.0", trigger="login.post-auth", number=1)
     token = api_token(*[s for s in API_SCOPES if s != scope])
     headers = {"Authorization": f"Bearer {token}"}
     if method == "get":

@@ -1,0 +1,160 @@
+"""Roll back and promote over the management API (contract §14): each answers like a slot PUT,
+with the flow's new revision, and refuses like it (412 stale, 428 no `If-Match`, 422 naming fields)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Field, Header, Path, Router, Schema
+from pydantic import ConfigDict
+
+from audit_app.services import Actor, RequestMeta
+from config.api_docs import responses, scope_required
+from config.api_types import Text
+from flows_app.api import (
+    IF_MATCH_DESCRIPTION,
+    FlowOut,
+    FlowSlug,
+    expected_revision_from,
+    flow_document,
+    flow_or_404,
+    stale_revision_error,
+)
+from flows_app.prepared import flow_for_run
+from flows_app.replacing import (
+    NoSuchRevision,
+    NothingToChange,
+    NotPromotable,
+    ReplacementRefused,
+    promote_flow,
+    restore_revision,
+)
+from flows_app.services import StaleRevision
+from tenants.api_auth import ApiError, request_token
+
+router = Router(tags=["flows"])
+
+# Above any revision a flow reaches, below what the database's integer column holds.
+MAX_REVISION = 999_999_999
+RevisionNumber = Annotated[
+    int, Path(description="The earlier revision to restore.", examples=[3], ge=1, le=MAX_REVISION)
+]
+
+
+class PromoteIn(Schema):
+    model_config = ConfigDict(populate_by_name=True, json_schema_extra={"examples": [{"from": "login-staging"}]})
+
+    source: Text = Field(alias="from", description="Slug of the flow whose bindings replace the target's.")
+    from_revision: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_REVISION,
+        description="Promote this revision of the source instead of its current one (e.g. the one a preview showed).",
+    )
+
+
+def _answer(request: HttpRequest, response: HttpResponse, slug: str) -> dict[str, Any]:
+    document = flow_document(flow_or_404(request_token(request), slug))
+    response["ETag"] = f'"{document["revision"]}"'
+    return document
+
+
+def _refused(code: str, refused: ReplacementRefused) -> ApiError:
+    plan = refused.plan
+    details = [{"field": p.field, "message": p.message} for p in plan.problems]
+    what = ", ".join(sorted({f"{p.trigger} #{p.position} {p.action}".strip() for p in plan.problems if p.position}))
+    message = f"{plan.note} would save bindings that are no longer valid ({what or 'see details'}); nothing was saved."
+    return ApiError(422, code, message, details)
+
+
+def _unchanged(unchanged: NothingToChange) -> ApiError:
+    return ApiError(409, "nothing_to_change", str(unchanged), {"current_revision": unchanged.plan.base.number})
+
+
+@router.post(
+    "/{slug}/revisions/{number}/restore",
+    response=responses({200: FlowOut}, 400, 403, 404, 409, 412, 422, 428),
+    summary="Roll back: a new revision equal to an earlier one (If-Match: current revision)",
+    **scope_required("flows:write"),
+)
+def restore(
+    request: HttpRequest,
+    slug: FlowSlug,
+    number: RevisionNumber,
+    response: HttpResponse,
+    if_match: str | None = Header(None, alias="If-Match", examples=["5"], description=IF_MATCH_DESCRIPTION),
+) -> dict[str, Any]:
+    """Makes a new current revision whose every slot equals revision `number` (actions, pinned
+    versions, config and secrets, enabled, on_error, timeout, order); history is not rewritten. The
+    audit shows `flow.action_*` events noted "Restored revision N". 404 for an unknown revision, 409
+    `nothing_to_change` when it equals the current one, 412 when `If-Match` is stale, 422
+    `cannot_restore` when a binding of it can no longer be saved (its action was deleted, its config
+    fails today's checks), `details` naming each (`login.post-auth.0.action`). Scope `flows:write`."""
+    token = request_token(request)
+    flow = flow_or_404(token, slug)
+    expected = expected_revision_from(if_match)
+    try:
+        restore_revision(
+            flow,
+            number,
+            expected_revision=expected,
+            actor=Actor.for_token(token),
+            meta=RequestMeta.from_request(request),
+        )
+    except NoSuchRevision as missing:
+        raise ApiError(404, "not_found", str(missing)) from missing
+    except StaleRevision as stale:
+        raise stale_revision_error(stale) from stale
+    except ReplacementRefused as refused:
+        raise _refused("cannot_restore", refused) from refused
+    except NothingToChange as unchanged:
+        raise _unchanged(unchanged) from unchanged
+    return _answer(request, response, slug)
+
+
+@router.post(
+    "/{slug}/promote",
+    response=responses({200: FlowOut}, 400, 403, 404, 409, 412, 422, 428),
+    summary="Promote another flow's bindings into this one as one new revision (If-Match: this flow's revision)",
+    **scope_required("flows:write"),
+)
+def promote(
+    request: HttpRequest,
+    slug: FlowSlug,
+    body: PromoteIn,
+    response: HttpResponse,
+    if_match: str | None = Header(None, alias="If-Match", examples=["5"], description=IF_MATCH_DESCRIPTION),
+) -> dict[str, Any]:
+    """The bindings of the flow `from` (its current revision, or `from_revision`) replace every slot
+    of this flow, which must be another flow of the same kind, as one new revision; the audit shows
+    `flow.action_*` events noted "Promoted from SLUG rN". 404 when `from` names no flow of the token's
+    tenant, 409 `nothing_to_change` when the bindings are already equal, 412 when `If-Match` is stale,
+    422 naming the field `from` for the same flow or another kind, and `cannot_promote` naming each
+    binding that fails today's checks. Scope `flows:write`."""
+    token = request_token(request)
+    target = flow_or_404(token, slug)
+    expected = expected_revision_from(if_match)
+    source = flow_for_run(token.tenant, body.source)
+    if source is None:
+        message = f"No flow {body.source!r} in this tenant to promote from."
+        raise ApiError(404, "not_found", message, [{"field": "from", "message": message}])
+    try:
+        promote_flow(
+            source,
+            target,
+            source_revision=body.from_revision,
+            expected_revision=expected,
+            actor=Actor.for_token(token),
+            meta=RequestMeta.from_request(request),
+        )
+    except NotPromotable as refused:
+        details = [{"field": refused.field, "message": str(refused)}]
+        raise ApiError(422, "not_promotable", str(refused), details) from refused
+    except StaleRevision as stale:
+        raise stale_revision_error(stale) from stale
+    except ReplacementRefused as refused:
+        raise _refused("cannot_promote", refused) from refused
+    except NothingToChange as unchanged:
+        raise _unchanged(unchanged) from unchanged
+    return _answer(request, response, slug)
