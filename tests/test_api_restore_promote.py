@@ -48,7 +48,8 @@ def test_restore_answers_the_new_revision_like_a_slot_put(client: Client, person
     assert document == client.get("/api/v1/flows/login", headers=bearer(token)).json()
     (event,) = AuditEvent.objects.filter(tenant=tenant, flow_revision=4)
     assert (event.type, event.actor_kind, event.target) == ("flow.action_updated", "token", "Restored revision 2")
-    assert (event.before["config"]["threshold"], event.after["config"]["threshold"]) == (90, 50)
+    was, now = dict(event.before or {}), dict(event.after or {})
+    assert (was["config"]["threshold"], now["config"]["threshold"]) == (90, 50)
 
 
 def test_restore_refusals_name_what_is_wrong(client: Client, personas: Any, api_token: Any) -> None:
