@@ -129,7 +129,7 @@ def restore_revision(
     config with secrets, enabled, on_error, timeout, positions), audited as `flow.action_*`
     changes noted "Restored revision N". Refused with StaleRevision, NoSuchRevision,
     ReplacementRefused (e.g. an action deleted since) or NothingToChange; nothing saved then."""
-    return _apply(plan_restore(flow, number), expected_revision, actor, user, meta)
+    return carry_out(plan_restore(flow, number), expected_revision=expected_revision, actor=actor, user=user, meta=meta)
 
 
 def promote_flow(
@@ -146,12 +146,14 @@ def promote_flow(
     revision of the target, audited as `flow.action_*` changes noted "Promoted from …". Refused
     with NotPromotable, StaleRevision, ReplacementRefused or NothingToChange; nothing saved then."""
     plan = plan_promote(source, target, source_revision=source_revision)
-    return _apply(plan, expected_revision, actor, user, meta)
+    return carry_out(plan, expected_revision=expected_revision, actor=actor, user=user, meta=meta)
 
 
-def _apply(
-    plan: Replacement, expected_revision: int, actor: Actor, user: Any, meta: RequestMeta | None
+def carry_out(
+    plan: Replacement, *, expected_revision: int, actor: Actor, user: Any = None, meta: RequestMeta | None = None
 ) -> FlowRevision:
+    """Write a plan (the one a preview showed) as the flow's new revision, if the flow is still at
+    `expected_revision` and the plan can be saved; refused as restore_revision/promote_flow are."""
     if plan.base.number != expected_revision:
         raise StaleRevision(plan.base, expected_revision)
     if plan.problems:

@@ -182,5 +182,7 @@ def revision_diff(request: HttpRequest, access: TenantAccess, flow_slug: str) ->
         "numbers": list(flow.revisions.order_by("-number").values_list("number", flat=True)),
         "slots": slots,
         "change_count": sum(len(slot.changed) for slot in slots),
+        "before_label": f"Before (r{left.number})",
+        "after_label": f"After (r{right.number})",
     }
     return render(request, "flows_app/revision_diff.html", context)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from flows_app import delete_views, editor_views, revision_views, runs_views, views
+from flows_app import delete_views, editor_views, replace_views, revision_views, runs_views, views
 
 app_name = "flows"
 
@@ -12,6 +12,9 @@ urlpatterns = [
     path("<slug:flow_slug>/enabled/", views.flow_set_enabled, name="set_enabled"),
     path("<slug:flow_slug>/revisions/", revision_views.revision_list, name="revisions"),
     path("<slug:flow_slug>/revisions/diff/", revision_views.revision_diff, name="revision_diff"),
+    path("<slug:flow_slug>/revisions/<int:revision_number>/restore/", replace_views.restore, name="restore"),
+    path("<slug:flow_slug>/promote/", replace_views.promote_pick, name="promote_pick"),
+    path("<slug:flow_slug>/promote/<slug:target_slug>/", replace_views.promote, name="promote"),
     path("<slug:flow_slug>/runs/", runs_views.flow_runs, name="runs"),
     path(
         "<slug:flow_slug>/transactions/<str:transaction_id>/",

@@ -116,6 +116,8 @@ SAMPLE_VALUES = {
     "event_id": _LatestEventIdOf("{tenant}"),
     "action_slug": "secret-action",
     "flow_slug": "login",
+    "target_slug": "login-staging",
+    "revision_number": "1",
     "version_label": "0.1.0",
     "binding_key": "0000000000000000000000000000beef",
     "execution_id": _LatestExecutionIdOf("{tenant}"),
@@ -150,6 +152,8 @@ GET_AND_POST = {
     "t/<slug:tenant_slug>/audit/retention/": "owner",
     "t/<slug:tenant_slug>/actions/<slug:action_slug>/delete/": "owner",
     "t/<slug:tenant_slug>/flows/<slug:flow_slug>/delete/": "owner",
+    "t/<slug:tenant_slug>/flows/<slug:flow_slug>/revisions/<int:revision_number>/restore/": "editor",
+    "t/<slug:tenant_slug>/flows/<slug:flow_slug>/promote/<slug:target_slug>/": "editor",
 }
 
 
@@ -165,7 +169,7 @@ def fill(route: str, tenant_slug: str) -> str:
 @pytest.fixture
 def both_tenants_have_objects(personas: Any) -> Any:
     from flows_app.models import ActionExecution
-    from flows_app.services import BindingSpec
+    from flows_app.services import BindingSpec, create_flow
     from tenants.models import ApiToken, Invitation, hash_token_secret
     from tests.flow_helpers import attach
 
@@ -173,6 +177,8 @@ def both_tenants_have_objects(personas: Any) -> Any:
     for tenant in (personas.tenant_a, personas.tenant_b):
         action = add_custom_action(tenant, "secret-action")
         flow = attach(tenant, "login.post-auth", BindingSpec("webhook-emit", "1.0.0", hook, key=WALK_BINDING_KEY))
+        # A second login flow: what the promote pages promote into.
+        create_flow(tenant, name="Login staging", slug="login-staging", kind="login")
         ActionExecution.objects.create(
             tenant=tenant,
             flow=flow,
