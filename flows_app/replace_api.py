@@ -3,6 +3,8 @@ with the flow's new revision, and refuses like it (412 stale, 428 no `If-Match`,
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from django.http import HttpRequest, HttpResponse
@@ -60,16 +62,27 @@ def _answer(request: HttpRequest, response: HttpResponse, slug: str) -> dict[str
     return document
 
 
-def _refused(code: str, refused: ReplacementRefused) -> ApiError:
-    plan = refused.plan
-    details = [{"field": p.field, "message": p.message} for p in plan.problems]
-    what = ", ".join(sorted({f"{p.trigger} #{p.position} {p.action}".strip() for p in plan.problems if p.position}))
-    message = f"{plan.note} would save bindings that are no longer valid ({what or 'see details'}); nothing was saved."
-    return ApiError(422, code, message, details)
-
-
-def _unchanged(unchanged: NothingToChange) -> ApiError:
-    return ApiError(409, "nothing_to_change", str(unchanged), {"current_revision": unchanged.plan.base.number})
+@contextmanager
+def _refusals_answered(refused_code: str) -> Iterator[None]:
+    """Turn the refusals of a restore or a promote into the API's error answers."""
+    try:
+        yield
+    except NoSuchRevision as missing:
+        raise ApiError(404, "not_found", str(missing)) from missing
+    except NotPromotable as refused:
+        details = [{"field": refused.field, "message": str(refused)}]
+        raise ApiError(422, "not_promotable", str(refused), details) from refused
+    except StaleRevision as stale:
+        raise stale_revision_error(stale) from stale
+    except NothingToChange as unchanged:
+        current = {"current_revision": unchanged.plan.base.number}
+        raise ApiError(409, "nothing_to_change", str(unchanged), current) from unchanged
+    except ReplacementRefused as refused:
+        plan = refused.plan
+        details = [{"field": p.field, "message": p.message} for p in plan.problems]
+        named = sorted({f"{p.trigger} #{p.position} {p.action}" for p in plan.problems if p.position})
+        message = f"{plan.note} would save bindings that are no longer valid ({', '.join(named) or 'see details'})"
+        raise ApiError(422, refused_code, f"{message}; nothing was saved.", details) from refused
 
 
 @router.post(
@@ -94,7 +107,7 @@ def restore(
     token = request_token(request)
     flow = flow_or_404(token, slug)
     expected = expected_revision_from(if_match)
-    try:
+    with _refusals_answered("cannot_restore"):
         restore_revision(
             flow,
             number,
@@ -102,14 +115,6 @@ def restore(
             actor=Actor.for_token(token),
             meta=RequestMeta.from_request(request),
         )
-    except NoSuchRevision as missing:
-        raise ApiError(404, "not_found", str(missing)) from missing
-    except StaleRevision as stale:
-        raise stale_revision_error(stale) from stale
-    except ReplacementRefused as refused:
-        raise _refused("cannot_restore", refused) from refused
-    except NothingToChange as unchanged:
-        raise _unchanged(unchanged) from unchanged
     return _answer(request, response, slug)
 
 
@@ -139,7 +144,7 @@ def promote(
     if source is None:
         message = f"No flow {body.source!r} in this tenant to promote from."
         raise ApiError(404, "not_found", message, [{"field": "from", "message": message}])
-    try:
+    with _refusals_answered("cannot_promote"):
         promote_flow(
             source,
             target,
@@ -148,13 +153,4 @@ def promote(
             actor=Actor.for_token(token),
             meta=RequestMeta.from_request(request),
         )
-    except NotPromotable as refused:
-        details = [{"field": refused.field, "message": str(refused)}]
-        raise ApiError(422, "not_promotable", str(refused), details) from refused
-    except StaleRevision as stale:
-        raise stale_revision_error(stale) from stale
-    except ReplacementRefused as refused:
-        raise _refused("cannot_promote", refused) from refused
-    except NothingToChange as unchanged:
-        raise _unchanged(unchanged) from unchanged
     return _answer(request, response, slug)

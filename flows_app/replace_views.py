@@ -73,9 +73,13 @@ def _confirm(request: HtmxHttpRequest, plan: Replacement) -> tuple[HttpResponse 
     return redirect(url), "", 302
 
 
-def _preview(
-    request: HtmxHttpRequest, access: TenantAccess, plan: Replacement, notice: str, status: int, **page: Any
-) -> HttpResponse:
+def _confirm_or_preview(request: HtmxHttpRequest, access: TenantAccess, plan: Replacement, **page: Any) -> HttpResponse:
+    """A POST writes the plan and redirects; a GET, or a POST that was refused, shows the preview."""
+    notice, status = "", 200
+    if request.method == "POST":
+        done, notice, status = _confirm(request, plan)
+        if done is not None:
+            return done
     slots = diff_revisions(plan.flow.kind, plan.current, plan.incoming)
     context = {
         "access": access,
@@ -103,13 +107,8 @@ def restore(request: HtmxHttpRequest, access: TenantAccess, flow_slug: str, revi
         plan = plan_restore(flow, revision_number)
     except NoSuchRevision as missing:
         raise Http404(str(missing)) from missing
-    notice, status = "", 200
-    if request.method == "POST":
-        done, notice, status = _confirm(request, plan)
-        if done is not None:
-            return done
     after = f"After restoring (r{revision_number})"
-    return _preview(request, access, plan, notice, status, mode="restore", after_label=after)
+    return _confirm_or_preview(request, access, plan, mode="restore", after_label=after)
 
 
 @tenant_view
@@ -142,10 +141,5 @@ def promote(request: HtmxHttpRequest, access: TenantAccess, flow_slug: str, targ
         plan = plan_promote(source, target, source_revision=posted_source)
     except NotPromotable as refused:
         return _pick_page(request, access, source, refused, status=422 if request.method == "POST" else 200)
-    notice, status = "", 200
-    if request.method == "POST":
-        done, notice, status = _confirm(request, plan)
-        if done is not None:
-            return done
     after = f"After promoting ({source.slug} r{plan.source.number})"
-    return _preview(request, access, plan, notice, status, mode="promote", source=source, after_label=after)
+    return _confirm_or_preview(request, access, plan, mode="promote", source=source, after_label=after)

@@ -23,6 +23,7 @@ from flows_app.services import (
     BindingSpec,
     InvalidBindings,
     StaleRevision,
+    copy_binding,
     match_previous,
     save_flow_slots,
     slot_problems,
@@ -191,7 +192,7 @@ def _plan(flow: Flow, source: FlowRevision, note: str, *, keep_keys: bool) -> Re
         previous = match_previous(specs[trigger], [b for b in current if b.trigger == trigger])
         for index, (binding, spec, matched) in enumerate(zip(here, specs[trigger], previous, strict=True)):
             spec.key = matched.key if matched is not None else (spec.key or uuid.uuid4())
-            incoming.append(_copy(binding, spec.key, index))
+            incoming.append(copy_binding(binding, None, key=spec.key, position=index))
             if binding.action.deleted_at is not None:
                 deleted[f"{trigger}.{index}"] = binding.action.slug
     errors = slot_problems(flow, specs, base)
@@ -216,21 +217,6 @@ def _spec(binding: Binding, keep_key: bool) -> BindingSpec:
         timeout_ms=binding.timeout_ms,
         key=binding.key if keep_key else None,
         keep_stored_secrets=False,
-    )
-
-
-def _copy(binding: Binding, key: uuid.UUID, position: int) -> Binding:
-    return Binding(
-        key=key,
-        trigger=binding.trigger,
-        position=position,
-        action=binding.action,
-        pinned_version=binding.pinned_version,
-        config=binding.config,
-        encrypted_secrets=binding.encrypted_secrets,
-        enabled=binding.enabled,
-        on_error=binding.on_error,
-        timeout_ms=binding.timeout_ms,
     )
 
 

@@ -242,7 +242,7 @@ def save_flow_slots(
             comment=comment,
             **backdated(occurred_at),
         )
-        new_rows = [_copy(b, revision) for b in old_bindings if b.trigger not in slots]
+        new_rows = [copy_binding(b, revision) for b in old_bindings if b.trigger not in slots]
         for trigger, items in resolved.items():
             new_rows += [
                 Binding(
@@ -290,12 +290,15 @@ def slot_problems(flow: Flow, slots: dict[str, list[BindingSpec]], against: Flow
     return _check(flow, slots, old_bindings)[1]
 
 
-def _copy(binding: Binding, revision: FlowRevision) -> Binding:
+def copy_binding(
+    binding: Binding, revision: FlowRevision | None, *, key: uuid.UUID | None = None, position: int | None = None
+) -> Binding:
+    """An unsaved copy of `binding` in `revision` (None: in none yet, e.g. for a preview)."""
     return Binding(
         revision=revision,
-        key=binding.key,
+        key=key or binding.key,
         trigger=binding.trigger,
-        position=binding.position,
+        position=binding.position if position is None else position,
         action=binding.action,
         pinned_version=binding.pinned_version,
         config=binding.config,
