@@ -25,6 +25,7 @@ from flows_app.api import (
 )
 from flows_app.prepared import flow_for_run
 from flows_app.replacing import (
+    MAX_REVISION_NUMBER,
     NoSuchRevision,
     NothingToChange,
     NotPromotable,
@@ -37,10 +38,8 @@ from tenants.api_auth import ApiError, request_token
 
 router = Router(tags=["flows"])
 
-# Above any revision a flow reaches, below what the database's integer column holds.
-MAX_REVISION = 999_999_999
 RevisionNumber = Annotated[
-    int, Path(description="The earlier revision to restore.", examples=[3], ge=1, le=MAX_REVISION)
+    int, Path(description="The earlier revision to restore.", examples=[3], ge=1, le=MAX_REVISION_NUMBER)
 ]
 
 
@@ -51,7 +50,7 @@ class PromoteIn(Schema):
     from_revision: int | None = Field(
         None,
         ge=1,
-        le=MAX_REVISION,
+        le=MAX_REVISION_NUMBER,
         description="Promote this revision of the source instead of its current one (e.g. the one a preview showed).",
     )
 

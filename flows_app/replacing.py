@@ -30,6 +30,9 @@ from flows_app.services import (
 )
 from flows_app.triggers import FLOW_SLOTS
 
+# Above any revision a flow reaches, below what the database's integer column holds.
+MAX_REVISION_NUMBER = 999_999_999
+
 
 @dataclass(frozen=True)
 class BindingProblem:
@@ -92,7 +95,8 @@ class ReplacementRefused(Exception):
 
 def plan_restore(flow: Flow, number: int) -> Replacement:
     """Restoring revision `number` of `flow` over its current revision. NoSuchRevision if none."""
-    source = flow.revisions.filter(number=number).first()
+    # A number past the integer column would fail in the query instead of matching nothing.
+    source = flow.revisions.filter(number=number).first() if 0 < number <= MAX_REVISION_NUMBER else None
     if source is None:
         raise NoSuchRevision(f"{flow.slug} has no revision {number}.")
     return _plan(flow, source, f"Restored revision {number}", keep_keys=True)
@@ -107,9 +111,12 @@ def plan_promote(source: Flow, target: Flow, *, source_revision: int | None = No
             f"{source.slug} is a {source.kind} flow and {target.slug} a {target.kind} flow; "
             "only a flow of the same kind can be promoted."
         )
-    revision = (
-        source.current_revision if source_revision is None else source.revisions.filter(number=source_revision).first()
-    )
+    if source_revision is None:
+        revision = source.current_revision
+    elif 0 < source_revision <= MAX_REVISION_NUMBER:
+        revision = source.revisions.filter(number=source_revision).first()
+    else:
+        revision = None
     if revision is None:
         raise NotPromotable(f"{source.slug} has no revision {source_revision}.", field="from_revision")
     # Bindings of another flow have other keys: they are matched to the target's by action, as a

@@ -91,6 +91,7 @@ def test_other_tenants_and_unknown_revisions_are_404(saved_twice: Any) -> None:
         assert outsider.post(url, {"base_revision": "3", "source_revision": "2"}).status_code == 404
     editor = web(saved_twice.editor)
     assert editor.get("/t/acme/flows/login/revisions/9/restore/").status_code == 404
+    assert editor.get(f"/t/acme/flows/login/revisions/{'9' * 30}/restore/").status_code == 404
     assert editor.get("/t/acme/flows/login-staging/promote/nope/").status_code == 404
     # Another tenant's flow as the target is not found either.
     create_flow(saved_twice.tenant_b, name="Theirs", slug="theirs", kind="login", actor=SYSTEM)
