@@ -44,7 +44,7 @@ RevisionNumber = Annotated[
 
 
 class PromoteIn(Schema):
-    model_config = ConfigDict(populate_by_name=True, json_schema_extra={"examples": [{"from": "login-staging"}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [{"from": "login-staging"}]})
 
     source: Text = Field(alias="from", description="Slug of the flow whose bindings replace the target's.")
     from_revision: int | None = Field(

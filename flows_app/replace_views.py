@@ -66,8 +66,10 @@ def _confirm(request: HtmxHttpRequest, plan: Replacement) -> tuple[HttpResponse 
             ),
             409,
         )
-    except (ReplacementRefused, NothingToChange) as refused:
-        return None, f"Nothing was saved: {refused}", 422 if isinstance(refused, ReplacementRefused) else 409
+    except ReplacementRefused:
+        return None, "Nothing was saved: the bindings listed below would not be accepted.", 422
+    except NothingToChange as unchanged:
+        return None, str(unchanged), 409
     messages.success(request, f"{plan.note} as revision {revision.number} of {plan.flow.slug}.")
     url = reverse("flows:revisions", kwargs={"tenant_slug": plan.flow.tenant.slug, "flow_slug": plan.flow.slug})
     return redirect(url), "", 302
