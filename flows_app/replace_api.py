@@ -46,7 +46,9 @@ RevisionNumber = Annotated[
 class PromoteIn(Schema):
     model_config = ConfigDict(json_schema_extra={"examples": [{"from": "login-staging"}]})
 
-    source: Text = Field(alias="from", description="Slug of the flow whose bindings replace the target's.")
+    source: Text = Field(
+        alias="from", min_length=1, description="Slug of the flow whose bindings replace the target's."
+    )
     from_revision: int | None = Field(
         None,
         ge=1,
