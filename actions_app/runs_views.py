@@ -4,6 +4,7 @@ which execution a replay in the test harness may reuse."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
@@ -11,6 +12,7 @@ from django.shortcuts import render
 
 from actions_app.health import health_for
 from actions_app.models import Action, ActionKind
+from flows_app.execution_links import binding_of, execution_links
 from flows_app.models import ActionExecution, Flow
 from flows_app.run_records import settle_for_reading
 from tenants.access import TenantAccess, get_visible_or_404, tenant_view, visible
@@ -54,10 +56,19 @@ def action_runs(request: HtmxHttpRequest, access: TenantAccess, action_slug: str
     return render(request, template, context)
 
 
+def recorded_config(execution: ActionExecution) -> dict[str, Any]:
+    """The binding config the execution ran with, as recorded: secrets already masked."""
+    context = execution.masked_input.get("context") if isinstance(execution.masked_input, dict) else None
+    config = context.get("config") if isinstance(context, dict) else None
+    return config if isinstance(config, dict) else {}
+
+
 @tenant_view
-def execution_detail(request: HttpRequest, access: TenantAccess, action_slug: str, execution_id: int) -> HttpResponse:
+def execution_detail(request: HttpRequest, access: TenantAccess, action_slug: str, execution_id: str) -> HttpResponse:
     action = get_visible_or_404(access, "view_action", Action.objects.all(), slug=action_slug)
-    execution = _executions(access, action).select_related("flow").filter(pk=execution_id).first()
+    # parse_count: an id past bigint used to overflow in the query instead of answering 404.
+    pk = parse_count(execution_id)
+    execution = _executions(access, action).select_related("flow", "action").filter(pk=pk).first() if pk else None
     if execution is None:
         raise Http404("No such execution")
     context = {
@@ -65,10 +76,12 @@ def execution_detail(request: HttpRequest, access: TenantAccess, action_slug: st
         "tenant": access.tenant,
         "action": action,
         "execution": execution,
+        "links": execution_links(access.tenant.slug, execution),
+        "config": recorded_config(execution),
+        "binding": binding_of(execution),
         "masked_input": json.dumps(execution.masked_input, indent=2, sort_keys=True, ensure_ascii=False),
         "result": json.dumps(execution.result, indent=2, sort_keys=True, ensure_ascii=False)
         if execution.result is not None
         else "",
-        "can_replay": action.kind == ActionKind.CUSTOM,
     }
     return render(request, "actions_app/runs_detail.html", context)

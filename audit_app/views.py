@@ -5,11 +5,14 @@ from typing import cast
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from audit_app.exports import csv_lines, jsonl_lines
 from audit_app.models import EVENT_TYPES, AuditEvent, AuditEventQuerySet
 from audit_app.queries import OUTCOMES, AuditQuery, Cursor, InvalidAuditQuery, event_diff, keyset_page
+from flows_app.execution_links import ExecutionLinks, execution_links, executions_of_events
+from flows_app.models import ActionExecution
 from flows_app.run_records import UNRECORDED_IN_REQUEST, settle_for_reading, unrecorded_headers
 from tenants.access import TenantAccess, tenant_view
 from tenants.http import HtmxHttpRequest, parse_count
@@ -37,11 +40,14 @@ def audit_log(request: HtmxHttpRequest, access: TenantAccess) -> HttpResponse:
     except InvalidAuditQuery as invalid:
         cursor, problems = None, problems + invalid.problems
     page = keyset_page(query.apply(readable_events(access)), cursor, PAGE_SIZE)
+    executions = executions_of_events(access.tenant.pk, page.events)
     context = {
         "access": access,
         "tenant": access.tenant,
         "query": query,
         "page": page,
+        # Each run's event beside the pages of its execution (one query for the whole page).
+        "rows": [(event, _links_of(access, executions.get(event.pk))) for event in page.events],
         "problems": problems,
         "newer_qs": query.query_string(page.newer) if page.newer else None,
         "older_qs": query.query_string(page.older) if page.older else None,
@@ -62,13 +68,30 @@ def event_detail(request: HttpRequest, access: TenantAccess, event_id: str) -> H
     event = readable_events(access).filter(pk=pk).first() if pk is not None else None
     if event is None:
         raise Http404("No such audit event")
+    execution = executions_of_events(access.tenant.pk, [event]).get(event.pk)
+    links = _links_of(access, execution)
     context = {
         "access": access,
         "tenant": access.tenant,
         "event": event,
+        "execution": execution,
+        "links": links,
+        "trace_url": links.trace if links else _trace_url(access, event),
         "diff": event_diff(event.before, event.after),
     }
     return render(request, "audit_app/event_detail.html", context)
+
+
+def _links_of(access: TenantAccess, execution: ActionExecution | None) -> ExecutionLinks | None:
+    return execution_links(access.tenant.slug, execution) if execution is not None else None
+
+
+def _trace_url(access: TenantAccess, event: AuditEvent) -> str | None:
+    """The trace of the event's transaction when its execution is not found (an event from before
+    execution digests): by the flow's slug, as the event names it."""
+    if not (event.transaction_id and event.flow_slug):
+        return None
+    return reverse("flows:transaction", args=[access.tenant.slug, event.flow_slug, event.transaction_id])
 
 
 def _export(

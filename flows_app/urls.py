@@ -17,7 +17,7 @@ urlpatterns = [
     path("<slug:flow_slug>/promote/<slug:target_slug>/", replace_views.promote, name="promote"),
     path("<slug:flow_slug>/runs/", runs_views.flow_runs, name="runs"),
     path(
-        "<slug:flow_slug>/transactions/<str:transaction_id>/",
+        "<slug:flow_slug>/transactions/<path:transaction_id>/",
         runs_views.transaction_trace,
         name="transaction",
     ),

@@ -325,7 +325,8 @@ def test_the_event_page_links_the_action_version_and_transaction(client: Any, pe
     client.force_login(personas.viewer)
     body = client.get(f"/t/acme/audit/{story['blocked'].pk}/").content.decode()
     assert 'href="/t/acme/actions/geo-block/versions/0.2.0/"' in body
-    assert 'href="/t/acme/audit/?q=tx-blocked-1"' in body
+    # A transaction id leads to its trace, not to a search (issue 15).
+    assert 'href="/t/acme/flows/login/transactions/tx-blocked-1/"' in body
     assert "block" in body
 
 

@@ -160,7 +160,7 @@ GET_AND_POST = {
 def fill(route: str, tenant_slug: str) -> str:
     url = "/" + route
     for name, value in SAMPLE_VALUES.items():
-        for converter in ("slug", "str", "int"):
+        for converter in ("slug", "str", "int", "path"):
             url = url.replace(f"<{converter}:{name}>", value.format(tenant=tenant_slug))
     assert "<" not in url, f"{route}: add a sample value for its parameters to SAMPLE_VALUES"
     return url

@@ -1,0 +1,75 @@
+"""Where an investigation goes from an execution or its audit event: the execution's page, its
+replay, its transaction's trace and the binding that ran.
+
+A `flow.action_executed` event does not hold its execution's id (the settler writes both in one
+COPY, before any id exists); it holds the execution's digest (flows_app.run_records), and the two
+share the run's time, so the execution is found by time and digest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.urls import reverse
+
+from actions_app.models import ActionKind
+from audit_app.models import AuditEvent
+from flows_app.models import ActionExecution, Binding
+from flows_app.run_records import execution_digest
+
+
+@dataclass(frozen=True)
+class ExecutionLinks:
+    """The pages of one execution; None where the page no longer exists (action or flow deleted)."""
+
+    detail: str | None
+    replay: str | None
+    trace: str | None
+
+
+def execution_links(tenant_slug: str, execution: ActionExecution) -> ExecutionLinks:
+    """Links for `execution`, whose `action` and `flow` are loaded (a deleted action or flow keeps
+    its executions, but its pages answer 404, so they get no link)."""
+    action, flow = execution.action, execution.flow
+    trace = (
+        reverse("flows:transaction", args=[tenant_slug, flow.slug, execution.transaction_id])
+        if flow.deleted_at is None
+        else None
+    )
+    if action.deleted_at is not None or trace is None:
+        # An execution is read through its action and flow (actions_app.runs_views).
+        return ExecutionLinks(None, None, trace)
+    detail = reverse("actions:execution", args=[tenant_slug, action.slug, execution.pk])
+    replay = None
+    if action.kind == ActionKind.CUSTOM:
+        replay = reverse("actions:detail", args=[tenant_slug, action.slug]) + f"?replay={execution.pk}#harness"
+    return ExecutionLinks(detail, replay, trace)
+
+
+def executions_of_events(tenant_id: int, events: Iterable[AuditEvent]) -> dict[int, ActionExecution]:
+    """The execution each `flow.action_executed` event among `events` records, by event id, in one
+    query (with their action and flow). Events written before digests existed have none here."""
+    claimed: dict[int, tuple[Any, str]] = {}
+    for event in events:
+        digest = event.after.get("execution_digest") if isinstance(event.after, dict) else None
+        if event.type == "flow.action_executed" and isinstance(digest, str):
+            claimed[event.pk] = (event.occurred_at, digest)
+    if not claimed:
+        return {}
+    rows = ActionExecution.objects.filter(
+        tenant_id=tenant_id, occurred_at__in={at for at, _ in claimed.values()}
+    ).select_related("action", "flow")
+    by_digest: dict[str, ActionExecution] = {}
+    for row in rows:
+        by_digest.setdefault(execution_digest(vars(row)), row)
+    return {pk: by_digest[digest] for pk, (_, digest) in claimed.items() if digest in by_digest}
+
+
+def binding_of(execution: ActionExecution) -> Binding | None:
+    """The binding that ran `execution`, as its flow revision holds it (None if that revision is
+    gone), for its on_error and timeout."""
+    return Binding.objects.filter(
+        revision__flow_id=execution.flow_id, revision__number=execution.revision_number, key=execution.binding_key
+    ).first()
