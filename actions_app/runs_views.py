@@ -4,6 +4,7 @@ which execution a replay in the test harness may reuse."""
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 from django.db.models import QuerySet
@@ -14,11 +15,11 @@ from actions_app.health import health_for
 from actions_app.models import Action, ActionKind
 from flows_app.execution_links import binding_of, execution_links
 from flows_app.models import ActionExecution, Flow
+from flows_app.run_history import OUTCOMES, RunFilters, execution_page, read_history
 from flows_app.run_records import settle_for_reading
+from flows_app.triggers import ALL_TRIGGERS
 from tenants.access import TenantAccess, get_visible_or_404, tenant_view, visible
 from tenants.http import HtmxHttpRequest, parse_count
-
-HISTORY_SIZE = 50
 
 
 def _executions(access: TenantAccess, action: Action) -> QuerySet[ActionExecution]:
@@ -41,19 +42,26 @@ def replayable_execution(access: TenantAccess, action: Action, execution_id: str
 @tenant_view
 def action_runs(request: HtmxHttpRequest, access: TenantAccess, action_slug: str) -> HttpResponse:
     action = get_visible_or_404(access, "view_action", Action.objects.all(), slug=action_slug)
+    versions = list(action.versions.order_by("-major", "-minor", "-patch").values_list("version", flat=True))
+    filters = RunFilters.from_params(request.GET, triggers=ALL_TRIGGERS, versions=versions)
     executions = _executions(access, action).select_related("flow").defer("masked_input", "logs", "result")
+    page, problems = read_history(filters, request.GET.get("cursor", ""), partial(execution_page, executions))
     context = {
         "access": access,
         "tenant": access.tenant,
         "action": action,
-        "executions": list(executions[:HISTORY_SIZE]),
+        "filters": filters,
+        "problems": problems,
+        "version_choices": versions,
+        "triggers": ALL_TRIGGERS,
+        "outcomes": OUTCOMES,
+        "page": page,
         "health": health_for([action.pk], durations=True)[action.pk],
-        "history_size": HISTORY_SIZE,
     }
     template = "actions_app/runs.html"
     if request.htmx and request.htmx.target == "action-health":
         template += "#health"  # the action page loads its health summary from here
-    return render(request, template, context)
+    return render(request, template, context, status=400 if problems else 200)
 
 
 def recorded_config(execution: ActionExecution) -> dict[str, Any]:

@@ -30,6 +30,36 @@ def bulk_custom_actions(tenant: Any, count: int, prefix: str = "bulk") -> list[A
     return actions
 
 
+def execution_rows(action: Action, flow: Any, count: int, start: Any, **fields: Any) -> list[Any]:
+    """`count` recorded executions of `action` in `flow`, one a second from `start` onwards, each
+    its own transaction (`tx-00000`, ...), inserted in one statement; `fields` override any column."""
+    import uuid
+    from datetime import timedelta
+
+    from flows_app.models import ActionExecution
+
+    return ActionExecution.objects.bulk_create(
+        ActionExecution(
+            **{
+                "tenant": action.tenant,
+                "flow": flow,
+                "revision_number": 1,
+                "transaction_id": f"tx-{i:05d}",
+                "trigger": "login.post-auth",
+                "binding_key": uuid.UUID(int=i),
+                "action": action,
+                "action_version": "0.1.0",
+                "position": 0,
+                "outcome": "continue",
+                "duration_ms": 1.0,
+                "occurred_at": start + timedelta(seconds=i),
+                **fields,
+            }
+        )
+        for i in range(count)
+    )
+
+
 # ---- Requests for the hostile-input tests -------------------------------------------------
 
 CONTINUING_ACTION = """export async function execute(input: ActionInput): Promise<ActionResult> {

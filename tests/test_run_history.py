@@ -78,8 +78,8 @@ def test_it_lists_an_actions_runs_from_the_real_engine(client: Any, personas: An
     response = client.get("/t/acme/actions/risk-gate/runs/")
     assert response.status_code == 200
     page = response.content.decode()
-    assert len(response.context["executions"]) == 3
-    assert {e.transaction_id for e in response.context["executions"]} == {r.transaction_id for r in results}
+    assert len(response.context["page"].rows) == 3
+    assert {e.transaction_id for e in response.context["page"].rows} == {r.transaction_id for r in results}
     assert "not-mine" not in page
     assert response.context["health"].runs == 3
     assert "outcome-continue" in page and "<svg" in page
@@ -159,7 +159,7 @@ def test_flow_runs_group_by_transaction_and_trigger(client: Any, personas: Any, 
     _execution(gate, transaction_id="tx-b", outcome="continue", occurred_at=now - timedelta(minutes=1))
     client.force_login(personas.viewer)
     response = client.get("/t/acme/flows/login/runs/")
-    runs = response.context["runs"]
+    runs = response.context["page"].rows
     assert [(r["transaction_id"], r["outcome"], r["executions"]) for r in runs] == [
         ("tx-b", "continue", 1),
         ("tx-a", "block", 2),
