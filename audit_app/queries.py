@@ -19,7 +19,7 @@ from django.utils.http import urlencode
 
 from audit_app.models import EVENT_TYPES, AuditEvent, AuditEventQuerySet
 
-OUTCOMES = ["continue", "block", "redirect", "error"]
+OUTCOMES = ["continue", "block", "demand_mfa", "redirect", "error"]
 OLDER = "older"
 NEWER = "newer"
 
@@ -115,13 +115,22 @@ class AuditQuery:
         types = tuple(dict.fromkeys(t for t in params.getlist("type") if t))
         for unknown in [t for t in types if t not in EVENT_TYPES]:
             problems.append({"field": "type", "message": f"Unknown event type {unknown!r}."})
+        outcome = params.get("outcome", "").strip()
+        if outcome and outcome not in OUTCOMES:
+            problems.append(
+                {
+                    "field": "outcome",
+                    "message": f"Unknown outcome {outcome[:40]!r}: choose one of {', '.join(OUTCOMES)}.",
+                }
+            )
+            outcome = ""
         moments = parse_time_range(params, problems)
         return cls(
             types=tuple(t for t in types if t in EVENT_TYPES),
             action=params.get("action", "").strip(),
             flow=params.get("flow", "").strip(),
             actor=params.get("actor", "").strip(),
-            outcome=params.get("outcome", "").strip(),
+            outcome=outcome,
             since=moments["since"],
             until=moments["until"],
             q=params.get("q", "").strip(),

@@ -187,6 +187,7 @@ class Segment:
     runs: int
     y: str
     height: str
+    log_url: str  # the runs of this outcome in the bucket
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,10 @@ class Bar:
     @property
     def block_percent(self) -> int:
         return round(self.block_rate * 100)
+
+    @property
+    def blocked_url(self) -> str:
+        return next((segment.log_url for segment in self.segments if segment.outcome == "block"), self.log_url)
 
 
 @dataclass(frozen=True)
@@ -289,15 +294,20 @@ def _x_ticks(start: datetime, end: datetime, to_x: Any) -> list[Tick]:
     return ticks
 
 
-def _log_url(tenant: Tenant, window: TimelineWindow, start: datetime, end: datetime) -> str:
-    # The audit log reads since/until inclusive, as ISO date-times in UTC.
+def _log_url(tenant: Tenant, window: TimelineWindow, start: datetime, end: datetime, outcome: str = "") -> str:
+    """The audit log listing the bucket's runs (of one outcome when given): exactly the runs the
+    bar counts. The log reads until inclusively and a bucket ends before its `end`, so the link
+    stops a millisecond before it (a datetime-local input holds milliseconds, no finer)."""
+    last = end - timedelta(milliseconds=1)
     pairs = [
         ("type", "flow.action_executed"),
         ("since", start.strftime("%Y-%m-%dT%H:%M:%S")),
-        ("until", end.strftime("%Y-%m-%dT%H:%M:%S")),
+        ("until", last.strftime("%Y-%m-%dT%H:%M:%S.") + f"{last.microsecond // 1000:03d}"),
     ]
     if window.flow:
         pairs.append(("flow", window.flow))
+    if outcome:
+        pairs.append(("outcome", outcome))
     return reverse("audit:log", args=[tenant.slug]) + "?" + urlencode(pairs)
 
 
@@ -318,7 +328,8 @@ def _bars(tenant: Tenant, window: TimelineWindow, counts: dict[datetime, dict[st
             if runs:
                 height = runs * scale
                 y -= height
-                segments.append(Segment(key, label, runs, _num(y), _num(height)))
+                segment_url = _log_url(tenant, window, start, end, key)
+                segments.append(Segment(key, label, runs, _num(y), _num(height), segment_url))
         breakdown = ", ".join(f"{label} {per_outcome.get(key, 0)}" for key, label in OUTCOMES)
         title = f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} UTC: {total} runs ({breakdown})"
         bars.append(

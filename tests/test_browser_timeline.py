@@ -64,3 +64,29 @@ def test_operator_finds_the_change_behind_a_spike_of_blocks(
     expect(config_row.locator("td").nth(0)).to_contain_text('"threshold": 80')
     expect(config_row.locator("td").nth(1)).to_contain_text('"threshold": 10')
     assert console_errors == []
+
+
+def test_the_blocked_part_of_a_bar_lists_the_blocked_runs(
+    page: Any, live_server: Any, personas: Any, console_errors: list[str]
+) -> None:
+    assert seed_demo_history(personas.tenant_a, editor=personas.editor, admin=personas.admin)
+    sign_in(page, live_server, "a-viewer")
+    page.wait_for_url("**/t/acme/**")
+    page.goto(f"{live_server.url}/t/acme/audit/timeline/")
+
+    # The bucket with most blocks, and the blocked part of its bar.
+    blocked_parts = page.locator('a.tl-seg-link[data-outcome="block"]')
+    counts = [int(blocked_parts.nth(i).get_attribute("data-runs")) for i in range(blocked_parts.count())]
+    assert counts
+    tallest = blocked_parts.nth(counts.index(max(counts)))
+    tallest.click()
+    page.wait_for_url("**/t/acme/audit/?*outcome=block*")
+
+    expect(page.get_by_label("Outcome")).to_have_value("block")
+    rows = page.locator("#results table.data tbody tr")
+    expect(rows.first).to_be_visible()
+    # Exactly the runs the blocked part counted (a page holds 50), every one of them blocked.
+    assert rows.count() == min(max(counts), 50)
+    outcomes = rows.locator("td:nth-child(5) .status").all_inner_texts()
+    assert set(outcomes) == {"block"} and len(outcomes) == rows.count()
+    assert console_errors == []

@@ -131,8 +131,10 @@ def test_it_draws_bars_with_tooltips_and_links_to_their_runs(client: Any, person
     assert len(bars) == 1
     href, total, blocked = bars[0]
     assert (total, blocked) == ("8", "6")
+    # Until a millisecond before the next bucket: the list holds exactly the runs the bar counts.
     assert href == (
-        "/t/acme/audit/?type=flow.action_executed&amp;since=2025-03-01T12%3A10%3A00&amp;until=2025-03-01T12%3A20%3A00"
+        "/t/acme/audit/?type=flow.action_executed&amp;since=2025-03-01T12%3A10%3A00"
+        "&amp;until=2025-03-01T12%3A19%3A59.999"
     )
     assert "2025-03-01 12:10–12:20 UTC: 8 runs (Continue 2, Block 6, Demand MFA 0, Redirect 0, Error 0)" in body
     for outcome in ("continue", "block", "demand_mfa", "redirect", "error"):
@@ -146,10 +148,69 @@ def test_the_bar_link_lists_that_buckets_runs_in_the_audit_log(client: Any, pers
         add_change(a, "flow.action_executed", T0 + timedelta(minutes=minute), action_slug=slug)
     client.force_login(personas.viewer)
     body = client.get(
-        "/t/acme/audit/?type=flow.action_executed&since=2025-03-01T12%3A10%3A00&until=2025-03-01T12%3A20%3A00"
+        "/t/acme/audit/?type=flow.action_executed&since=2025-03-01T12%3A10%3A00&until=2025-03-01T12%3A19%3A59.999"
     ).content.decode()
-    assert "run-inside" in body and "run-edge" in body  # the audit log's until is inclusive
-    assert "run-early" not in body and "run-late" not in body
+    assert "run-inside" in body
+    # 12:20:00 is the next bucket's: the bar does not count it, so its list does not show it.
+    assert "run-early" not in body and "run-late" not in body and "run-edge" not in body
+
+
+def _segment_links(body: str) -> dict[str, tuple[str, str]]:
+    """Each outcome's part of the one bar drawn: its link and its run count."""
+    found = re.findall(r'<a class="tl-seg-link" href="([^"]+)"[^>]*data-outcome="(\w+)" data-runs="(\d+)"', body)
+    return {outcome: (href.replace("&amp;", "&"), runs) for href, outcome, runs in found}
+
+
+def test_each_outcome_of_a_bar_lists_that_outcomes_runs(client: Any, personas: Any, login: Flow) -> None:
+    a = personas.tenant_a
+    add_runs(a, login, T0 + timedelta(minutes=12), "block", 3)
+    add_runs(a, login, T0 + timedelta(minutes=13), "continue", 2)
+    add_runs(a, login, T0 + timedelta(minutes=14), "demand_mfa", 1)
+    for minute, slug, outcome in (
+        (12, "blocked-inside", "block"),
+        (13, "passed-inside", "continue"),
+        (14, "mfa-inside", "demand_mfa"),
+        (20, "blocked-next-bucket", "block"),
+    ):
+        add_change(
+            a, "flow.action_executed", T0 + timedelta(minutes=minute), action_slug=slug, after={"outcome": outcome}
+        )
+    client.force_login(personas.viewer)
+    segments = _segment_links(client.get(timeline_url(**window_params())).content.decode())
+    assert {outcome: runs for outcome, (_, runs) in segments.items()} == {
+        "block": "3",
+        "continue": "2",
+        "demand_mfa": "1",
+    }
+    blocked = client.get(segments["block"][0])
+    assert blocked.status_code == 200 and blocked.context["problems"] == []
+    listed = blocked.content.decode()
+    assert "blocked-inside" in listed
+    assert "passed-inside" not in listed and "mfa-inside" not in listed and "blocked-next-bucket" not in listed
+    mfa = client.get(segments["demand_mfa"][0]).content.decode()
+    assert "mfa-inside" in mfa and "blocked-inside" not in mfa
+    # The audit log's outcome filter offers what it was asked for.
+    assert '<option value="demand_mfa" selected>' in mfa
+
+
+def test_the_highest_block_rates_table_links_to_the_blocked_runs(client: Any, personas: Any, login: Flow) -> None:
+    add_runs(personas.tenant_a, login, T0 + timedelta(minutes=31), "block", 9)
+    add_runs(personas.tenant_a, login, T0 + timedelta(minutes=32), "continue", 1)
+    client.force_login(personas.viewer)
+    body = client.get(timeline_url(**window_params(flow="login"))).content.decode()
+    top = body[body.index('class="data tl-top"') :]
+    assert "until=2025-03-01T12%3A39%3A59.999&amp;flow=login&amp;outcome=block" in top
+
+
+def test_the_audit_log_refuses_an_unknown_outcome_naming_it(client: Any, personas: Any) -> None:
+    client.force_login(personas.viewer)
+    response = client.get("/t/acme/audit/", {"outcome": "blocked"})
+    assert response.context["problems"] == [
+        {
+            "field": "outcome",
+            "message": "Unknown outcome 'blocked': choose one of continue, block, demand_mfa, redirect, error.",
+        }
+    ]
 
 
 def test_it_marks_changes_and_links_them_to_their_diff(client: Any, personas: Any, login: Flow) -> None:
