@@ -33,7 +33,9 @@ from actions_app.versioning import (
     save_action_version,
 )
 from audit_app.services import Actor, RequestMeta
-from flows_app.models import Binding, Flow
+from flows_app.bindings import stored_secrets
+from flows_app.execution_links import binding_of, recorded_config
+from flows_app.models import ActionExecution, Binding, Flow
 from flows_app.triggers import ALL_TRIGGERS
 from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view, visible
 from tenants.http import HtmxHttpRequest
@@ -91,10 +93,19 @@ def _schema_of(form: ActionEditorForm, latest: ActionVersion | None) -> Any:
     return latest.config_schema if latest else json.loads(form.initial.get("config_schema") or "{}")
 
 
-def _harness_config_form(schema: Any, data: Any = None) -> Any:
+def _harness_config_form(
+    schema: Any, data: Any = None, initial: dict[str, Any] | None = None, secrets: dict[str, Any] | None = None
+) -> Any:
     if not isinstance(schema, dict) or check_schema_supported(schema):
         return None
-    return build_config_form(schema, data=data, prefix=TEST_CONFIG_PREFIX)
+    return build_config_form(schema, data=data, initial=initial, prefix=TEST_CONFIG_PREFIX, stored_secrets=secrets)
+
+
+def _replay_secrets(execution: ActionExecution | None) -> dict[str, Any]:
+    """The stored secrets of the binding that ran `execution`: a replay's config form shows them
+    as "stored" (never their values) and a blank secret field runs with them."""
+    binding = binding_of(execution) if execution is not None else None
+    return stored_secrets(binding) if binding is not None else {}
 
 
 def _next_versions(latest: ActionVersion | None) -> dict[str, str]:
@@ -178,12 +189,19 @@ def action_editor(request: HttpRequest, access: TenantAccess, action: Action) ->
     context = editor_context(access, form, action=action, latest=latest)
     replayed = replayable_execution(access, action, request.GET.get("replay", ""))
     if replayed is not None:
-        # The recorded input keeps its masked secrets: a replay never reveals them.
+        # A replay starts from what ran: the recorded version (while it exists) and config. The
+        # recorded input keeps its masked secrets: a replay never reveals them.
+        recorded = next((v for v in context["versions"] if v.version == replayed.action_version), None)
+        schema = recorded.config_schema if recorded else _schema_of(form, latest)
         context.update(
             replayed=replayed,
-            replay=replay_comparison(replayed, None, "draft"),
+            replay=replay_comparison(replayed, None, recorded.version if recorded else "draft"),
             harness_input=json.dumps(replayed.masked_input, indent=2, ensure_ascii=False),
             harness_trigger=replayed.trigger,
+            harness_target=recorded.version if recorded else "draft",
+            harness_config_form=_harness_config_form(
+                schema, initial=recorded_config(replayed), secrets=_replay_secrets(replayed)
+            ),
         )
     return render(request, "actions_app/action_editor.html", context)
 
@@ -274,7 +292,8 @@ def action_test(request: HtmxHttpRequest, access: TenantAccess, action_slug: str
     version = action.versions.filter(version=target).first() if action is not None and target != "draft" else None
     form = ActionEditorForm(request.POST, editing_existing=action is not None)
     schema = version.config_schema if version else _schema_of(form, None)
-    config_form = _harness_config_form(schema, data=request.POST)
+    replayed = replayable_execution(access, action, request.POST.get("replay", "")) if action else None
+    config_form = _harness_config_form(schema, data=request.POST, secrets=_replay_secrets(replayed))
     run: HarnessRun | None
     if schema is None:
         run = HarnessRun(input_errors={"config_schema": ["The config schema is not valid JSON; fix it to run."]})
@@ -303,7 +322,6 @@ def action_test(request: HtmxHttpRequest, access: TenantAccess, action_slug: str
         harness_trigger=request.POST.get("harness_trigger", context["harness_trigger"]),
         harness_target=target,
     )
-    replayed = replayable_execution(access, action, request.POST.get("replay", "")) if action else None
     if replayed is not None:
         context.update(replayed=replayed, replay=replay_comparison(replayed, run, target))
     template = "actions_app/action_editor.html"

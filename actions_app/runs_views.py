@@ -5,29 +5,25 @@ from __future__ import annotations
 
 import json
 from functools import partial
-from typing import Any
 
-from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from actions_app.health import health_for
 from actions_app.models import Action, ActionKind
-from flows_app.execution_links import binding_of, execution_links
-from flows_app.models import ActionExecution, Flow
-from flows_app.run_history import OUTCOMES, RunFilters, execution_page, read_history
-from flows_app.run_records import settle_for_reading
+from flows_app.execution_links import binding_of, execution_links, recorded_config
+from flows_app.models import ActionExecution
+from flows_app.run_history import (
+    OUTCOMES,
+    RunFilters,
+    execution_page,
+    executions_visible_to,
+    read_history,
+    visible_execution_or_404,
+)
 from flows_app.triggers import ALL_TRIGGERS
-from tenants.access import TenantAccess, get_visible_or_404, tenant_view, visible
+from tenants.access import TenantAccess, get_visible_or_404, tenant_view
 from tenants.http import HtmxHttpRequest, parse_count
-
-
-def _executions(access: TenantAccess, action: Action) -> QuerySet[ActionExecution]:
-    """Executions of `action` in the tenant, limited to flows the operator may see (runs still
-    pending are settled first)."""
-    settle_for_reading(access.tenant)
-    flows = visible(access, "view_flow", Flow.objects.all())
-    return ActionExecution.objects.filter(tenant=access.tenant, action=action, flow__in=flows)
 
 
 def replayable_execution(access: TenantAccess, action: Action, execution_id: str) -> ActionExecution | None:
@@ -36,7 +32,7 @@ def replayable_execution(access: TenantAccess, action: Action, execution_id: str
     pk = parse_count(execution_id)
     if action.kind != ActionKind.CUSTOM or pk is None:
         return None
-    return _executions(access, action).filter(pk=pk).first()
+    return executions_visible_to(access, action).filter(pk=pk).first()
 
 
 @tenant_view
@@ -44,7 +40,7 @@ def action_runs(request: HtmxHttpRequest, access: TenantAccess, action_slug: str
     action = get_visible_or_404(access, "view_action", Action.objects.all(), slug=action_slug)
     versions = list(action.versions.order_by("-major", "-minor", "-patch").values_list("version", flat=True))
     filters = RunFilters.from_params(request.GET, triggers=ALL_TRIGGERS, versions=versions)
-    executions = _executions(access, action).select_related("flow").defer("masked_input", "logs", "result")
+    executions = executions_visible_to(access, action).select_related("flow").defer("masked_input", "logs", "result")
     page, problems = read_history(filters, request.GET.get("cursor", ""), partial(execution_page, executions))
     context = {
         "access": access,
@@ -64,21 +60,10 @@ def action_runs(request: HtmxHttpRequest, access: TenantAccess, action_slug: str
     return render(request, template, context, status=400 if problems else 200)
 
 
-def recorded_config(execution: ActionExecution) -> dict[str, Any]:
-    """The binding config the execution ran with, as recorded: secrets already masked."""
-    context = execution.masked_input.get("context") if isinstance(execution.masked_input, dict) else None
-    config = context.get("config") if isinstance(context, dict) else None
-    return config if isinstance(config, dict) else {}
-
-
 @tenant_view
 def execution_detail(request: HttpRequest, access: TenantAccess, action_slug: str, execution_id: str) -> HttpResponse:
     action = get_visible_or_404(access, "view_action", Action.objects.all(), slug=action_slug)
-    # parse_count: an id past bigint used to overflow in the query instead of answering 404.
-    pk = parse_count(execution_id)
-    execution = _executions(access, action).select_related("flow", "action").filter(pk=pk).first() if pk else None
-    if execution is None:
-        raise Http404("No such execution")
+    execution = visible_execution_or_404(access, action, execution_id)
     context = {
         "access": access,
         "tenant": access.tenant,

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from actions_app import editor_views, runs_views, version_views, views
-from flows_app import delete_views
+from flows_app import delete_views, replay_views
 
 app_name = "actions"
 
@@ -17,6 +17,7 @@ urlpatterns = [
     path("<slug:action_slug>/delete/", delete_views.action_delete, name="delete"),
     path("<slug:action_slug>/runs/", runs_views.action_runs, name="runs"),
     path("<slug:action_slug>/runs/<str:execution_id>/", runs_views.execution_detail, name="execution"),
+    path("<slug:action_slug>/runs/<str:execution_id>/replay/", replay_views.template_replay, name="replay"),
     path("<slug:action_slug>/save/", editor_views.action_save, name="save"),
     path("<slug:action_slug>/test/", editor_views.action_test, name="test"),
     path("<slug:action_slug>/diff/", version_views.version_diff, name="diff"),

@@ -146,25 +146,30 @@ class _Executed:
     outbound: list[Any] = field(default_factory=list)
 
 
+def execute_template(slug: str, version: str, action_input: dict[str, Any], counter_scope: str) -> _Executed:
+    """Run platform template `slug` at `version` once, as a flow run does (a replay too: it passes
+    its own `counter_scope`, so it moves no counter of live traffic)."""
+    started = time.perf_counter()
+    try:
+        outcome: TemplateOutcome = run_platform_template(
+            slug, TemplateCall(version, action_input["context"]["config"], action_input, counter_scope)
+        )
+    except CountersUnavailable as unavailable:
+        # Redis is away: the binding's on_error decides whether the sign-in fails open or closed.
+        elapsed = (time.perf_counter() - started) * 1000
+        return _Executed(None, ExecutionError("unavailable", f"Not counted: {unavailable}."), [], elapsed)
+    except Exception as error:  # a template bug must fail this execution only, like custom code
+        elapsed = (time.perf_counter() - started) * 1000
+        return _Executed(None, ExecutionError("exception", f"Template failed: {error}"), [], elapsed)
+    elapsed = (time.perf_counter() - started) * 1000
+    result, problem = validate_action_result(outcome.result, action_input["trigger"])
+    return _Executed(result, problem, outcome.logs, elapsed, outcome.outbound)
+
+
 def _execute(binding: Binding, action_input: dict[str, Any], counter_scope: str) -> _Executed:
     version = binding.pinned_version
     if binding.action.kind == ActionKind.TEMPLATE:
-        started = time.perf_counter()
-        try:
-            outcome: TemplateOutcome = run_platform_template(
-                binding.action.slug,
-                TemplateCall(version.version, action_input["context"]["config"], action_input, counter_scope),
-            )
-        except CountersUnavailable as unavailable:
-            # Redis is away: the binding's on_error decides whether the sign-in fails open or closed.
-            elapsed = (time.perf_counter() - started) * 1000
-            return _Executed(None, ExecutionError("unavailable", f"Not counted: {unavailable}."), [], elapsed)
-        except Exception as error:  # a template bug must fail this execution only, like custom code
-            elapsed = (time.perf_counter() - started) * 1000
-            return _Executed(None, ExecutionError("exception", f"Template failed: {error}"), [], elapsed)
-        elapsed = (time.perf_counter() - started) * 1000
-        result, problem = validate_action_result(outcome.result, action_input["trigger"])
-        return _Executed(result, problem, outcome.logs, elapsed, outcome.outbound)
+        return execute_template(binding.action.slug, version.version, action_input, counter_scope)
     executed = execute_action(
         isolate_key=f"{binding.action.tenant_id}:{version.pk}:{version.checksum}",
         compiled_js=version.compiled_js,

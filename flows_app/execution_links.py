@@ -42,9 +42,10 @@ def execution_links(tenant_slug: str, execution: ActionExecution) -> ExecutionLi
         # An execution is read through its action and flow (actions_app.runs_views).
         return ExecutionLinks(None, None, trace)
     detail = reverse("actions:execution", args=[tenant_slug, action.slug, execution.pk])
-    replay = None
     if action.kind == ActionKind.CUSTOM:
         replay = reverse("actions:detail", args=[tenant_slug, action.slug]) + f"?replay={execution.pk}#harness"
+    else:  # a template has no editor: it replays on a page of its own (flows_app.replay_views)
+        replay = reverse("actions:replay", args=[tenant_slug, action.slug, execution.pk])
     return ExecutionLinks(detail, replay, trace)
 
 
@@ -73,3 +74,10 @@ def binding_of(execution: ActionExecution) -> Binding | None:
     return Binding.objects.filter(
         revision__flow_id=execution.flow_id, revision__number=execution.revision_number, key=execution.binding_key
     ).first()
+
+
+def recorded_config(execution: ActionExecution) -> dict[str, Any]:
+    """The binding config the execution ran with, as recorded: secrets already masked."""
+    context = execution.masked_input.get("context") if isinstance(execution.masked_input, dict) else None
+    config = context.get("config") if isinstance(context, dict) else None
+    return config if isinstance(config, dict) else {}

@@ -14,12 +14,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
-from django.http import QueryDict
+from django.http import Http404, QueryDict
 from django.utils.http import urlencode
 
+from actions_app.models import Action
 from audit_app.queries import InvalidAuditQuery, parse_datetime_utc
 from config.api_paging import decode_cursor, encode_cursor
-from flows_app.models import ActionExecution
+from flows_app.models import ActionExecution, Flow
+from flows_app.run_records import settle_for_reading
+from tenants.access import TenantAccess, visible
 from tenants.api_auth import ApiError
 from tenants.http import parse_count
 
@@ -29,6 +32,24 @@ OUTCOMES = ["continue", "block", "demand_mfa", "redirect", "error"]
 OUTCOME_PRIORITY = ("block", "error", "redirect", "demand_mfa")
 # Every filter a history reads, in the order its form shows them.
 FILTER_NAMES = ("outcome", "version", "revision", "trigger", "since", "until")
+
+
+def executions_visible_to(access: TenantAccess, action: Action) -> QuerySet[ActionExecution]:
+    """Executions of `action` in the tenant, limited to flows the operator may see (runs still
+    pending are settled first)."""
+    settle_for_reading(access.tenant)
+    flows = visible(access, "view_flow", Flow.objects.all())
+    return ActionExecution.objects.filter(tenant=access.tenant, action=action, flow__in=flows)
+
+
+def visible_execution_or_404(access: TenantAccess, action: Action, execution_id: str) -> ActionExecution:
+    """The execution of `action` named in a URL, with its flow and action, if the operator may
+    see it; 404 for anything else (parse_count: an id past bigint used to overflow in the query)."""
+    pk = parse_count(execution_id)
+    found = executions_visible_to(access, action).select_related("flow", "action").filter(pk=pk).first() if pk else None
+    if found is None:
+        raise Http404("No such execution")
+    return found
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,8 @@ POST_ONLY = {
 ROLE_ORDER = ["viewer", "editor", "admin", "owner"]
 # Routes every member may read (GET) that change something by POST, and the lowest role allowed to POST.
 GET_AND_POST = {
+    # Before the deletes below, which take the walk's action away.
+    "t/<slug:tenant_slug>/actions/<slug:action_slug>/runs/<str:execution_id>/replay/": "editor",
     "t/<slug:tenant_slug>/audit/retention/": "owner",
     "t/<slug:tenant_slug>/actions/<slug:action_slug>/delete/": "owner",
     "t/<slug:tenant_slug>/flows/<slug:flow_slug>/delete/": "owner",
