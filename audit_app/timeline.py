@@ -22,6 +22,7 @@ from django.utils.http import urlencode
 
 from audit_app.models import AuditEvent
 from audit_app.queries import parse_time_range
+from flows_app.binding_diff import FieldChange, event_changes
 from flows_app.models import ActionExecution
 from flows_app.run_records import settle_for_reading
 from tenants.http import parse_count
@@ -231,6 +232,7 @@ class Marker:
     label: str
     title: str
     url: str
+    changes: list[FieldChange]  # what a binding's update changed, setting by setting
 
 
 @dataclass(frozen=True)
@@ -374,6 +376,7 @@ def _markers(tenant: Tenant, events: list[AuditEvent], to_x: Any) -> list[Marker
                 label=label,
                 title=title,
                 url=reverse("audit:detail", args=[tenant.slug, event.pk]),
+                changes=event_changes(event.before, event.after),
             )
         )
     return markers

@@ -11,8 +11,9 @@ from django.views.decorators.http import require_GET
 from audit_app.exports import csv_lines, jsonl_lines
 from audit_app.models import EVENT_TYPES, AuditEvent, AuditEventQuerySet
 from audit_app.queries import OUTCOMES, AuditQuery, Cursor, InvalidAuditQuery, event_diff, keyset_page
+from flows_app.binding_diff import event_changes
 from flows_app.execution_links import ExecutionLinks, execution_links, executions_of_events
-from flows_app.models import ActionExecution
+from flows_app.models import ActionExecution, Flow, FlowRevision
 from flows_app.run_records import UNRECORDED_IN_REQUEST, settle_for_reading, unrecorded_headers
 from tenants.access import TenantAccess, tenant_view
 from tenants.http import HtmxHttpRequest, parse_count
@@ -46,8 +47,12 @@ def audit_log(request: HtmxHttpRequest, access: TenantAccess) -> HttpResponse:
         "tenant": access.tenant,
         "query": query,
         "page": page,
-        # Each run's event beside the pages of its execution (one query for the whole page).
-        "rows": [(event, _links_of(access, executions.get(event.pk))) for event in page.events],
+        # Each run's event beside the pages of its execution (one query for the whole page), each
+        # change of a binding with what it changed.
+        "rows": [
+            (event, _links_of(access, executions.get(event.pk)), event_changes(event.before, event.after))
+            for event in page.events
+        ],
         "problems": problems,
         "newer_qs": query.query_string(page.newer) if page.newer else None,
         "older_qs": query.query_string(page.older) if page.older else None,
@@ -77,6 +82,8 @@ def event_detail(request: HttpRequest, access: TenantAccess, event_id: str) -> H
         "execution": execution,
         "links": links,
         "trace_url": links.trace if links else _trace_url(access, event),
+        "changes": event_changes(event.before, event.after),
+        "revision": _revision_of(access, event),
         "diff": event_diff(event.before, event.after),
     }
     return render(request, "audit_app/event_detail.html", context)
@@ -92,6 +99,19 @@ def _trace_url(access: TenantAccess, event: AuditEvent) -> str | None:
     if not (event.transaction_id and event.flow_slug):
         return None
     return reverse("flows:transaction", args=[access.tenant.slug, event.flow_slug, event.transaction_id])
+
+
+def _revision_of(access: TenantAccess, event: AuditEvent) -> FlowRevision | None:
+    """The flow revision an event names (its note says why it was made), in the flow that has
+    that slug now."""
+    if not (event.flow_slug and event.flow_revision):
+        return None
+    return (
+        FlowRevision.objects.filter(flow__in=Flow.objects.for_tenant(access.tenant), number=event.flow_revision)
+        .filter(flow__slug=event.flow_slug)
+        .select_related("flow", "created_by")
+        .first()
+    )
 
 
 def _export(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +10,7 @@ from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from flows_app.binding_diff import FieldChange, snapshot_changes
 from flows_app.bindings import stored_secrets
 from flows_app.models import Binding, Flow
 from flows_app.services import binding_snapshot
@@ -19,22 +19,6 @@ from tenants.access import TenantAccess, get_visible_or_404, tenant_view
 from tenants.http import parse_count
 
 PAGE_SIZE = 50
-# The binding settings a diff compares, in the order it shows them; config keys follow.
-COMPARED = [
-    ("action", "Action"),
-    ("version", "Version"),
-    ("enabled", "Enabled"),
-    ("on_error", "On error"),
-    ("timeout_ms", "Timeout"),
-    ("position", "Position"),
-]
-
-
-@dataclass
-class FieldChange:
-    label: str
-    before: str
-    after: str
 
 
 @dataclass
@@ -59,33 +43,9 @@ class SlotDiff:
     unchanged: list[BindingChange]
 
 
-def _shown(name: str, value: Any) -> str:
-    if name == "enabled":
-        return "enabled" if value else "disabled"
-    if name == "timeout_ms":
-        return f"{value} ms"
-    if name == "position":
-        return str(value + 1)
-    if isinstance(value, str) and name in ("action", "version", "on_error"):
-        return value
-    return "(not set)" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
 def _field_changes(before: Binding, after: Binding) -> list[FieldChange]:
-    old, new = binding_snapshot(before), binding_snapshot(after)
-    changes = [
-        FieldChange(label, _shown(name, old[name]), _shown(name, new[name]))
-        for name, label in COMPARED
-        if old[name] != new[name]
-    ]
-    for key in sorted(set(old["config"]) | set(new["config"])):
-        was, now = old["config"].get(key), new["config"].get(key)
-        if was != now:
-            changes.append(FieldChange(f"config.{key}", _shown("config", was), _shown("config", now)))
-    if stored_secrets(before) != stored_secrets(after):
-        # Secrets are masked on both sides, so say that they changed without showing them.
-        changes.append(FieldChange("secret values", "••••••", "•••••• (changed)"))
-    return changes
+    secrets_changed = stored_secrets(before) != stored_secrets(after)
+    return snapshot_changes(binding_snapshot(before), binding_snapshot(after), secrets_changed=secrets_changed)
 
 
 def diff_revisions(kind: str, left: list[Binding], right: list[Binding]) -> list[SlotDiff]:

@@ -60,6 +60,12 @@ def execution_rows(action: Action, flow: Any, count: int, start: Any, **fields: 
     )
 
 
+def region(html: str, element_id: str, closing: str) -> str:
+    """The part of a page from the element with id `element_id` up to the next `closing` tag."""
+    start = html.index(f'id="{element_id}"')
+    return html[start : html.index(closing, start)]
+
+
 # ---- Requests for the hostile-input tests -------------------------------------------------
 
 CONTINUING_ACTION = """export async function execute(input: ActionInput): Promise<ActionResult> {

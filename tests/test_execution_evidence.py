@@ -11,6 +11,7 @@ from audit_app.models import AuditEvent
 from flows_app.models import ActionExecution
 from flows_app.run_records import settle_tenant
 from flows_app.services import BindingSpec
+from tests.factories import region
 from tests.flow_helpers import attach, custom_action, run
 
 POST_AUTH = "login.post-auth"
@@ -42,7 +43,7 @@ def test_an_execution_shows_the_binding_config_it_ran_with(
 ) -> None:
     client.force_login(personas.viewer)
     page = client.get(f"/t/acme/actions/webhook-emit/runs/{recorded.pk}/").content.decode()
-    config = page[page.index('id="binding-config"') : page.index("</section>", page.index('id="binding-config"'))]
+    config = region(page, "binding-config", "</section>")
     assert "config.url" in config and "https://hooks.example.com/in" in config
     assert "config.secret" in config and HOOK["secret"] not in page  # masked, never shown
     assert "Timeout</th><td>1000 ms" in config and "<code>block</code>" in config

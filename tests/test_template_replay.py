@@ -13,6 +13,7 @@ import pytest
 from flows_app.models import ActionExecution, WebhookDelivery
 from flows_app.run_records import settle_tenant
 from flows_app.services import BindingSpec
+from tests.factories import region
 from tests.flow_helpers import attach, custom_action, run
 
 POST_AUTH = "login.post-auth"
@@ -152,7 +153,7 @@ def test_bad_replay_input_is_refused_naming_the_field_and_kept(
     response = client.post(_url(risk_run), _risk_form(risk_run, **fields))
     assert response.status_code == 400
     page = response.content.decode()
-    summary = page[page.index('id="replay-errors"') : page.index("</div>", page.index('id="replay-errors"'))]
+    summary = region(page, "replay-errors", "</div>")
     assert label in summary and (message in summary or message in page)
     assert "This run: version" not in page  # nothing ran
     if "input" in fields and len(fields["input"]) < 100:
