@@ -67,10 +67,16 @@ class RunFilters:
     problems: list[dict[str, str]] = field(default_factory=list)
 
     @classmethod
-    def from_params(cls, params: QueryDict, *, triggers: list[str], versions: list[str] | None = None) -> RunFilters:
-        """Read the filters; `versions` are the action's (None: the history is a flow's, which is
-        filtered by revision instead). Nothing wrong is dropped silently: it becomes a problem."""
-        typed = {name: params.get(name, "").strip() for name in FILTER_NAMES}
+    def from_params(
+        cls, params: QueryDict, *, triggers: list[str], versions: list[str] | None = None, by_revision: bool = False
+    ) -> RunFilters:
+        """Read the filters: by version when `versions` (an action's) are given, by flow revision
+        when `by_revision`. Nothing wrong is dropped silently: it becomes a problem."""
+        # Only the filters this history has: a flow's is not filtered by an action's version.
+        names = [
+            n for n in FILTER_NAMES if (n != "version" or versions is not None) and (n != "revision" or by_revision)
+        ]
+        typed = {name: params.get(name, "").strip() for name in names}
         problems: list[dict[str, str]] = []
         values: dict[str, Any] = {}
 
@@ -81,9 +87,9 @@ class RunFilters:
             refuse("outcome", f"Choose one of {', '.join(OUTCOMES)}.")
         if typed["trigger"] and typed["trigger"] not in triggers:
             refuse("trigger", f"{typed['trigger'][:80]!r} is not a trigger slot here; choose one of the list.")
-        if versions is not None and typed["version"] and typed["version"] not in versions:
+        if versions is not None and typed["version"] not in ("", *versions):
             refuse("version", f"This action has no version {typed['version'][:40]!r}.")
-        if versions is None and typed["revision"]:
+        if by_revision and typed["revision"]:
             values["revision"] = parse_count(typed["revision"].removeprefix("r"), max_digits=9)
             if not values["revision"]:
                 refuse("revision", "Enter a revision number such as 5 (or r5).")
@@ -98,7 +104,7 @@ class RunFilters:
         return cls(
             typed=typed,
             outcome=typed["outcome"],
-            version=typed["version"] if versions is not None else "",
+            version=typed.get("version", ""),
             revision=values.get("revision"),
             trigger=typed["trigger"],
             since=values.get("since"),

@@ -17,7 +17,7 @@ from tenants.access import TenantAccess, get_visible_or_404, tenant_view
 @tenant_view
 def flow_runs(request: HttpRequest, access: TenantAccess, flow_slug: str) -> HttpResponse:
     flow = get_visible_or_404(access, "view_flow", Flow.objects.all(), slug=flow_slug)
-    filters = RunFilters.from_params(request.GET, triggers=FLOW_SLOTS[flow.kind])
+    filters = RunFilters.from_params(request.GET, triggers=FLOW_SLOTS[flow.kind], by_revision=True)
     settle_for_reading(flow.tenant_id)
     executions = ActionExecution.objects.filter(flow=flow)
     page, problems = read_history(filters, request.GET.get("cursor", ""), partial(run_page, executions))
