@@ -8,6 +8,7 @@ share the run's time, so the execution is found by time and digest.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from django.urls import reverse
 
 from actions_app.models import ActionKind
 from audit_app.models import AuditEvent
+from audit_app.unreadable import cannot_read
 from flows_app.models import ActionExecution, Binding
 from flows_app.run_records import execution_digest
 
@@ -62,9 +64,19 @@ def executions_of_events(tenant_id: int, events: Iterable[AuditEvent]) -> dict[i
     rows = ActionExecution.objects.filter(
         tenant_id=tenant_id, occurred_at__in={at for at, _ in claimed.values()}
     ).select_related("action", "flow")
+    try:
+        found = list(rows)
+    except Exception as error:
+        # A row holding a value that cannot be read (verify_audit reports it): the log still
+        # shows its events, without links to their executions.
+        if not cannot_read(error):
+            raise
+        return {}
     by_digest: dict[str, ActionExecution] = {}
-    for row in rows:
-        by_digest.setdefault(execution_digest(vars(row)), row)
+    for row in found:
+        # A value no execution could hold matches no digest (as in check_execution_records).
+        with contextlib.suppress(TypeError, ValueError):
+            by_digest.setdefault(execution_digest(vars(row)), row)
     return {pk: by_digest[digest] for pk, (_, digest) in claimed.items() if digest in by_digest}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from audit_app.models import AuditEvent
 from flows_app.models import ActionExecution
@@ -165,3 +166,20 @@ def test_the_delivery_log_links_transactions_to_their_trace(
     key = recorded.binding_key.hex
     page = client.get(f"/t/acme/flows/login/deliveries/{key}/").content.decode()
     assert f'href="/t/acme/flows/login/transactions/{recorded.transaction_id}/"' in page
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="PostgreSQL's column types refuse the value")
+@pytest.mark.parametrize("value", ["'[unclosed'", "CAST(x'61ff62' AS TEXT)"], ids=["bad-json", "invalid-utf8"])
+def test_an_unreadable_execution_leaves_the_audit_log_readable_without_its_link(
+    client: Any, personas: Any, recorded: ActionExecution, value: str
+) -> None:
+    event = _event_of(recorded)
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA ignore_check_constraints = ON")
+        cursor.execute(f"UPDATE flows_app_actionexecution SET logs = {value} WHERE id = %s", [recorded.pk])
+        cursor.execute("PRAGMA ignore_check_constraints = OFF")
+    client.force_login(personas.viewer)
+    log = client.get("/t/acme/audit/", {"type": "flow.action_executed"})
+    assert log.status_code == 200 and f"/runs/{recorded.pk}/" not in log.content.decode()
+    detail = client.get(f"/t/acme/audit/{event.pk}/")
+    assert detail.status_code == 200 and "not found" in detail.content.decode()
