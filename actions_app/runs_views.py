@@ -11,7 +11,7 @@ from django.shortcuts import render
 
 from actions_app.health import health_for
 from actions_app.models import Action, ActionKind
-from flows_app.execution_links import binding_of, execution_links, recorded_config
+from flows_app.execution_links import binding_of, event_of, execution_links, recorded_config
 from flows_app.models import ActionExecution
 from flows_app.run_history import (
     OUTCOMES,
@@ -72,6 +72,8 @@ def execution_detail(request: HttpRequest, access: TenantAccess, action_slug: st
         "links": execution_links(access.tenant.slug, execution),
         "config": recorded_config(execution),
         "binding": binding_of(execution),
+        # Only members read the audit log (audit_app.views.readable_events).
+        "event": event_of(execution) if access.membership is not None else None,
         "masked_input": json.dumps(execution.masked_input, indent=2, sort_keys=True, ensure_ascii=False),
         "result": json.dumps(execution.result, indent=2, sort_keys=True, ensure_ascii=False)
         if execution.result is not None

@@ -80,6 +80,21 @@ def executions_of_events(tenant_id: int, events: Iterable[AuditEvent]) -> dict[i
     return {pk: by_digest[digest] for pk, (_, digest) in claimed.items() if digest in by_digest}
 
 
+def event_of(execution: ActionExecution) -> AuditEvent | None:
+    """The `flow.action_executed` event that records `execution` (the other way round from
+    `executions_of_events`), in one query; None if it cannot be told apart."""
+    digest = execution_digest(vars(execution))
+    candidates = AuditEvent.objects.filter(
+        tenant_id=execution.tenant_id,
+        type="flow.action_executed",
+        occurred_at=execution.occurred_at,
+        transaction_id=execution.transaction_id,
+    )
+    return next(
+        (e for e in candidates if isinstance(e.after, dict) and e.after.get("execution_digest") == digest), None
+    )
+
+
 def binding_of(execution: ActionExecution) -> Binding | None:
     """The binding that ran `execution`, as its flow revision holds it (None if that revision is
     gone), for its on_error and timeout."""

@@ -53,6 +53,7 @@ def test_an_execution_shows_the_binding_config_it_ran_with(
     assert f'href="/t/acme/flows/login/revisions/diff/?to={revision}"' in page
     assert f"<code>{POST_AUTH}</code>, #2 in the slot" in page
     assert f'href="/t/acme/flows/login/transactions/{recorded.transaction_id}/"' in page
+    assert f'href="/t/acme/audit/{_event_of(recorded).pk}/"' in page  # and back to its audit event
 
 
 def test_an_executions_on_error_and_timeout_come_from_its_binding(
