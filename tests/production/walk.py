@@ -206,7 +206,7 @@ def sample_values() -> dict[str, str]:
 def fill(route: str, values: dict[str, str]) -> str:
     url = "/" + route
     for name, value in values.items():
-        url = re.sub(rf"<(?:slug|str|int):{name}>", value, url)
+        url = re.sub(rf"<(?:slug|str|int|path):{name}>", value, url)
     if "<" in url:
         raise WalkFailed(f"{route}: the walk has no sample value for its parameters")
     return url
