@@ -98,10 +98,15 @@ def template_replay(request: HttpRequest, access: TenantAccess, action_slug: str
     versions = list(action.versions.order_by("-major", "-minor", "-patch"))
     binding = binding_of(execution)
     data = request.POST if request.method == "POST" else None
-    label = (data or request.GET).get("version") or execution.action_version
+    asked = (data or request.GET).get("version", "")
+    label = asked or execution.action_version
     form = ReplayForm(data, versions=versions, initial={"version": label, "input": _recorded_input(execution)})
     # Unknown version: the form says so; the config form still shows the recorded version's.
     version = _chosen(versions, label) or _chosen(versions, execution.action_version) or versions[0]
+    version_error = ""
+    if data is None and version.version != label:  # a POST's version is the form's to check
+        missing = f"No version {label[:40]!r} of {action.slug}" if asked else f"Version {label} is no longer shipped"
+        version_error = f"{missing}; showing {version.version}."
     config_form = build_config_form(
         version.config_schema,
         data=data,
@@ -127,11 +132,14 @@ def template_replay(request: HttpRequest, access: TenantAccess, action_slug: str
         "form": form,
         "config_form": config_form,
         "version": version,
+        "version_error": version_error,
         "can_run": access.has_perm("test_action", action),
         "replay": replay_comparison(execution, run, version.version),
         "run": run,
         "unsent": unsent,
         "recorded_secrets": binding is not None and bool(binding.encrypted_secrets),
     }
-    invalid = data is not None and (bool(form.errors) or config_form.has_errors)
+    invalid = (data is not None and (bool(form.errors) or config_form.has_errors)) or (
+        bool(asked) and bool(version_error)
+    )
     return render(request, "actions_app/template_replay.html", context, status=400 if invalid else 200)

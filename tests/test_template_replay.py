@@ -198,3 +198,17 @@ def test_a_custom_actions_replay_starts_from_the_recorded_version_and_config(cli
     harness = response.content.decode().split('id="harness"', 1)[1]
     assert '<option value="0.1.0" selected>' in harness
     assert 'name="test-config-threshold"' in harness and 'value="42"' in harness
+
+
+def test_a_version_in_the_link_that_does_not_exist_is_named(
+    client: Any, personas: Any, risk_run: ActionExecution
+) -> None:
+    client.force_login(personas.editor)
+    response = client.get(_url(risk_run), {"version": "7.7.7"})
+    assert response.status_code == 400
+    assert "No version &#x27;7.7.7&#x27; of block-by-risk-score; showing 1.0.0." in response.content.decode()
+    # A recorded version the platform no longer ships is said too (and the newest is shown).
+    ActionExecution.objects.filter(pk=risk_run.pk).update(action_version="0.9.0")
+    page = client.get(_url(risk_run))
+    assert page.status_code == 200
+    assert "Version 0.9.0 is no longer shipped; showing 1.0.0." in page.content.decode()
