@@ -20,6 +20,7 @@ from audit_app.services import Actor
 from tenants.models import Tenant
 from tenants.roles import Role
 from tenants.services import add_member, create_api_token, create_tenant
+from tests.accessibility import AccessibilityAudit
 
 PASSWORD = "test-pass-123!"
 
@@ -149,7 +150,20 @@ def browser() -> Any:
 
 
 @pytest.fixture
-def page(browser: Any) -> Any:
+def accessibility_audit(browser: Any) -> Any:
+    """axe-core checks every page of every context the test opens (tests/accessibility.py);
+    the test fails on a serious or critical violation."""
+    audit = AccessibilityAudit()
+    new_context = browser.new_context
+    browser.new_context = lambda *args, **kwargs: audit.watch_context(new_context(*args, **kwargs))
+    yield audit
+    del browser.new_context
+    if audit.violations:
+        pytest.fail("axe-core found serious or critical violations:\n" + "\n".join(audit.violations))
+
+
+@pytest.fixture
+def page(browser: Any, accessibility_audit: AccessibilityAudit) -> Any:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(10_000)
