@@ -8,11 +8,11 @@ A fresh PostgreSQL database (actions_console_prod_walk) and Redis database (9), 
 plain HTTP the way the README tells a laptop to (DJANGO_SECURE_SSL_REDIRECT=0). In chromium it
 opens every page route of the URLconf (acme's as alice, the platform's as a staff operator, an
 invitation's without signing in) and fails on any other answer than 200 (405 for POST-only
-routes), any console error (CSP violations are console errors) or a static file served under
-its plain name, or the TypeScript worker uncompressed. In the custom-action editor it types a
-type error and waits for the TypeScript worker to mark it, types a fix and saves, for a new
-action from a starter and for a seeded one, and sees the saved version. It prints what it
-measured. Not part of `make test`.
+routes), any console error (CSP violations are console errors), any serious or critical
+axe-core violation, a static file served under its plain name, or the TypeScript worker
+uncompressed. In the custom-action editor it types a type error and waits for the TypeScript
+worker to mark it, types a fix and saves, for a new action from a starter and for a seeded one,
+and sees the saved version. It prints what it measured. Not part of `make test`.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.accessibility import severe_violations
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 DATABASE_NAME = "actions_console_prod_walk"
@@ -299,6 +301,7 @@ def walk_pages(browser: Browser, page: Any, routes: list[str], values: dict[str,
                 browser.problems.append(f"GET {url}: no Content-Security-Policy")
             page.goto(url)
             page.wait_for_load_state("networkidle")
+            browser.problems += [f"axe-core {url}: {violation}" for violation in severe_violations(page)]
             visited += 1
     return visited
 
