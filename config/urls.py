@@ -4,7 +4,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from audit_app.security_views import security_log
 from config.api import api
 from tenants import views as tenant_views
-from tenants.middleware import bad_request, not_found, server_error
+from tenants.middleware import bad_request, not_found, permission_denied, server_error
 
 tenant_patterns: list[URLPattern | URLResolver] = [
     path("", tenant_views.tenant_home, name="tenant_home"),
@@ -26,5 +26,6 @@ urlpatterns = [
 ]
 
 handler400 = bad_request
+handler403 = permission_denied
 handler404 = not_found
 handler500 = server_error

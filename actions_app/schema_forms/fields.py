@@ -164,9 +164,30 @@ class SecretField(FormNode):
         return f"stored-{self.html_name}"
 
     @property
+    def length_help_id(self) -> str:
+        return f"length-{self.html_name}"
+
+    @property
+    def length_rule(self) -> str:
+        """The schema's length limits in words, shown before they are broken: what was typed
+        into a secret is never shown again, so a refusal costs the operator the whole value."""
+        shortest, longest = self.schema.get("minLength"), self.schema.get("maxLength")
+        if shortest and longest is not None:
+            return f"{shortest} to {longest} characters."
+        if shortest:
+            return f"At least {shortest} characters."
+        if longest is not None:
+            return f"At most {longest} characters."
+        return ""
+
+    @property
     def described_by(self) -> str:
-        ids = super().described_by
-        return f"{ids} {self.stored_help_id}".strip() if self.has_stored_value else ids
+        ids = [super().described_by]
+        if self.length_rule:
+            ids.append(self.length_help_id)
+        if self.has_stored_value:
+            ids.append(self.stored_help_id)
+        return " ".join(i for i in ids if i)
 
     def is_blank(self) -> bool:
         return not self.raw.strip() and not self.has_stored_value
