@@ -58,6 +58,9 @@ def test_it_explains_the_tab_key_next_to_the_code_editor(client: Any, personas: 
     html = client.get(ACTION_PAGE).content.decode()
     field = html.split('id="field-source"', 1)[1].split('id="diagnostics"', 1)[0]
     assert "<kbd>Ctrl</kbd>+<kbd>M</kbd>" in field and "Tab" in field
+    # A read-only editor does not keep the Tab key, so a viewer is told nothing.
+    client.force_login(personas.viewer)
+    assert "tab-focus-help" not in client.get(ACTION_PAGE).content.decode()
 
 
 def test_a_refusal_keeps_the_console_navigation(client: Any, personas: Any) -> None:

@@ -155,6 +155,8 @@
       tabSize: 2,
     });
     window.actionEditor = editor;
+    var tabHelp = document.getElementById("tab-focus-help");
+    if (tabHelp) tabHelp.hidden = false;
 
     model.onDidChangeContent(function () {
       sourceArea.value = model.getValue();
