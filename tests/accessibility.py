@@ -12,9 +12,13 @@ from functools import cache, wraps
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import Error as PlaywrightError
+
 AXE_SCRIPT = Path(__file__).resolve().parents[1] / "node_modules" / "axe-core" / "axe.min.js"
 # What the browser tests and the production walk fail on; "moderate" and "minor" are advice.
 SEVERE_IMPACTS = ("serious", "critical")
+# What evaluate() says when the document it ran in was replaced by a navigation.
+NAVIGATED_AWAY = ("Execution context was destroyed", "axe is not defined")
 RUN_AXE = """async (impacts) => {
   const results = await axe.run(document, {resultTypes: ["violations"]});
   return results.violations.filter(v => impacts.includes(v.impact)).map(v => ({
@@ -73,12 +77,21 @@ class AccessibilityAudit:
         checked: set[str] = set()
 
         def check() -> None:
-            url = page.url
-            if not url.startswith("http"):
+            for attempt in range(2):
+                url = page.url
+                if not url.startswith("http"):
+                    return
+                page.wait_for_load_state("networkidle")
+                try:
+                    found = severe_violations(page)
+                except PlaywrightError as error:
+                    # A click's navigation replaced the document mid-check: check the new one.
+                    if attempt or not any(sign in str(error) for sign in NAVIGATED_AWAY):
+                        raise
+                    continue
+                checked.add(url)
+                self.violations += [f"{url}: {violation}" for violation in found]
                 return
-            checked.add(url)
-            page.wait_for_load_state("networkidle")
-            self.violations += [f"{url}: {violation}" for violation in severe_violations(page)]
 
         def noted(frame: Any) -> None:
             if frame == page.main_frame:
