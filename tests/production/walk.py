@@ -202,7 +202,23 @@ def sample_values() -> dict[str, str]:
         "token_key_id": token.key_id if token else "no-token",
         "member_username": "eddie",
         "event_id": str(event.pk if event else 0),
+        # The restore preview of the flow's first revision, and a promote preview into a second
+        # flow of the same kind (the demo has one flow per kind, so the walk makes one).
+        "revision_number": "1",
+        "target_slug": promote_target(tenant, execution.flow).slug,
     }
+
+
+def promote_target(tenant: Any, source: Any) -> Any:
+    from audit_app.services import Actor
+    from flows_app.models import Flow
+    from flows_app.services import create_flow
+
+    existing = Flow.objects.filter(tenant=tenant, kind=source.kind).exclude(pk=source.pk).first()
+    if existing is not None:
+        return existing
+    name, slug = f"Walk {source.kind} staging", f"walk-{source.kind}-staging"
+    return create_flow(tenant, name=name, slug=slug, kind=source.kind, actor=Actor.system("production walk"))
 
 
 def fill(route: str, values: dict[str, str]) -> str:
