@@ -10,9 +10,11 @@ Posted shape (one <form> for the whole flow, so every button round-trips everyth
 - per binding id `<uid>` (the binding's stable `key` as hex; a fresh one for a new binding):
   `b-<uid>-action`, `b-<uid>-version` (the version select), `b-<uid>-shown` (the version whose
   config form is on the page), `b-<uid>-enabled`, `b-<uid>-on_error`, `b-<uid>-timeout_ms`, and
-  the config form's fields under the prefix `b-<uid>-config`.
+  the config form's fields under the prefix `b-<uid>-config`; `b-<uid>-expanded` is "1" while
+  the card shows its whole form rather than its one summary line.
 - `op`: the button pressed: `save`, `add:<trigger>` (with `add-<trigger>` = action slug),
-  `remove:<uid>`, `up:<uid>`, `down:<uid>`, `upgrade:<uid>`, `show:<uid>`. A config form's own
+  `remove:<uid>`, `up:<uid>`, `down:<uid>`, `upgrade:<uid>`, `show:<uid>`, `toggle:<uid>` (expand
+  or collapse a card; flow_editor.js does it without a round trip). A config form's own
   Add row / Remove row buttons carry no `op`; the config form notices them itself.
 """
 
@@ -32,6 +34,7 @@ from actions_app.schema_forms.fields import CollectContext, LineListField, TextF
 from actions_app.schema_forms.posted import defaults_for
 from actions_app.schema_forms.validation import label_for
 from config.api_types import text_problem
+from flows_app.binding_summary import SettingSummary, config_summary
 from flows_app.bindings import stored_secrets
 from flows_app.models import Binding, Flow, FlowRevision, OnError
 from flows_app.services import MAX_BINDINGS_PER_SLOT, MAX_SLOT_TIMEOUT_MS, BindingSpec
@@ -119,10 +122,24 @@ class EditorBinding:
     selected: ActionVersion | None = None  # the version select's value, when it differs from `version`
     errors: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    expanded: bool = False
+    # Without JavaScript an Expand/Collapse reloads the page: its button gets the focus back.
+    focus_toggle: bool = False
 
     @property
     def prefix(self) -> str:
         return f"b-{self.uid}"
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the card shows its whole form: the operator opened it, or it has something to
+        say (an error, a note about a version change) that a summary line would hide."""
+        has_config_errors = self.config_form is not None and self.config_form.has_errors
+        return self.expanded or bool(self.errors or self.notes) or has_config_errors
+
+    @property
+    def config_summary(self) -> list[SettingSummary]:
+        return config_summary(self.config_form)
 
     @property
     def config_prefix(self) -> str:
@@ -447,6 +464,7 @@ def _binding_from_post(
         timeout_raw=str(post.get(f"{prefix}-timeout_ms", "")),
         is_new=saved is None,
         selected=selected if selected is not None and selected.pk != shown.pk else None,
+        expanded=post.get(f"{prefix}-expanded") == "1",
     )
     _unsupported(binding)
     return binding
@@ -457,13 +475,13 @@ def _binding_from_post(
 
 @dataclass(frozen=True)
 class EditorOp:
-    name: str  # save, add, remove, up, down, upgrade, show, or "" to show the state again
+    name: str  # save, add, remove, up, down, upgrade, show, toggle, or "" to show the state again
     target: str = ""
 
     @classmethod
     def parse(cls, raw: str) -> EditorOp:
         name, _, target = raw.partition(":")
-        if name in {"save", "add", "remove", "up", "down", "upgrade", "show"}:
+        if name in {"save", "add", "remove", "up", "down", "upgrade", "show", "toggle"}:
             return cls(name, target)
         return cls("")
 
@@ -472,7 +490,7 @@ def apply_op(state: EditorState, op: EditorOp, post: Mapping[str, Any], catalogu
     """Apply an editor button other than Save, then show every config form again unvalidated."""
     if op.name == "add":
         _add(state, op.target, str(post.get(f"add-{op.target}", "")), catalogue)
-    found = state.find(op.target) if op.name in {"remove", "up", "down", "upgrade"} else None
+    found = state.find(op.target) if op.name in {"remove", "up", "down", "upgrade", "toggle"} else None
     if found is not None:
         slot, index = found
         binding = slot.bindings[index]
@@ -485,6 +503,8 @@ def apply_op(state: EditorState, op: EditorOp, post: Mapping[str, Any], catalogu
                 slot.bindings[index], slot.bindings[other] = slot.bindings[other], slot.bindings[index]
         elif op.name == "upgrade" and binding.newer is not None:
             binding.selected = binding.newer
+        elif op.name == "toggle":
+            binding.expanded, binding.focus_toggle = not binding.expanded, True
     for binding in state.bindings:
         form = binding.config_form
         if binding.selected is not None:
@@ -514,6 +534,7 @@ def _add(state: EditorState, trigger: str, slug: str, catalogue: Catalogue) -> N
         config_form=_config_form(action, version, f"b-{uid}-config", {}),
         stored_secrets={},
         is_new=True,
+        expanded=True,  # a new binding's config is what the operator fills in next
     )
     _unsupported(binding)
     slot.bindings.append(binding)

@@ -224,6 +224,10 @@ def _page(
     try_run: RunResult | None = None,
 ) -> HttpResponse:
     can_edit = has_object_perm(access.user, "change_flow", flow)
+    if state is not None and not can_edit:
+        # A read-only editor's buttons are all disabled, Expand too: show every card whole.
+        for binding in state.bindings:
+            binding.expanded = True
     context = {
         "access": access,
         "tenant": access.tenant,

@@ -1,5 +1,6 @@
 """In Debian chromium: attach a template to a slot, fix a config error, save, try the flow and see
-the block, upgrade a pinned template to its newer version, and reorder by drag and drop."""
+the block, upgrade a pinned template to its newer version, reorder by drag and drop, and work
+with collapsed binding cards."""
 
 from __future__ import annotations
 
@@ -103,6 +104,7 @@ def test_operator_changes_a_version_and_reorders_by_drag_and_drop(
 
     # With JavaScript the version select swaps the config form by itself; the "Show" button is hidden.
     by_ip = page.locator("li.binding", has_text="Rate limit by IP")
+    by_ip.get_by_role("button", name="Expand").click()
     expect(by_ip.get_by_role("button", name="Show")).to_be_hidden()
     by_ip.get_by_label("Version").select_option("1.1.0")
     expect(by_ip.get_by_label("Never limit these networks")).to_be_visible()
@@ -127,4 +129,75 @@ def test_operator_changes_a_version_and_reorders_by_drag_and_drop(
         ("rate-limit-by-user", "1.0.0"),
         ("rate-limit-by-ip", "1.1.0"),
     ]
+    assert console_errors == []
+
+
+def test_seven_collapsed_cards_fit_one_screen_and_keep_what_was_typed(
+    page: Any, live_server: Any, personas: Any, console_errors: list[str]
+) -> None:
+    tenant = personas.tenant_a
+    domains = {"domains": ["example.com"], "message": "Not here"}
+    hook = {"url": "https://hooks.example.com/in", "secret": "s3cret-signing-key-0001"}
+    slack = {"webhook_url": "https://hooks.slack.com/services/T0/B0/x", "text": "{user.email}"}
+    attach(
+        tenant,
+        PRE_CREDENTIAL,
+        BindingSpec("domain-allowlist", "1.0.0", domains),
+        BindingSpec("domain-blocklist", "1.0.0", {"domains": ["spam.example"]}),
+        BindingSpec("rate-limit-by-ip", "1.1.0", {"limit": 5, "window_seconds": 60, "allow_cidrs": ["10.0.0.0/8"]}),
+        BindingSpec("rate-limit-by-user", "1.0.0", {"max_attempts": 3, "window_seconds": 300}),
+        BindingSpec("webhook-emit", "1.0.0", hook),
+        BindingSpec("slack-notify", "1.0.0", slack),
+        BindingSpec("rate-limit-by-ip", "1.1.0", {"limit": 50, "window_seconds": 3600}, on_error="continue"),
+    )
+    page.set_viewport_size({"width": 1280, "height": 800})
+    sign_in(page, live_server, "a-editor")
+    page.wait_for_url("**/t/acme/actions/")
+    page.goto(f"{live_server.url}/t/acme/flows/login/")
+
+    # Collapsed, each card is one line, and the whole slot fits one screen.
+    slot = page.locator(f'[data-slot="{PRE_CREDENTIAL}"]')
+    cards = slot.locator("li.binding")
+    expect(cards).to_have_count(7)
+    slot.evaluate("element => element.scrollIntoView({block: 'start'})")
+    box = slot.bounding_box()
+    assert box is not None and box["height"] <= 800, box
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    for index in range(7):
+        expect(cards.nth(index)).to_be_in_viewport()
+        card_box = cards.nth(index).bounding_box()
+        assert card_box is not None and card_box["height"] < 48, (index, card_box)
+    hook_card = cards.nth(4)
+    expect(hook_card).to_contain_text("url https://hooks.example.com/in")
+    assert "secret" not in (hook_card.locator("[data-binding-summary]").text_content() or "")
+    last = cards.nth(6)
+    expect(last.locator("[data-binding-summary]")).to_contain_text("on error continue")
+    expect(last.get_by_label("Requests allowed per window")).to_be_hidden()
+
+    # Expand one, change it, collapse it again: the line says what was typed, and it is kept.
+    last.get_by_role("button", name="Expand").click()
+    expect(last.get_by_role("button", name="Collapse")).to_have_attribute("aria-expanded", "true")
+    last.get_by_label("Requests allowed per window").fill("75")
+    last.get_by_label("Enabled").uncheck()
+    last.get_by_role("button", name="Collapse").click()
+    expect(last.get_by_label("Requests allowed per window")).to_be_hidden()
+    summary = last.locator("[data-binding-summary]")
+    expect(summary).to_contain_text("limit 75")
+    expect(summary).to_contain_text("disabled")
+
+    # Drag the collapsed last card to the top; the order field follows.
+    slot.evaluate("element => element.scrollIntoView({block: 'start'})")
+    moved_uid = last.get_attribute("data-uid")
+    first_uid = cards.nth(0).get_attribute("data-uid")
+    last.locator("[data-drag-handle]").drag_to(cards.nth(0).locator("[data-drag-handle]"))
+    expect(cards.nth(0)).to_have_attribute("data-uid", moved_uid or "")
+    expect(cards.nth(1)).to_have_attribute("data-uid", first_uid or "")
+    expect(cards.nth(0).locator("[data-position]")).to_have_text("#1")
+
+    page.get_by_role("button", name="Save flow").click()
+    expect(page.get_by_text("Saved revision 3")).to_be_visible()
+    rows = sorted((b for b in current_bindings(tenant) if b.trigger == PRE_CREDENTIAL), key=lambda b: b.position)
+    assert rows[0].key.hex == moved_uid and rows[1].key.hex == first_uid
+    assert (rows[0].config["limit"], rows[0].enabled) == (75, False)
+    assert rows[5].action.slug == "webhook-emit" and rows[5].encrypted_secrets  # the secret is kept
     assert console_errors == []

@@ -1,6 +1,7 @@
 // The flow editor's enhancements. The page works without this file: every button posts the whole
-// editor and the server renders it again. With it: drag and drop reordering inside a slot,
-// Enter in "Try it" runs instead of saving, and a warning before leaving unsaved changes.
+// editor and the server renders it again. With it: binding cards collapse and expand in place,
+// drag and drop reordering inside a slot, Enter in "Try it" runs instead of saving, and a warning
+// before leaving unsaved changes.
 (function () {
   "use strict";
 
@@ -33,6 +34,68 @@
     notice.focus({ preventScroll: true });
     notice.scrollIntoView({ block: "start" });
   });
+
+  // --- Collapse and expand binding cards in place. The form only hides: its inputs are still
+  // posted, so nothing typed is lost. The card's hidden "expanded" field keeps the choice across
+  // the editor's round trips (Add, Move, a version change). Without JS the button posts. ---
+  form.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-toggle-binding]");
+    if (!button) return;
+    event.preventDefault();
+    var card = button.closest("li.binding");
+    var body = document.getElementById(button.getAttribute("aria-controls"));
+    if (!card || !body) return;
+    var open = body.hidden;
+    body.hidden = !open;
+    card.classList.toggle("is-collapsed", !open);
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    var label = button.querySelector("[data-toggle-label]");
+    if (label) label.textContent = open ? "Collapse" : "Expand";
+    var field = card.querySelector("input[data-expanded-field]");
+    if (field) field.value = open ? "1" : "0";
+    if (!open) refreshSummary(card);
+  });
+
+  // The summary line says what the card's controls hold now, not what the page was loaded with.
+  function controlText(card, item) {
+    var controls = Array.prototype.slice.call(card.querySelectorAll("[name]")).filter(function (el) {
+      return el.name === item.dataset.summaryOf;
+    });
+    var kind = item.dataset.summaryKind;
+    if (!controls.length) return null;
+    if (kind === "enabled") return controls[0].checked ? "enabled" : "disabled";
+    if (kind === "checkbox") return controls[0].checked ? "yes" : "no";
+    if (kind === "choices") {
+      return controls.filter(function (el) { return el.checked; }).map(function (el) { return el.value; }).join(", ");
+    }
+    if (kind === "lines") {
+      return controls[0].value.split("\n").map(function (line) { return line.trim(); })
+        .filter(Boolean).join(", ");
+    }
+    return controls[0].value.trim();
+  }
+
+  function refreshSummary(card) {
+    card.querySelectorAll("[data-binding-summary] [data-summary-of]").forEach(function (item) {
+      var text = controlText(card, item);
+      if (text === null) return;
+      item.textContent = text || "—";
+      var entry = item.closest(".summary-setting");
+      if (entry) entry.classList.toggle("is-empty", !text);
+      if (item.dataset.summaryKind === "enabled") {
+        item.classList.toggle("status-published", text === "enabled");
+        item.classList.toggle("status-disabled", text !== "enabled");
+        card.classList.toggle("is-disabled", text !== "enabled");
+      }
+    });
+  }
+
+  function refreshFrom(event) {
+    var card = event.target.closest && event.target.closest("li.binding");
+    if (card) refreshSummary(card);
+  }
+  form.addEventListener("input", refreshFrom);
+  form.addEventListener("change", refreshFrom);
 
   // --- Reorder within a slot by drag and drop; the order lives in the slot's hidden field. ---
   var dragged = null;
