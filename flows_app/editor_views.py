@@ -29,6 +29,7 @@ from flows_app.editor_state import Catalogue, EditorOp, EditorState, apply_op, s
 from flows_app.engine import RunRefused, RunRequest, RunResult, run_flow
 from flows_app.models import Binding, Flow, FlowRevision
 from flows_app.services import InvalidBindings, StaleRevision, save_flow_slots
+from flows_app.sign_in import SignInRun, run_sign_in
 from flows_app.triggers import FLOW_SLOTS
 from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view
 from tenants.http import HtmxHttpRequest
@@ -36,6 +37,8 @@ from tenants.permissions import has_object_perm
 
 TEMPLATE = "flows_app/flow_editor.html"
 _TRANSACTION_ID = re.compile(r"^[A-Za-z0-9._:|-]{1,64}$")
+# What the two Run buttons post as `try-scope`: every slot in order, or the chosen trigger only.
+SIGN_IN, ONE_TRIGGER = "sign_in", "trigger"
 
 
 class TryItForm(forms.Form):
@@ -43,7 +46,9 @@ class TryItForm(forms.Form):
 
     prefix = "try"
 
-    trigger = forms.ChoiceField(label="Trigger", help_text="The slot to run, as a sign-in would reach it.")
+    trigger = forms.ChoiceField(
+        label="Trigger", help_text="The slot “Run this trigger only” runs; the whole sign-in starts at the first."
+    )
     email = forms.EmailField(label="User email", initial="jane@example.com", max_length=254)
     groups = forms.CharField(
         label="Groups", required=False, max_length=500, help_text="Comma separated, e.g. admins, staff."
@@ -63,6 +68,13 @@ class TryItForm(forms.Form):
         initial="{}",
         widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
         help_text='A JSON object the user carries, e.g. {"plan": "pro"}, as custom actions and decorate-token read it.',
+    )
+    # Posted by the Run button pressed, so it has no input of its own.
+    scope = forms.ChoiceField(
+        label="Run",
+        required=False,
+        choices=[(SIGN_IN, "The whole sign-in"), (ONE_TRIGGER, "This trigger only")],
+        error_messages={"invalid_choice": "Press “Run the whole sign-in” or “Run this trigger only”."},
     )
     transaction_id = forms.CharField(
         label="Transaction id",
@@ -104,6 +116,10 @@ class TryItForm(forms.Form):
         if value and not _TRANSACTION_ID.match(value):
             raise forms.ValidationError("Use letters, digits and . _ : | - only.")
         return value
+
+    def clean_scope(self) -> str:
+        # A request without it (a page loaded before the whole sign-in existed) runs one trigger.
+        return self.cleaned_data["scope"] or ONE_TRIGGER
 
     def run_request(self, request: HttpRequest) -> RunRequest:
         data = self.cleaned_data
@@ -221,7 +237,7 @@ def _page(
     partial: str = "editor",
     stale: StaleReport | None = None,
     try_form: TryItForm | None = None,
-    try_run: RunResult | None = None,
+    try_run: RunResult | SignInRun | None = None,
 ) -> HttpResponse:
     can_edit = has_object_perm(access.user, "change_flow", flow)
     if state is not None and not can_edit:
@@ -238,7 +254,8 @@ def _page(
         "can_delete": not flow.is_system and has_object_perm(access.user, "delete_flow", flow),
         "stale": stale,
         "try_form": try_form or TryItForm(flow),
-        "try_run": try_run,
+        "try_run": try_run if isinstance(try_run, RunResult) else None,
+        "try_sign_in": try_run if isinstance(try_run, SignInRun) else None,
     }
     if request.htmx:
         # htmx swaps only 2xx answers (and the browser logs every 4xx as a console error); the
@@ -291,25 +308,28 @@ def flow_editor(request: HtmxHttpRequest, access: TenantAccess, flow_slug: str) 
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
+def _try_run(request: HtmxHttpRequest, flow: Flow, try_form: TryItForm) -> RunResult | SignInRun | None:
+    """Run what the valid `try_form` asks for: the whole sign-in, or its one trigger."""
+    actor, meta = Actor.for_user(request.user), RequestMeta.from_request(request)
+    if try_form.cleaned_data["scope"] == SIGN_IN:
+        return run_sign_in(flow, try_form.run_request(request), actor=actor, meta=meta)
+    try:
+        return run_flow(flow, try_form.run_request(request), actor=actor, meta=meta)
+    except RunRefused as refused:
+        try_form.add_error("trigger", str(refused))
+        return None
+
+
 @tenant_view
 @require_POST
 def flow_try(request: HtmxHttpRequest, access: TenantAccess, flow_slug: str) -> HttpResponse:
-    """Run one trigger of the SAVED current revision with made-up input. It really runs: the
-    executions are recorded and audited like a sign-in's, with the operator as the actor."""
+    """Run the SAVED current revision with a made-up attempt: every slot in order as one sign-in,
+    or one trigger. It really runs: the executions are recorded and audited like a sign-in's,
+    with the operator as the actor."""
     flow = _flow_or_404(access, flow_slug)
     require_object_perm(access, "change_flow", flow)
     try_form = TryItForm(flow, request.POST)
-    run = None
-    if try_form.is_valid():
-        try:
-            run = run_flow(
-                flow,
-                try_form.run_request(request),
-                actor=Actor.for_user(request.user),
-                meta=RequestMeta.from_request(request),
-            )
-        except RunRefused as refused:
-            try_form.add_error("trigger", str(refused))
+    run = _try_run(request, flow, try_form) if try_form.is_valid() else None
     state = None
     if not request.htmx:
         # Without JavaScript the whole page comes back, with the editor's unsaved state as posted.

@@ -66,11 +66,24 @@ def test_operator_attaches_saves_tries_and_upgrades(
 
     # Try it: a risky attempt is blocked, with the trace of the action that blocked it.
     page.get_by_label("Risk score").fill("95")
-    page.get_by_role("button", name="Run").click()
+    page.get_by_role("button", name="Run this trigger only").click()
     result = page.locator("#try-result")
     expect(result).to_contain_text("Outcome: block")
     expect(result).to_contain_text("Too risky today")
     expect(page.locator("#try-trace")).to_contain_text("block-by-risk-score")
+
+    # The whole sign-in: every slot in order, each with its trace beside it, ending at the block.
+    page.get_by_role("button", name="Run the whole sign-in").click()
+    expect(result).to_contain_text("Sign-in outcome: block at login.post-auth")
+    steps = page.locator("#try-sign-in > li")
+    expect(steps).to_have_count(4)
+    expect(steps.nth(0)).to_contain_text("login.pre-credential-check")
+    expect(steps.nth(0)).to_contain_text("rate-limit-by-ip")
+    expect(steps.nth(1)).to_contain_text("block-by-risk-score")
+    expect(steps.nth(2)).to_contain_text("not reached")
+    head = steps.nth(1).locator(".sign-in-step-head").bounding_box()
+    trace = steps.nth(1).locator("table").bounding_box()
+    assert head is not None and trace is not None and trace["x"] > head["x"] + head["width"] - 1  # beside it
 
     # The pinned rate limit has a newer version: upgrade it, fill the new setting, save.
     limiter = page.locator("li.binding", has_text="Rate limit by IP")

@@ -164,7 +164,8 @@
   form.addEventListener("keydown", function (event) {
     if (event.key !== "Enter" || !(event.target instanceof HTMLInputElement)) return;
     if (!event.target.closest("#try-panel")) return;
-    var run = document.getElementById("try-button");
+    // The whole sign-in is the panel's first button; Enter presses it, as it would in a form.
+    var run = document.getElementById("try-sign-in-button");
     if (run) {
       event.preventDefault();
       run.click();
