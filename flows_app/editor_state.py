@@ -14,7 +14,8 @@ Posted shape (one <form> for the whole flow, so every button round-trips everyth
   the card shows its whole form rather than its one summary line.
 - `op`: the button pressed: `save`, `add:<trigger>` (with `add-<trigger>` = action slug),
   `remove:<uid>`, `up:<uid>`, `down:<uid>`, `upgrade:<uid>`, `show:<uid>`, `toggle:<uid>` (expand
-  or collapse a card; flow_editor.js does it without a round trip). A config form's own
+  or collapse a card; flow_editor.js does it without a round trip), `merge` / `overwrite` (after a
+  stale save: see flows_app.editor_merge). A config form's own
   Add row / Remove row buttons carry no `op`; the config form notices them itself.
 """
 
@@ -475,13 +476,14 @@ def _binding_from_post(
 
 @dataclass(frozen=True)
 class EditorOp:
-    name: str  # save, add, remove, up, down, upgrade, show, toggle, or "" to show the state again
+    # save, add, remove, up, down, upgrade, show, toggle, merge, overwrite, or "" to show the state again
+    name: str
     target: str = ""
 
     @classmethod
     def parse(cls, raw: str) -> EditorOp:
         name, _, target = raw.partition(":")
-        if name in {"save", "add", "remove", "up", "down", "upgrade", "show", "toggle"}:
+        if name in {"save", "add", "remove", "up", "down", "upgrade", "show", "toggle", "merge", "overwrite"}:
             return cls(name, target)
         return cls("")
 
@@ -562,7 +564,7 @@ def switch_version(binding: EditorBinding, target: ActionVersion) -> None:
     added = [label_for(name, schema) for name, schema in new_props.items() if name not in old_props]
     if added:
         binding.notes.append(f"New in {target.version}: " + ", ".join(f"“{label}”" for label in added) + ".")
-    for name, value in _collect(old_form).items():
+    for name, value in collect_config(old_form).items():
         if name not in new_props:
             label = label_for(name, old_props.get(name))
             shown = "a stored secret" if old_props.get(name, {}).get("writeOnly") else _short(value)
@@ -571,7 +573,7 @@ def switch_version(binding: EditorBinding, target: ActionVersion) -> None:
             )
 
 
-def _collect(form: ConfigForm) -> dict[str, Any]:
+def collect_config(form: ConfigForm) -> dict[str, Any]:
     """What a form holds as a config (bound or not), leaving out text that cannot be read."""
     config = form.root.collect(CollectContext(stored_secrets=form.stored_secrets))
     return config if isinstance(config, dict) else {}

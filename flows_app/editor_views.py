@@ -25,6 +25,7 @@ from audit_app.services import Actor, RequestMeta
 from config.api_types import RISK_SCORE_MESSAGE, risk_score_problem
 from config.json_text import parse_json_text
 from flows_app.bindings import stored_secrets
+from flows_app.editor_merge import Conflict, merge_stale
 from flows_app.editor_state import Catalogue, EditorOp, EditorState, apply_op, state_from_post, state_from_revision
 from flows_app.engine import RunRefused, RunRequest, RunResult, run_flow
 from flows_app.models import Binding, Flow, FlowRevision
@@ -153,13 +154,16 @@ class StaleReport:
     current: FlowRevision
     saved_since: list[FlowRevision]
     slots: list[tuple[str, list[BindingChange]]]
+    # What both sides changed, setting by setting; None when the edited revision is unknown, so
+    # that no merge can be worked out (only overwriting or reloading).
+    conflicts: list[Conflict] | None = None
 
     @property
     def has_changes(self) -> bool:
         return any(changes for _, changes in self.slots)
 
 
-def stale_report(flow: Flow, stale: StaleRevision) -> StaleReport:
+def stale_report(flow: Flow, stale: StaleRevision, conflicts: list[Conflict] | None = None) -> StaleReport:
     """Compare the edited revision with the current one, binding by binding (by their stable key)."""
     revisions = FlowRevision.objects.filter(flow=flow).select_related("created_by")
     edited = revisions.filter(number=stale.expected).first()
@@ -183,7 +187,7 @@ def stale_report(flow: Flow, stale: StaleRevision) -> StaleReport:
             if details:
                 changes.append(_change("updated", after[key], details))
         slots.append((trigger, changes))
-    return StaleReport(stale.expected, current, since, slots)
+    return StaleReport(stale.expected, current, since, slots, conflicts if edited is not None else None)
 
 
 def _change(kind: str, binding: Binding, details: list[str] | None = None) -> BindingChange:
@@ -280,6 +284,8 @@ def flow_editor(request: HtmxHttpRequest, access: TenantAccess, flow_slug: str) 
         return _page(request, access, flow, _saved_state(flow, catalogue))
     state = state_from_post(request.POST, flow, catalogue)
     op = EditorOp.parse(request.POST.get("op", ""))
+    if op.name in {"merge", "overwrite"} and not state.row_change_requested:
+        return _merge(request, access, flow, state, catalogue, mine_wins=op.name == "overwrite")
     if op.name != "save" or state.row_change_requested:
         apply_op(state, op, request.POST, catalogue)
         return _page(request, access, flow, state)
@@ -296,10 +302,10 @@ def flow_editor(request: HtmxHttpRequest, access: TenantAccess, flow_slug: str) 
             comment=state.comment,
         )
     except StaleRevision as stale:
-        report = stale_report(flow, stale)
-        # Saving again now deliberately applies the operator's version over the current one.
-        state.expected_revision = report.current.number
-        return _page(request, access, _flow_or_404(access, flow_slug), state, status=409, stale=report)
+        # The state keeps the revision it was edited from: saving again is refused again until the
+        # operator merges, overwrites or reloads (nothing is ever overwritten silently).
+        flow = _flow_or_404(access, flow_slug)
+        return _stale_page(request, access, flow, state, catalogue, stale.expected)
     except InvalidBindings as invalid:
         state.attach_service_errors(invalid.errors)
         return _page(request, access, flow, state, status=422)
@@ -318,6 +324,50 @@ def _try_run(request: HtmxHttpRequest, flow: Flow, try_form: TryItForm) -> RunRe
     except RunRefused as refused:
         try_form.add_error("trigger", str(refused))
         return None
+
+
+def _stale_page(
+    request: HtmxHttpRequest, access: TenantAccess, flow: Flow, state: EditorState, catalogue: Catalogue, edited: int
+) -> HttpResponse:
+    """409: what was saved since revision `edited`, and what the operator can do about it."""
+    assert flow.current_revision is not None
+    base = FlowRevision.objects.filter(flow=flow, number=edited).first()
+    conflicts = None
+    if base is not None:
+        conflicts = merge_stale(flow, catalogue, state, base, flow.current_revision).conflicts
+    report = stale_report(flow, StaleRevision(flow.current_revision, edited), conflicts)
+    apply_op(state, EditorOp(""), request.POST, catalogue)
+    return _page(request, access, flow, state, status=409, stale=report)
+
+
+def _merge(
+    request: HtmxHttpRequest,
+    access: TenantAccess,
+    flow: Flow,
+    state: EditorState,
+    catalogue: Catalogue,
+    *,
+    mine_wins: bool,
+) -> HttpResponse:
+    """Show the unsaved flow merged with the revision saved since it was opened (nothing is saved).
+    Conflicting bindings are merged only when the operator chose to overwrite them with theirs."""
+    current = flow.current_revision
+    assert current is not None
+    base = FlowRevision.objects.filter(flow=flow, number=state.expected_revision).first()
+    if base is None or base.number == current.number:
+        state.notices.append(f"Nothing to merge: you are editing r{current.number}, the running revision.")
+        apply_op(state, EditorOp(""), request.POST, catalogue)
+        return _page(request, access, flow, state)
+    merge = merge_stale(flow, catalogue, state, base, current, mine_wins=mine_wins)
+    if merge.conflicts and not mine_wins:
+        return _stale_page(request, access, flow, state, catalogue, base.number)
+    apply_op(merge.state, EditorOp(""), request.POST, catalogue)
+    merge.state.notices.extend(merge.notices())
+    response = _page(request, access, flow, merge.state)
+    if request.htmx:
+        # The merge was chosen in the box at the top, but the operator may be far below it.
+        trigger_client_event(response, "flowMerged", after="settle")
+    return response
 
 
 @tenant_view

@@ -214,3 +214,77 @@ def test_seven_collapsed_cards_fit_one_screen_and_keep_what_was_typed(
     assert (rows[0].config["limit"], rows[0].enabled) == (75, False)
     assert rows[5].action.slug == "webhook-emit" and rows[5].encrypted_secrets  # the secret is kept
     assert console_errors == []
+
+
+def test_a_stale_save_offers_a_merge_then_shows_what_an_overwrite_replaces(
+    page: Any, live_server: Any, personas: Any, console_errors: list[str]
+) -> None:
+    from audit_app.services import Actor
+    from flows_app.services import save_flow_slots
+    from tests.flow_helpers import flow_of
+
+    tenant = personas.tenant_a
+    limit = {"limit": 7, "window_seconds": 30}
+    attach(
+        tenant,
+        PRE_CREDENTIAL,
+        BindingSpec("rate-limit-by-ip", "1.0.0", limit),
+        BindingSpec("rate-limit-by-user", "1.0.0", {"max_attempts": 3, "window_seconds": 300}),
+    )
+    keys = {b.action.slug: b.key for b in current_bindings(tenant)}
+
+    def admin_saves(ip_limit: int, attempts: int) -> None:
+        flow = flow_of(tenant)
+        specs = [
+            BindingSpec("rate-limit-by-ip", "1.0.0", {**limit, "limit": ip_limit}, key=keys["rate-limit-by-ip"]),
+            BindingSpec(
+                "rate-limit-by-user",
+                "1.0.0",
+                {"max_attempts": attempts, "window_seconds": 300},
+                key=keys["rate-limit-by-user"],
+            ),
+        ]
+        number = flow.current_revision.number  # type: ignore[union-attr]
+        save_flow_slots(flow, {PRE_CREDENTIAL: specs}, expected_revision=number, actor=Actor.for_user(personas.admin))
+
+    sign_in(page, live_server, "a-editor")
+    page.wait_for_url("**/t/acme/actions/")
+    page.goto(f"{live_server.url}/t/acme/flows/login/")
+    by_user = page.locator("li.binding", has_text="Rate limit by user")
+    by_user.get_by_role("button", name="Expand").click()
+    by_user.get_by_label("Attempts allowed per window").fill("9")
+    admin_saves(ip_limit=3, attempts=3)  # r3: someone else changes the other binding
+
+    page.get_by_role("button", name="Save flow").click()
+    box = page.locator("#stale-box")
+    expect(box).to_be_focused()
+    expect(box).to_contain_text("touch different bindings")
+    page.get_by_role("button", name="Merge with r3").click()
+    merged = page.get_by_text("Merged your changes with r3.")
+    expect(merged).to_be_focused()
+    expect(merged).to_be_in_viewport()
+    by_ip = page.locator("li.binding", has_text="Rate limit by IP")
+    expect(by_ip.locator("[data-binding-summary]")).to_contain_text("limit 3")
+    page.get_by_role("button", name="Save flow").click()
+    expect(page.get_by_text("Saved revision 4")).to_be_visible()
+    saved = {b.action.slug: b.config for b in current_bindings(tenant)}
+    assert saved["rate-limit-by-ip"]["limit"] == 3 and saved["rate-limit-by-user"]["max_attempts"] == 9
+
+    # Now both change the same binding: the box shows what would be overwritten, field by field.
+    by_user = page.locator("li.binding", has_text="Rate limit by user")
+    by_user.get_by_role("button", name="Expand").click()
+    by_user.get_by_label("Attempts allowed per window").fill("11")
+    admin_saves(ip_limit=3, attempts=4)  # r5
+    page.get_by_role("button", name="Save flow").click()
+    row = page.locator("#stale-box table tr", has_text="config.max_attempts")
+    expect(row).to_contain_text("9")
+    expect(row.locator("td.diff-del")).to_have_text("4")
+    expect(row.locator("td.diff-add")).to_have_text("11")
+    expect(page.get_by_role("button", name="Merge with r5")).to_have_count(0)
+    page.get_by_role("button", name="Overwrite with my version…").click()
+    expect(page.get_by_text("replaces the one saved in r5")).to_be_visible()
+    page.get_by_role("button", name="Save flow").click()
+    expect(page.get_by_text("Saved revision 6")).to_be_visible()
+    assert {b.action.slug: b.config for b in current_bindings(tenant)}["rate-limit-by-user"]["max_attempts"] == 11
+    # The refused saves answer 409 only without htmx; with it nothing is logged as an error.
+    assert console_errors == []

@@ -351,14 +351,22 @@ def test_a_stale_save_answers_409_with_what_changed_and_keeps_the_unsaved_state(
     assert "attached</span> Redirect by group" in page
     assert "updated</span> Rate limit by IP" in page and "version 1.0.0 → 1.1.0" in page and "limit: 7 → 3" in page
     assert 'value="85"' in field_block(page, f"b-{mine}-config-threshold")  # the unsaved state is intact
-    assert 'name="expected_revision" value="3"' in page
+    assert 'name="expected_revision" value="2"' in page
     assert current_revision(personas.tenant_a).number == 3
 
-    # Saving again applies the operator's version deliberately.
-    assert press(editor_client, page, "save").status_code == 302
+    # Saving again is refused again: nothing is overwritten without a choice.
+    assert press(editor_client, page, "save").status_code == 409
+    # The two changes touch different bindings: the merge is shown, then saved.
+    merged = press(editor_client, page, "merge")
+    assert merged.status_code == 200 and "Merged your changes with r3" in merged.content.decode()
+    assert press(editor_client, merged.content.decode(), "save").status_code == 302
     current = current_revision(personas.tenant_a)
     assert current.number == 4
-    assert sorted(b.action.slug for b in current.bindings.all()) == ["block-by-risk-score", "rate-limit-by-ip"]
+    assert sorted(b.action.slug for b in current.bindings.all()) == [
+        "block-by-risk-score",
+        "rate-limit-by-ip",
+        "redirect-by-group",
+    ]
 
 
 # Permissions

@@ -97,6 +97,15 @@
   form.addEventListener("input", refreshFrom);
   form.addEventListener("change", refreshFrom);
 
+  // A merged flow comes back with what was merged said at the top of the editor.
+  document.body.addEventListener("flowMerged", function () {
+    var notice = document.querySelector("#flow-editor .message-info[role=status]");
+    if (!notice) return;
+    notice.setAttribute("tabindex", "-1");
+    notice.focus({ preventScroll: true });
+    notice.scrollIntoView({ block: "start" });
+  });
+
   // --- Reorder within a slot by drag and drop; the order lives in the slot's hidden field. ---
   var dragged = null;
 
@@ -182,6 +191,10 @@
   form.addEventListener("submit", function () {
     // Without htmx every editor button reloads the page with the whole state posted: nothing is lost.
     if (!window.htmx) leaving = true;
+  });
+  // "Reload and discard my changes" after a stale save: the operator already chose to leave.
+  form.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("a[data-discard-changes]")) leaving = true;
   });
   document.body.addEventListener("htmx:beforeOnLoad", function (event) {
     var xhr = event.detail.xhr;
