@@ -151,6 +151,11 @@ def merge_stale(
                 taken.append(f"{trigger} › {(winner or was[uid]).action.name}{'' if winner else ' (removed)'}")
             if winner is not None:
                 winners[uid] = winner
+                # Opens the card (a note does), so what the merge changed is seen before saving.
+                if from_theirs:
+                    winner.notes.append(f"As saved in r{theirs_revision.number}: changed there since you began.")
+                elif mine_changed and theirs_changed and new_mine != new_theirs:
+                    winner.notes.append(f"Your version, replacing the one saved in r{theirs_revision.number}.")
         base_order, mine_order, theirs_order = list(was), list(ours), list(other)
         if _reordered(mine_order, base_order) and _reordered(theirs_order, base_order):
             common = [k for k in mine_order if k in theirs_order and k in base_order]

@@ -86,6 +86,7 @@ def test_changes_to_different_bindings_merge_and_are_shown_before_saving(
     assert f'name="b-{by_ip}-config-limit" id="id_b-{by_ip}-config-limit" value="3"' in shown  # theirs
     assert f'name="b-{by_user}-config-max_attempts" id="id_b-{by_user}-config-max_attempts" value="9"' in shown
     assert 'name="expected_revision" value="3"' in shown
+    assert "As saved in r3: changed there since you began." in shown  # their binding's card is open
     assert current(personas).number == 3  # shown, not saved
 
     assert press(editor_client, shown, "save").status_code == 302
@@ -145,6 +146,7 @@ def test_the_same_binding_changed_twice_shows_what_would_be_overwritten(
     assert shown.status_code == 200
     text = shown.content.decode()
     assert "Your version of login.pre-credential-check › Rate limit by IP replaces the one saved in r3." in text
+    assert "Your version, replacing the one saved in r3." in text
     assert current(personas).number == 3
     assert press(editor_client, text, "save").status_code == 302
     saved = {b.action.slug: b for b in current(personas).bindings.all()}
