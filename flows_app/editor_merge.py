@@ -133,29 +133,22 @@ def merge_stale(
         other = {b.uid: b for b in theirs_slot.bindings}
         winners: dict[str, EditorBinding] = {}
         for uid in [*was, *[k for k in ours if k not in was], *[k for k in other if k not in was]]:
-            old = _settings(was.get(uid), SECRET_SHOWN)
-            secret_changed = uid in other and other[uid].stored_secrets != base_secrets.get(uid)
-            new_theirs = _settings(other.get(uid), SECRET_SHOWN + (" (replaced)" if secret_changed else ""))
-            typed = uid in ours and _typed_a_secret(ours[uid])
-            new_mine = _settings(ours.get(uid), SECRET_SHOWN + (" (you typed a new one)" if typed else ""))
-            mine_changed, theirs_changed = new_mine != old, new_theirs != old
-            if mine_changed and theirs_changed and new_mine != new_theirs:
+            outcome = _merge_binding(was.get(uid), ours.get(uid), other.get(uid), base_secrets.get(uid))
+            if outcome.conflict:
                 subject = (ours.get(uid) or other.get(uid) or was[uid]).action.name
-                labels = [k for k in {**old, **new_theirs, **new_mine} if _differs(k, old, new_theirs, new_mine)]
-                rows = [FieldConflict(k, old.get(k, "—"), new_theirs.get(k, "—"), new_mine.get(k, "—")) for k in labels]
-                conflicts.append(Conflict(trigger, subject, rows))
-            # A conflict keeps mine: it is only merged at all when the operator chose mine_wins.
-            from_theirs = theirs_changed and not mine_changed
-            winner = other.get(uid) if from_theirs else ours.get(uid)
-            if from_theirs:
-                taken.append(f"{trigger} › {(winner or was[uid]).action.name}{'' if winner else ' (removed)'}")
-            if winner is not None:
-                winners[uid] = winner
+                conflicts.append(Conflict(trigger, subject, outcome.conflict))
+            if outcome.from_theirs:
+                name = (outcome.winner or was[uid]).action.name
+                taken.append(f"{trigger} › {name}{'' if outcome.winner else ' (removed)'}")
+            if outcome.winner is not None:
+                winners[uid] = outcome.winner
                 # Opens the card (a note does), so what the merge changed is seen before saving.
-                if from_theirs:
-                    winner.notes.append(f"As saved in r{theirs_revision.number}: changed there since you began.")
-                elif mine_changed and theirs_changed and new_mine != new_theirs:
-                    winner.notes.append(f"Your version, replacing the one saved in r{theirs_revision.number}.")
+                if outcome.from_theirs:
+                    outcome.winner.notes.append(
+                        f"As saved in r{theirs_revision.number}: changed there since you began."
+                    )
+                elif outcome.conflict:
+                    outcome.winner.notes.append(f"Your version, replacing the one saved in r{theirs_revision.number}.")
         base_order, mine_order, theirs_order = list(was), list(ours), list(other)
         if _reordered(mine_order, base_order) and _reordered(theirs_order, base_order):
             common = [k for k in mine_order if k in theirs_order and k in base_order]
@@ -167,6 +160,35 @@ def merge_stale(
         return Merge(mine, conflicts)
     merged = EditorState(flow, theirs_revision.number, slots, comment=mine.comment)
     return Merge(merged, conflicts, taken)
+
+
+@dataclass(frozen=True)
+class _BindingOutcome:
+    winner: EditorBinding | None  # None: not in the merged flow
+    from_theirs: bool
+    conflict: list[FieldConflict]  # [] when the two sides do not disagree
+
+
+def _merge_binding(
+    was: EditorBinding | None,
+    mine: EditorBinding | None,
+    theirs: EditorBinding | None,
+    base_secrets: dict[str, object] | None,
+) -> _BindingOutcome:
+    """One binding key across the three versions. A conflict keeps mine: the flow is only merged
+    at all then when the operator chose to overwrite."""
+    old = _settings(was, SECRET_SHOWN)
+    secret_changed = theirs is not None and theirs.stored_secrets != base_secrets
+    new_theirs = _settings(theirs, SECRET_SHOWN + (" (replaced)" if secret_changed else ""))
+    typed = mine is not None and _typed_a_secret(mine)
+    new_mine = _settings(mine, SECRET_SHOWN + (" (you typed a new one)" if typed else ""))
+    mine_changed, theirs_changed = new_mine != old, new_theirs != old
+    conflict = []
+    if mine_changed and theirs_changed and new_mine != new_theirs:
+        labels = [k for k in {**old, **new_theirs, **new_mine} if _differs(k, old, new_theirs, new_mine)]
+        conflict = [FieldConflict(k, old.get(k, "—"), new_theirs.get(k, "—"), new_mine.get(k, "—")) for k in labels]
+    from_theirs = theirs_changed and not mine_changed
+    return _BindingOutcome(theirs if from_theirs else mine, from_theirs, conflict)
 
 
 def _differs(label: str, *sides: dict[str, str]) -> bool:
