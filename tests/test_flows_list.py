@@ -318,3 +318,12 @@ def test_the_delivery_log_lists_a_bindings_deliveries(client: Any, personas: Any
     assert f"/t/acme/flows/login/deliveries/{binding.key.hex}/" in editor
     client.force_login(personas.outsider)
     assert client.get(f"/t/acme/flows/login/deliveries/{binding.key.hex}/").status_code == 404
+
+
+def test_each_row_links_to_promote_into_another_flow(client: Any, personas: Any) -> None:
+    # The same page the flow editor's header links to: the preview is readable by every member,
+    # confirming it is checked there against the target flow.
+    client.force_login(personas.viewer)
+    response = client.get(URL)
+    assert 'href="/t/acme/flows/login/promote/">Promote into…</a>' in row_of(response, "login")
+    assert 'href="/t/acme/flows/registration/promote/">Promote into…</a>' in row_of(response, "registration")
