@@ -255,6 +255,7 @@ def _page(
         "state": state,
         "summary": state.summary() if state is not None else [],
         "can_edit": can_edit,
+        "can_duplicate": access.can("create_flow"),
         "can_delete": not flow.is_system and has_object_perm(access.user, "delete_flow", flow),
         "stale": stale,
         "try_form": try_form or TryItForm(flow),

@@ -66,3 +66,9 @@ class NewFlowForm(forms.Form):
 
     def flow_fields(self) -> dict[str, Any]:
         return {key: self.cleaned_data[key] for key in ("name", "slug", "kind")}
+
+
+class DuplicateFlowForm(NewFlowForm):
+    """A copy of a flow: its name and slug; the kind is the source's."""
+
+    kind = None  # type: ignore[assignment]

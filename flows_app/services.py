@@ -309,6 +309,35 @@ def copy_binding(
     )
 
 
+def binding_event(
+    event_type: str,
+    binding: Binding,
+    flow: Flow,
+    revision: FlowRevision,
+    before: Any,
+    after: Any,
+    *,
+    actor: Actor,
+    meta: RequestMeta | None,
+    note: str = "",
+) -> EventDraft:
+    """A `flow.action_*` event about `binding` in `revision` of `flow` (`note`: shown with it)."""
+    return EventDraft(
+        tenant=flow.tenant,
+        event_type=event_type,
+        actor=actor,
+        meta=meta,
+        action_slug=binding.action.slug,
+        action_version=binding.pinned_version.version,
+        flow_slug=flow.slug,
+        flow_revision=revision.number,
+        trigger=binding.trigger,
+        target=note,
+        before=before,
+        after=after,
+    )
+
+
 def _change_events(
     flow: Flow,
     revision: FlowRevision,
@@ -322,19 +351,7 @@ def _change_events(
     events = []
 
     def event(event_type: str, binding: Binding, before: Any, after: Any) -> EventDraft:
-        return EventDraft(
-            tenant=flow.tenant,
-            event_type=event_type,
-            actor=actor,
-            meta=meta,
-            action_slug=binding.action.slug,
-            action_version=binding.pinned_version.version,
-            flow_slug=flow.slug,
-            flow_revision=revision.number,
-            trigger=binding.trigger,
-            before=before,
-            after=after,
-        )
+        return binding_event(event_type, binding, flow, revision, before, after, actor=actor, meta=meta)
 
     for trigger in slots:
         old_here = {b.key: b for b in old_bindings if b.trigger == trigger}
@@ -377,9 +394,12 @@ def create_flow(
     user: Any = None,
     actor: Actor | None = None,
     meta: RequestMeta | None = None,
+    copy_of: FlowRevision | None = None,
 ) -> Flow:
     """A new flow of `kind` with an empty revision 1, granted to the tenant's role groups, recorded
-    as `flow.created`. Refused with FlowSlugTaken when the slug is in use."""
+    as `flow.created`. Refused with FlowSlugTaken when the slug is in use. (`copy_of`: the revision
+    a duplicate is made from, named in revision 1's comment and the event; flows_app.duplicating
+    fills revision 1 with its bindings.)"""
     if kind not in FLOW_KINDS:
         raise ValueError(f"Unknown flow kind {kind!r}.")
     if slug in RESERVED_FLOW_SLUGS:
@@ -389,7 +409,8 @@ def create_flow(
             if Flow.objects.filter(tenant=tenant, slug=slug).exists():
                 raise FlowSlugTaken(slug)
             flow = Flow.objects.create(tenant=tenant, slug=slug, name=name, kind=kind)
-            revision = FlowRevision.objects.create(flow=flow, number=1, created_by=user, comment="Created")
+            comment = f"Duplicated from {copy_of.flow.slug} r{copy_of.number}" if copy_of else "Created"
+            revision = FlowRevision.objects.create(flow=flow, number=1, created_by=user, comment=comment)
             flow.current_revision = revision
             flow.save(update_fields=["current_revision"])
             grant_tenant_roles(tenant, [flow])
@@ -400,7 +421,13 @@ def create_flow(
                 meta=meta,
                 flow_slug=flow.slug,
                 flow_revision=1,
-                after={"name": name, "kind": kind, "enabled": flow.enabled},
+                after={
+                    "name": name,
+                    "kind": kind,
+                    "enabled": flow.enabled,
+                    **({"duplicated_from": {"flow": copy_of.flow.slug, "revision": copy_of.number}} if copy_of else {}),
+                },
+                target=comment if copy_of else "",
             )
     except IntegrityError as error:
         # Someone created the same slug between our check and our insert.

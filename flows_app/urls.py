@@ -9,6 +9,7 @@ urlpatterns = [
     # before "<slug:flow_slug>/": "new" is a reserved flow slug
     path("new/", views.flow_new, name="new"),
     path("<slug:flow_slug>/delete/", delete_views.flow_delete, name="delete"),
+    path("<slug:flow_slug>/duplicate/", views.flow_duplicate, name="duplicate"),
     path("<slug:flow_slug>/enabled/", views.flow_set_enabled, name="set_enabled"),
     path("<slug:flow_slug>/revisions/", revision_views.revision_list, name="revisions"),
     path("<slug:flow_slug>/revisions/diff/", revision_views.revision_diff, name="revision_diff"),

@@ -20,7 +20,8 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit_app.services import Actor, RequestMeta
-from flows_app.forms import NewFlowForm
+from flows_app.duplicating import duplicate_flow, free_copy_slug
+from flows_app.forms import DuplicateFlowForm, NewFlowForm
 from flows_app.models import ActionExecution, Binding, Flow, FlowQuerySet
 from flows_app.outbound.outbox import deliveries_for_binding
 from flows_app.run_records import settle_for_reading
@@ -173,6 +174,37 @@ def flow_new(request: HttpRequest, access: TenantAccess) -> HttpResponse:
             return redirect("flows:detail", tenant_slug=access.tenant.slug, flow_slug=flow.slug)
     context = {"access": access, "tenant": access.tenant, "form": form}
     return render(request, "flows_app/flow_new.html", context)
+
+
+@tenant_view
+@require_http_methods(["GET", "POST"])
+def flow_duplicate(request: HttpRequest, access: TenantAccess, flow_slug: str) -> HttpResponse:
+    """Copy a flow, bindings and all, as a new flow of the same kind (editors and above)."""
+    source = get_visible_or_404(access, "view_flow", Flow.objects.select_related("current_revision"), slug=flow_slug)
+    access.require("create_flow")
+    initial = {"name": f"{source.name} (copy)", "slug": free_copy_slug(source)}
+    form = DuplicateFlowForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            flow = duplicate_flow(
+                source,
+                **form.cleaned_data,
+                actor=Actor.for_user(request.user),
+                user=request.user,
+                meta=RequestMeta.from_request(request),
+            )
+        except FlowSlugTaken as taken:
+            form.add_error("slug", str(taken))
+        else:
+            # The revision comment names the revision copied, which may be newer than the one shown.
+            copied = flow.current_revision
+            count = Binding.objects.filter(revision=copied).count()
+            note = copied.comment if copied else ""
+            messages.success(request, f"{note} as {flow.name} with {count} action{'s' if count != 1 else ''}.")
+            return redirect("flows:detail", tenant_slug=access.tenant.slug, flow_slug=flow.slug)
+    bindings = Binding.objects.filter(revision=source.current_revision).count()
+    context = {"access": access, "tenant": access.tenant, "flow": source, "form": form, "binding_count": bindings}
+    return render(request, "flows_app/flow_duplicate.html", context)
 
 
 @tenant_view

@@ -146,6 +146,10 @@ POST_ONLY = {
     "t/<slug:tenant_slug>/settings/members/<str:member_username>/role/": "admin",
     "t/<slug:tenant_slug>/settings/members/<str:member_username>/remove/": "admin",
 }
+# Form pages that create something: viewers may not even open them (403); editors open and post.
+CREATE_FORMS = {
+    "t/<slug:tenant_slug>/flows/<slug:flow_slug>/duplicate/": "editor",
+}
 ROLE_ORDER = ["viewer", "editor", "admin", "owner"]
 # Routes every member may read (GET) that change something by POST, and the lowest role allowed to POST.
 GET_AND_POST = {
@@ -241,7 +245,8 @@ def test_it_lets_every_member_read_every_page(client: Any, both_tenants_have_obj
     for route in [r for r in page_routes() if r.startswith("t/")]:
         response = client.get(fill(route, "acme"), follow=True)
         expected = 405 if route in POST_ONLY else 200
-        if route in ("t/<slug:tenant_slug>/actions/new/", "t/<slug:tenant_slug>/flows/new/") and role == "viewer":
+        creates = ("t/<slug:tenant_slug>/actions/new/", "t/<slug:tenant_slug>/flows/new/", *CREATE_FORMS)
+        if route in creates and role == "viewer":
             expected = 403  # visible tenant, but viewers may not create
         assert response.status_code == expected, f"{role} GET {route}"
         # and never the other tenant's pages
@@ -249,13 +254,15 @@ def test_it_lets_every_member_read_every_page(client: Any, both_tenants_have_obj
 
 
 @pytest.mark.parametrize("role", ROLE_ORDER)
-@pytest.mark.parametrize("table", ["POST_ONLY", "GET_AND_POST"])
+@pytest.mark.parametrize("table", ["POST_ONLY", "GET_AND_POST", "CREATE_FORMS"])
 def test_posts_answer_403_below_the_routes_role(
     client: Any, both_tenants_have_objects: Any, role: str, table: str
 ) -> None:
     personas = both_tenants_have_objects
     client.force_login(personas.by_role()[role])
-    lowest_roles: dict[str, str] = {"POST_ONLY": POST_ONLY, "GET_AND_POST": GET_AND_POST}[table]
+    lowest_roles: dict[str, str] = {"POST_ONLY": POST_ONLY, "GET_AND_POST": GET_AND_POST, "CREATE_FORMS": CREATE_FORMS}[
+        table
+    ]
     assert set(lowest_roles) <= set(page_routes()), f"{table} lists a route that no longer exists"
     for route, lowest in lowest_roles.items():
         response = client.post(fill(route, "acme"))
