@@ -74,6 +74,7 @@ def editor_context(
         "attachments": Binding.objects.where_attached(action, visible(access, "view_flow", Flow.objects.all()))
         if action
         else [],
+        "can_attach": action is not None and visible(access, "change_flow", Flow.objects.all()).exists(),
         "triggers": ALL_TRIGGERS,
         "harness_trigger": trigger,
         "harness_input": json.dumps(sample_input(trigger), indent=2),

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from actions_app import editor_views, runs_views, version_views, views
-from flows_app import delete_views, replay_views
+from flows_app import attach_views, delete_views, replay_views
 
 app_name = "actions"
 
@@ -15,6 +15,7 @@ urlpatterns = [
     path("sample-input/", editor_views.sample_input_for, name="sample_input"),
     path("<slug:action_slug>/", views.action_detail, name="detail"),
     path("<slug:action_slug>/delete/", delete_views.action_delete, name="delete"),
+    path("<slug:action_slug>/attach/", attach_views.attach, name="attach"),
     path("<slug:action_slug>/runs/", runs_views.action_runs, name="runs"),
     path("<slug:action_slug>/runs/<str:execution_id>/", runs_views.execution_detail, name="execution"),
     path("<slug:action_slug>/runs/<str:execution_id>/replay/", replay_views.template_replay, name="replay"),

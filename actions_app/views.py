@@ -71,6 +71,7 @@ def action_detail(request: HtmxHttpRequest, access: TenantAccess, action_slug: s
         "config_ok": config_ok,
         "schema_problems": schema_problems,
         "attachments": Binding.objects.where_attached(action, visible(access, "view_flow", Flow.objects.all())),
+        "can_attach": visible(access, "change_flow", Flow.objects.all()).exists(),
     }
     template = "actions_app/action_detail.html"
     if request.htmx and request.htmx.target == "config-form":

@@ -72,3 +72,34 @@ class DuplicateFlowForm(NewFlowForm):
     """A copy of a flow: its name and slug; the kind is the source's."""
 
     kind = None  # type: ignore[assignment]
+
+
+ON_ERROR_CHOICES = [
+    ("block", "block — fail closed: an error in this action blocks the sign-in"),
+    ("continue", "continue — the sign-in goes on as if the action had not run"),
+]
+
+
+class AttachForm(forms.Form):
+    """Where and how to attach one action: a published version, a compatible slot of a flow the
+    operator may edit, and on_error. The config is the version's own schema form beside it."""
+
+    version = forms.ChoiceField(help_text="Only published versions can be pinned; the newest is chosen first.")
+    target = forms.ChoiceField(
+        label="Flow and slot",
+        help_text="Slots this version declares it can run in, of flows you may edit. It runs after the "
+        "slot's actions already there.",
+        error_messages={"invalid_choice": "Choose one of the flows and slots offered; %(value)s is not one of them."},
+    )
+    on_error = forms.ChoiceField(
+        label="On error",
+        choices=ON_ERROR_CHOICES,
+        initial="block",
+        widget=forms.RadioSelect,
+        help_text="When the action throws, times out or returns something not allowed in the slot.",
+    )
+
+    def __init__(self, *args: Any, versions: list[str], targets: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["version"].choices = [(label, label) for label in versions]  # type: ignore[attr-defined]
+        self.fields["target"].choices = [("", "Choose a flow and slot…"), *targets]  # type: ignore[attr-defined]

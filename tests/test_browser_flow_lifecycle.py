@@ -56,3 +56,43 @@ def test_operator_duplicates_a_flow_from_the_list(
     copy = Binding.objects.filter(revision=flow_of(tenant, "login-staging").current_revision)
     assert [binding_config(b) for b in copy] == [HOOK, {"threshold": 70, "message": "risky"}]
     assert console_errors == []
+
+
+def test_operator_attaches_a_template_to_a_flow_from_its_page(
+    page: Any, live_server: Any, personas: Any, console_errors: list[str]
+) -> None:
+    tenant = personas.tenant_a
+    sign_in(page, live_server, "a-editor")
+    page.wait_for_url("**/t/acme/actions/")
+    page.goto(f"{live_server.url}/t/acme/actions/rate-limit-by-ip/")
+    page.get_by_role("link", name="Attach to a flow…").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Attach Rate limit by IP to a flow")
+    target = page.get_by_label("Flow and slot")
+    # Only compatible slots: post-auth is not one of rate-limit-by-ip's triggers.
+    expect(target.locator("option", has_text="login.post-auth")).to_have_count(0)
+    target.select_option(label="Login (login) · login.pre-credential-check")
+    page.get_by_label("Requests allowed per window").fill("0")
+    page.get_by_label("Window (seconds)").fill("60")
+    page.get_by_role("button", name="Attach").click()
+    expect(page.get_by_text("Nothing was attached. Fix the configuration marked below.")).to_be_visible()
+    expect(page.locator("#field-config-limit .errorlist")).to_be_visible()
+    expect(page.get_by_label("Window (seconds)")).to_have_value("60")
+    expect(page.get_by_label("Flow and slot")).to_have_value("login:login.pre-credential-check")
+
+    # Someone saves the flow while the operator fixes the limit: said, nothing lost.
+    attach(tenant, "login.pre-credential-check", BindingSpec("webhook-emit", "1.0.0", HOOK))
+    page.get_by_label("Requests allowed per window").fill("20")
+    page.get_by_role("button", name="Attach").click()
+    expect(page.locator("#attach-notice")).to_contain_text("Login was saved since you opened this page (now r2")
+    expect(page.get_by_label("Requests allowed per window")).to_have_value("20")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+
+    page.get_by_role("button", name="Attach").click()
+    page.wait_for_url("**/t/acme/flows/login/")
+    expect(
+        page.get_by_text("Attached Rate limit by IP 1.1.0 to login.pre-credential-check of Login as revision 3.")
+    ).to_be_visible()
+    slot = Binding.objects.filter(revision=flow_of(tenant).current_revision).order_by("position")
+    assert [(b.action.slug, b.config.get("limit")) for b in slot] == [("webhook-emit", None), ("rate-limit-by-ip", 20)]
+    # The refused attach answers 409 (the page says why), which chromium logs; nothing else may.
+    assert [e for e in console_errors if "status of 409" not in e] == []

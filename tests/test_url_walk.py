@@ -149,6 +149,7 @@ POST_ONLY = {
 # Form pages that create something: viewers may not even open them (403); editors open and post.
 CREATE_FORMS = {
     "t/<slug:tenant_slug>/flows/<slug:flow_slug>/duplicate/": "editor",
+    "t/<slug:tenant_slug>/actions/<slug:action_slug>/attach/": "editor",
 }
 ROLE_ORDER = ["viewer", "editor", "admin", "owner"]
 # Routes every member may read (GET) that change something by POST, and the lowest role allowed to POST.
