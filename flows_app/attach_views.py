@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from actions_app.models import Action, ActionVersion
-from actions_app.schema_forms import ConfigForm, UnsupportedSchema, build_config_form
+from actions_app.schema_forms import ConfigForm, UnsupportedSchema, build_config_form, secret_paths
 from audit_app.services import Actor, RequestMeta
 from flows_app.attaching import AttachTarget, attach_action, attach_targets, published_versions
 from flows_app.forms import AttachForm
@@ -58,7 +58,9 @@ def attach(request: HtmxHttpRequest, access: TenantAccess, action_slug: str) -> 
     except StaleRevision as stale:
         page = _AttachPage(request, action, versions, version, editable_flows(access))
         page.is_valid()
-        page.notice = _stale_notice(target.flow, stale)
+        page.notice = _stale_notice(
+            target.flow, stale, with_secrets=bool(version and secret_paths(version.config_schema))
+        )
         return page.render(access, status=409)
     except InvalidBindings as invalid:
         page.add_service_errors(target, invalid.errors)
@@ -68,12 +70,17 @@ def attach(request: HtmxHttpRequest, access: TenantAccess, action_slug: str) -> 
     return redirect("flows:detail", tenant_slug=access.tenant.slug, flow_slug=target.flow.slug)
 
 
-def _stale_notice(flow: Flow, stale: StaleRevision) -> str:
+def _stale_notice(flow: Flow, stale: StaleRevision, *, with_secrets: bool) -> str:
     by = stale.current.created_by.get_username() if stale.current.created_by else "the system"
+    # Secrets are never sent back to the browser, so those are the one thing to type again.
+    kept = (
+        "what you typed is kept below, except secrets: type those again"
+        if with_secrets
+        else "what you typed is kept below"
+    )
     return (
         f"{flow.name} was saved since you opened this page (now r{stale.current.number}, by {by}). "
-        "Nothing was attached; what you typed is kept below. Check the slot in the flow editor if you "
-        "need to, then attach again."
+        f"Nothing was attached; {kept}. Check the slot in the flow editor if you need to, then attach again."
     )
 
 
@@ -158,7 +165,9 @@ class _AttachPage:
             "targets": self.targets,
             "flows": self.flows,
             # An Add row / Remove row press is no refusal: the page just shows the changed list.
+            # A stale flow has its own notice: the form itself was fine.
             "refused": self.request.method == "POST"
+            and not self.notice
             and not (self.config_form and self.config_form.row_change_requested),
             "notice": self.notice,
             "chosen_target": chosen_target,

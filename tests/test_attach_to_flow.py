@@ -102,7 +102,8 @@ def test_a_flow_saved_meanwhile_is_said_and_what_was_typed_is_kept(personas: Any
     assert response.status_code == 409
     html = response.content.decode()
     assert "Login was saved since you opened this page (now r2" in html
-    assert "Nothing was attached" in html
+    assert "Nothing was attached; what you typed is kept below." in html
+    assert "Fix the configuration marked below" not in html
     assert 'value="42"' in html and 'value="Slow down"' in html
     assert re.search(rf'value="login:{PRE}"[^>]*selected', html)
     assert 'name="revision-login" value="2"' in html  # attaching again now goes onto r2
@@ -208,3 +209,16 @@ def test_a_contractor_sees_only_the_flows_they_may_edit_and_a_message_when_none_
     )
     assert response.status_code == 200
     assert flow_of(tenant).current_revision.number == 1  # type: ignore[union-attr]
+
+
+def test_an_action_already_in_the_slot_that_fails_todays_checks_is_named(personas: Any) -> None:
+    tenant = personas.tenant_a
+    attach(tenant, PRE, BindingSpec("webhook-emit", "1.0.0", HOOK))  # r2
+    # Saved before the SSRF check refused loopback hosts: today's validator refuses it.
+    Binding.objects.filter(revision=flow_of(tenant).current_revision).update(config={"url": "https://127.0.0.1/x"})
+    response = web(personas.editor).post(URL, posted(**{"revision-login": "2"}))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f"Action #1 already in {PRE}:" in html and "Fix it in the flow editor." in html
+    assert "Nothing was attached" in html and 'value="Slow down"' in html
+    assert flow_of(tenant).current_revision.number == 2  # type: ignore[union-attr]
