@@ -222,3 +222,20 @@ def test_an_action_already_in_the_slot_that_fails_todays_checks_is_named(persona
     assert f"Action #1 already in {PRE}:" in html and "Fix it in the flow editor." in html
     assert "Nothing was attached" in html and 'value="Slow down"' in html
     assert flow_of(tenant).current_revision.number == 2  # type: ignore[union-attr]
+
+
+def test_adding_a_config_row_shows_the_form_again_without_refusing(personas: Any) -> None:
+    url = "/t/acme/actions/redirect-by-group/attach/"
+    fields = {"version": "1.0.0", "target": "login:login.post-auth", "on_error": "block", "revision-login": "1"}
+    row = {
+        "config-rules-row-count": "1",
+        "config-rules.0.group": "staff",
+        "config-rules.0.url": "https://in.example.com/",
+    }
+    response = web(personas.editor).post(url, {**fields, **row, "config-rules-add-row": "1"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Nothing was attached" not in html
+    assert 'value="staff"' in html and 'name="config-rules.1.group"' in html
+    assert flow_of(personas.tenant_a).current_revision.number == 1  # type: ignore[union-attr]
+    assert web(personas.editor).post(url, {**fields, **row}).status_code == 302

@@ -86,6 +86,8 @@ def test_operator_attaches_a_template_to_a_flow_from_its_page(
     expect(page.locator("#attach-notice")).to_contain_text("Login was saved since you opened this page (now r2")
     expect(page.get_by_label("Requests allowed per window")).to_have_value("20")
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    page.set_viewport_size({"width": 420, "height": 900})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 420
 
     page.get_by_role("button", name="Attach").click()
     page.wait_for_url("**/t/acme/flows/login/")
