@@ -249,9 +249,9 @@ LOGGING = {
 
 # --- Actions runtime, flows and outbound webhooks -------------------------------------------
 # (ACTIONS_RUNTIME_WORKERS, read by actions_app/runtime: V8 worker processes per app process.)
-# PostgreSQL: a flow run's execution records commit without waiting for the WAL flush (a crash
-# may lose the last fraction of a second of them); true makes every run wait for the disk.
-RUN_RECORDS_DURABLE = env_flag("RUN_RECORDS_DURABLE", False)
+# PostgreSQL: a flow run's records are flushed to the WAL before the sign-in is answered. Off
+# answers first; the fault bench then lost an answered run when PostgreSQL crashed.
+RUN_RECORDS_DURABLE = env_flag("RUN_RECORDS_DURABLE", True)
 # A sign-in transaction keeps its flow revision this long after its first trigger.
 FLOW_TRANSACTION_TTL_SECONDS = int(os.environ.get("FLOW_TRANSACTION_TTL_SECONDS", "3600"))
 # Fernet keys (comma-separated; the first encrypts, all decrypt) for binding secrets. Without
