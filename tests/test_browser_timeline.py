@@ -3,6 +3,7 @@ just before it, and open that change's diff (the demo incident, contract §10)."
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,3 +91,50 @@ def test_the_blocked_part_of_a_bar_lists_the_blocked_runs(
     outcomes = rows.locator("td:nth-child(5) .status").all_inner_texts()
     assert set(outcomes) == {"block"} and len(outcomes) == rows.count()
     assert console_errors == []
+
+
+def test_the_chart_is_one_tab_stop_walked_with_the_arrow_keys_and_also_a_table(
+    page: Any, live_server: Any, personas: Any, console_errors: list[str]
+) -> None:
+    assert seed_demo_history(personas.tenant_a, editor=personas.editor, admin=personas.admin)
+    sign_in(page, live_server, "a-viewer")
+    page.wait_for_url("**/t/acme/**")
+    page.goto(f"{live_server.url}/t/acme/audit/timeline/")
+    bars = page.locator("svg.timeline-chart a.tl-bar")
+    assert bars.count() > 20
+
+    # Tab from the last filter control lands on the chart once, on its earliest bar or marker...
+    page.locator("svg.timeline-chart").evaluate("chart => chart.querySelector('a.tl-bar').focus()")
+    first = page.evaluate("() => document.activeElement.dataset.start || document.activeElement.dataset.at")
+    page.keyboard.press("Home")
+    earliest = page.evaluate("() => document.activeElement.dataset.start || document.activeElement.dataset.at")
+    assert earliest <= first
+    tab_stops = page.evaluate(
+        "() => [...document.querySelectorAll('svg.timeline-chart a')].filter(a => a.tabIndex >= 0).length"
+    )
+    assert tab_stops == 1
+    # ...the arrow keys move in time order...
+    page.keyboard.press("ArrowRight")
+    second = page.evaluate("() => document.activeElement.dataset.start || document.activeElement.dataset.at")
+    assert second > earliest
+    # ...Tab leaves the chart instead of walking its 300 links...
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => !document.activeElement.closest('svg.timeline-chart')")
+    # ...and Enter on a bar opens its runs.
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("End")
+    while page.evaluate("() => !document.activeElement.classList.contains('tl-bar')"):
+        page.keyboard.press("ArrowLeft")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/audit/\?.*type=flow\.action_executed"))
+
+    # The same figures as a table: a bucket's blocked count lists its blocked runs.
+    page.go_back()
+    page.get_by_text("Show the chart as a table").click()
+    table = page.locator("details.tl-as-table table")
+    expect(table).to_be_visible()
+    blocked = table.locator("td a[aria-label*=' block run']").first
+    assert int(blocked.inner_text()) > 0
+    blocked.click()
+    page.wait_for_url(re.compile(r"/audit/\?.*outcome=block"))
+    assert not console_errors
