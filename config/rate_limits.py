@@ -23,6 +23,7 @@ import threading
 import time
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
@@ -57,8 +58,6 @@ def _counter_client(cache: RedisCache) -> Any:
     a new client for every operation, which costs more than the round-trip itself."""
     client = cache.__dict__.get("_counter_client")
     if client is None:
-        import redis
-
         timeout_s = int(getattr(settings, "RATE_LIMIT_REDIS_TIMEOUT_MS", DEFAULT_REDIS_TIMEOUT_MS)) / 1000
         # A write client is always on the first server, whatever the key.
         client = cache.__dict__["_counter_client"] = redis.Redis.from_url(
@@ -73,8 +72,6 @@ def _redis_hit(cache: RedisCache, key: str, timeout: int) -> int:
     global _outage_until, _outage_reason
     if time.monotonic() < _outage_until:
         raise CountersUnavailable(_outage_reason)
-    import redis
-
     # One INCR per hit (Django's incr() asks EXISTS first). Django stores ints unpickled, so
     # cache.get() reads the counter too.
     full_key = cache.make_and_validate_key(key)

@@ -7,6 +7,7 @@ owns tenant B ("globex") and is no member of A.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -115,6 +116,19 @@ def api_token(personas: Personas) -> Any:
         return secret
 
     return make
+
+
+@pytest.fixture
+def single_worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A sandbox pool of one worker process, started fresh and shut down after the test."""
+    from actions_app.runtime import executor as runtime_executor
+    from actions_app.runtime import shutdown_pool
+
+    shutdown_pool()
+    monkeypatch.setenv("ACTIONS_RUNTIME_WORKERS", "1")
+    runtime_executor.wait_for_idle_workers_for_tests()
+    yield
+    shutdown_pool()
 
 
 CHROMIUM = "/usr/bin/chromium"

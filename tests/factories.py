@@ -74,6 +74,15 @@ CONTINUING_ACTION = """export async function execute(input: ActionInput): Promis
 """
 
 
+def web(user: Any) -> Any:
+    """A test client signed in as `user` (a console session, as a browser would hold)."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 

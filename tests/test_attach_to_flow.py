@@ -8,7 +8,6 @@ import re
 from typing import Any
 
 import pytest
-from django.test import Client
 
 from actions_app.versioning import VersionDraft, create_custom_action
 from audit_app.models import AuditEvent
@@ -17,17 +16,12 @@ from flows_app.models import Binding, Flow
 from flows_app.services import BindingSpec
 from tenants.permissions import grant_object_to_operator
 from tests.conftest import make_operator
+from tests.factories import web
 from tests.flow_helpers import SYSTEM, attach, custom_action, flow_of
 
 URL = "/t/acme/actions/rate-limit-by-ip/attach/"
 PRE = "login.pre-credential-check"
 HOOK = {"url": "https://hooks.example.com/in", "secret": "signing-secret-0123456789"}
-
-
-def web(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def options(html: str, name: str) -> list[str]:

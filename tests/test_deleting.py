@@ -14,16 +14,11 @@ from audit_app.models import AuditEvent
 from flows_app.models import ActionExecution, Flow, FlowTransaction
 from flows_app.run_records import settle_pending
 from flows_app.services import BindingSpec, create_flow
+from tests.factories import web
 from tests.flow_helpers import SYSTEM, attach, custom_action, run
 
 POST_AUTH = "login.post-auth"
 SOURCE = 'return { kind: "continue" };'
-
-
-def web(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def api(client: Client, method: str, url: str, token: str) -> Any:

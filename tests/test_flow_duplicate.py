@@ -8,24 +8,18 @@ import re
 from typing import Any
 
 import pytest
-from django.test import Client
 
 from audit_app.models import AuditEvent
 from flows_app.bindings import binding_config
 from flows_app.models import Binding, Flow
 from flows_app.services import BindingSpec, create_flow
+from tests.factories import web
 from tests.flow_helpers import SYSTEM, attach, flow_of
 
 URL = "/t/acme/flows/login/duplicate/"
 PRE = "login.pre-credential-check"
 POST_AUTH = "login.post-auth"
 HOOK = {"url": "https://hooks.example.com/in", "secret": "signing-secret-0123456789"}
-
-
-def web(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

@@ -47,15 +47,6 @@ def sandbox_started() -> None:
     runtime_executor.wait_for_idle_workers_for_tests()
 
 
-@pytest.fixture
-def single_worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    shutdown_pool()
-    monkeypatch.setenv("ACTIONS_RUNTIME_WORKERS", "1")
-    runtime_executor.wait_for_idle_workers_for_tests()
-    yield
-    shutdown_pool()
-
-
 def test_healthz_answers_anyone_without_a_session_whatever_the_host(client: Any, db: None) -> None:
     response = client.get("/healthz", headers={"Host": "10.0.0.5"})  # the app server's own address
     assert response.status_code == 200 and response.json() == {"status": "alive"}

@@ -6,23 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.test import Client
 
 from audit_app.models import AuditEvent
 from flows_app.deleting import delete_action
 from flows_app.models import Binding
 from flows_app.services import BindingSpec, create_flow
+from tests.factories import web
 from tests.flow_helpers import SYSTEM, attach, custom_action, flow_of
 
 POST_AUTH = "login.post-auth"
 RESTORE = "/t/acme/flows/login/revisions/2/restore/"
 PROMOTE = "/t/acme/flows/login-staging/promote/login/"
-
-
-def web(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def risk_block(threshold: int) -> BindingSpec:

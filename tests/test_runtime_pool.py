@@ -76,15 +76,6 @@ def runtime_pool() -> Iterator[None]:
     shutdown_pool()
 
 
-@pytest.fixture
-def single_worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    shutdown_pool()
-    monkeypatch.setenv("ACTIONS_RUNTIME_WORKERS", "1")
-    runtime_executor.wait_for_idle_workers_for_tests()
-    yield
-    shutdown_pool()
-
-
 def executions_of(execution: ExecutionResult) -> int:
     assert execution.error is None, execution.error
     assert execution.result is not None
