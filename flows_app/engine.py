@@ -150,18 +150,19 @@ def execute_template(slug: str, version: str, action_input: dict[str, Any], coun
     """Run platform template `slug` at `version` once, as a flow run does (a replay too: it passes
     its own `counter_scope`, so it moves no counter of live traffic)."""
     started = time.perf_counter()
+    failure: ExecutionError | None = None
     try:
         outcome: TemplateOutcome = run_platform_template(
             slug, TemplateCall(version, action_input["context"]["config"], action_input, counter_scope)
         )
     except CountersUnavailable as unavailable:
         # Redis is away: the binding's on_error decides whether the sign-in fails open or closed.
-        elapsed = (time.perf_counter() - started) * 1000
-        return _Executed(None, ExecutionError("unavailable", f"Not counted: {unavailable}."), [], elapsed)
+        failure = ExecutionError("unavailable", f"Not counted: {unavailable}.")
     except Exception as error:  # a template bug must fail this execution only, like custom code
-        elapsed = (time.perf_counter() - started) * 1000
-        return _Executed(None, ExecutionError("exception", f"Template failed: {error}"), [], elapsed)
+        failure = ExecutionError("exception", f"Template failed: {error}")
     elapsed = (time.perf_counter() - started) * 1000
+    if failure is not None:
+        return _Executed(None, failure, [], elapsed)
     result, problem = validate_action_result(outcome.result, action_input["trigger"])
     return _Executed(result, problem, outcome.logs, elapsed, outcome.outbound)
 
