@@ -50,6 +50,7 @@ check: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: install-dev
 	$(PY) bench/run_all.py

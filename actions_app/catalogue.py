@@ -8,12 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Exists, OuterRef, Q
 
 from actions_app.models import Action, ActionKind, ActionQuerySet, ActionVersion, VersionStatus
-from flows_app.models import Binding
-from flows_app.triggers import ALL_TRIGGERS
+from actions_app.triggers import ALL_TRIGGERS
 
 SORTS = {
     "name": ("name", "slug"),
@@ -54,22 +52,10 @@ class CatalogueQuery:
         return {key: value for key, value in values.items() if value and not (key == "sort" and value == DEFAULT_SORT)}
 
 
-def attached_count() -> Coalesce:
-    """Number of bindings of the action in the revision each flow currently runs."""
-    counts = (
-        Binding.objects.current()
-        .filter(action=OuterRef("pk"))
-        .order_by()
-        .values("action")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
-
-
 def search_catalogue(actions: ActionQuerySet, query: CatalogueQuery) -> ActionQuerySet:
-    """Filter and order an already permission-scoped queryset of actions."""
-    actions = actions.with_latest_version().annotate(attached=attached_count())
+    """Filter and order an already permission-scoped queryset of actions, each annotated with
+    `attached` (where actions are attached is flows_app's to count: flows_app.action_usage)."""
+    actions = actions.with_latest_version()
     if query.q:
         actions = actions.filter(Q(name__icontains=query.q) | Q(slug__icontains=query.q.lower()))
     if query.kind:

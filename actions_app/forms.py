@@ -6,9 +6,9 @@ from typing import Any
 
 from django import forms
 
+from actions_app.triggers import ALL_TRIGGERS
 from actions_app.versioning import BUMPS, InvalidDraft, VersionDraft
-from config.json_text import parse_json_text
-from flows_app.triggers import ALL_TRIGGERS
+from core.json_text import parse_json_text
 
 BUMP_CHOICES = [
     ("patch", "Patch — fixes"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.core.exceptions import ValidationError
 
@@ -13,12 +13,11 @@ from actions_app.compiler import Diagnostic, compile_action
 from actions_app.models import ActionVersion
 from actions_app.sample_inputs import InvalidSampleInput, harness_input
 from actions_app.schema_forms import validate_binding_config
-from config.json_text import parse_json_text
+from core.json_text import parse_json_text
 from tenants.models import Tenant
 
 if TYPE_CHECKING:
     from actions_app.runtime import ExecutionResult
-    from flows_app.models import ActionExecution
 
 DEFAULT_TIMEOUT_MS = 1000
 
@@ -102,6 +101,18 @@ def run_in_harness(
     return run
 
 
+class RecordedExecution(Protocol):
+    """What a replay reads of a recorded execution (flows_app's ActionExecution)."""
+
+    action_version: str
+    outcome: str
+    duration_ms: float
+    error_code: str
+    error_message: str
+    logs: Any
+    result: Any
+
+
 @dataclass(frozen=True)
 class RunSide:
     """One column of a replay: what one run of the action did."""
@@ -115,7 +126,7 @@ class RunSide:
     result: Any = None
 
     @classmethod
-    def recorded(cls, execution: ActionExecution) -> RunSide:
+    def recorded(cls, execution: RecordedExecution) -> RunSide:
         return cls(
             label=f"version {execution.action_version}",
             outcome=execution.outcome,
@@ -179,7 +190,7 @@ class ReplayComparison:
         return {difference.aspect for difference in self.differences}
 
 
-def replay_comparison(execution: ActionExecution, run: HarnessRun | None, target: str) -> ReplayComparison:
+def replay_comparison(execution: RecordedExecution, run: HarnessRun | None, target: str) -> ReplayComparison:
     """The recorded execution beside `run`, the harness run of `target` ("draft" or a version)."""
     replayed = None
     if run is not None and run.execution is not None:

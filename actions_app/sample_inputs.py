@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from config.api_types import IP_ADDRESS_MESSAGE, RISK_SCORE_MESSAGE, ip_address_problem, risk_score_problem
-from flows_app.triggers import ALL_TRIGGERS, kind_of_trigger
+from actions_app.triggers import ALL_TRIGGERS, kind_of_trigger
+from core.api_types import IP_ADDRESS_MESSAGE, RISK_SCORE_MESSAGE, ip_address_problem, risk_score_problem
 
 SAMPLE_IP = "203.0.113.24"
 

@@ -8,7 +8,7 @@ from django.db import transaction
 
 from actions_app.models import Action, ActionKind, ActionVersion, VersionStatus, content_checksum
 from actions_app.templates_catalog import PLATFORM_TEMPLATES
-from audit_app.services import backdated
+from tenants.acting import backdated
 from tenants.models import Tenant
 from tenants.permissions import grant_tenant_roles
 

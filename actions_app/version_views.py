@@ -20,8 +20,8 @@ from actions_app.versioning import (
     publish_version,
     save_action_version,
 )
-from audit_app.services import Actor, RequestMeta
 from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view
+from tenants.acting import Actor, RequestMeta
 
 
 def _version_or_404(access: TenantAccess, action_slug: str, label: str) -> ActionVersion:

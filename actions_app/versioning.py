@@ -27,8 +27,9 @@ from actions_app.models import (
     content_checksum,
 )
 from actions_app.schema_forms import check_schema_supported
-from audit_app.services import Actor, RequestMeta, backdated, record
-from flows_app.triggers import ALL_TRIGGERS
+from actions_app.triggers import ALL_TRIGGERS
+from audit_app.services import record
+from tenants.acting import Actor, RequestMeta, backdated
 from tenants.models import Tenant
 from tenants.permissions import grant_tenant_roles
 

@@ -11,11 +11,12 @@ from pydantic import ConfigDict
 from audit_app.exports import event_as_dict
 from audit_app.models import AuditEvent
 from audit_app.queries import AuditQuery, Cursor, InvalidAuditQuery, keyset_page
-from config.api_docs import responses, scope_required
-from config.api_paging import CURSOR_DESCRIPTION, DEFAULT_LIMIT, LIMIT_DESCRIPTION, page_size
-from config.api_types import Text
-from flows_app.run_records import settle_for_reading, unrecorded_headers
-from tenants.api_auth import ApiError, request_token
+from audit_app.reading import settle_before_reading, unrecorded_headers
+from core.api_errors import ApiError
+from core.api_paging import CURSOR_DESCRIPTION, DEFAULT_LIMIT, LIMIT_DESCRIPTION, page_size
+from core.api_types import Text
+from tenants.api_auth import request_token
+from tenants.api_docs import responses, scope_required
 
 router = Router(tags=["audit"])
 
@@ -118,7 +119,7 @@ def list_events(
     except InvalidAuditQuery as invalid:
         raise ApiError(400, "invalid_query", "The filters or cursor are invalid.", invalid.problems) from None
     size = page_size(limit)
-    for header, value in unrecorded_headers(settle_for_reading(token.tenant)).items():
+    for header, value in unrecorded_headers(settle_before_reading(token.tenant)).items():
         response[header] = value
     events = query.apply(AuditEvent.objects.for_tenant(token.tenant))
     page = keyset_page(events, position, size)

@@ -31,15 +31,13 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Se
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db.models import Max
 
 from audit_app.models import AuditChainHead, AuditEvent
 from audit_app.unreadable import cannot_read, described, unreadable_columns
-
-if TYPE_CHECKING:
-    from tenants.models import Tenant
+from tenants.models import Tenant
 
 GENESIS_HASH = "0" * 64
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -43,11 +42,10 @@ from audit_app.models import (
     AuditEvent,
     AuditRetention,
 )
-from audit_app.services import Actor, RequestMeta, record
+from audit_app.services import record
+from tenants.acting import Actor, RequestMeta
+from tenants.models import Tenant
 from tenants.services import lock_tenant
-
-if TYPE_CHECKING:
-    from tenants.models import Tenant
 
 PURGE_ACTOR = Actor.system("purge_audit")
 

@@ -10,9 +10,9 @@ from django.views.decorators.http import require_http_methods
 
 from audit_app.forms import RetentionForm
 from audit_app.retention import InvalidRetention, retention_days, set_retention
-from audit_app.services import Actor, RequestMeta
+from core.http import HtmxHttpRequest
 from tenants.access import TenantAccess, tenant_view
-from tenants.http import HtmxHttpRequest
+from tenants.acting import Actor, RequestMeta
 from tenants.roles import Role
 
 

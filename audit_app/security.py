@@ -8,7 +8,7 @@ is one platform-wide table, and the slug asked for is kept as text.
 Rate guard: whoever can send requests can write to this table, so each client address may add at
 most SECURITY_LOG_PER_ADDRESS_PER_MINUTE rows a minute and the whole platform
 SECURITY_LOG_PER_MINUTE; the last admitted row says that more may be dropped. The counters are the
-fixed-window cache counters of config.rate_limits (Redis in production, shared by every app
+fixed-window cache counters of core.rate_limits (Redis in production, shared by every app
 server). A flood from many addresses is still capped by the platform-wide limit; what is dropped
 is only the log row, never the refusal itself.
 """
@@ -26,8 +26,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from audit_app.models import SECURITY_EVENT_KINDS, SecurityEvent
-from config.rate_limits import count_hit
-from tenants.http import client_ip
+from core.http import client_ip
+from core.rate_limits import count_hit
 
 logger = logging.getLogger(__name__)
 

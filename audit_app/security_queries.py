@@ -17,7 +17,7 @@ from django.utils.http import urlencode
 
 from audit_app.models import SECURITY_EVENT_KINDS, SecurityEvent
 from audit_app.queries import parse_time_range
-from tenants.http import parse_count
+from core.http import parse_count
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 
 from audit_app.models import SECURITY_EVENT_KINDS, SecurityEvent
 from audit_app.security_queries import SecurityLogQuery, security_log_page
-from tenants.http import HtmxHttpRequest
+from core.http import HtmxHttpRequest
 
 PAGE_SIZE = 50
 

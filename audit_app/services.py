@@ -6,57 +6,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import connection, transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
 from audit_app.chain import GENESIS_HASH, link
 from audit_app.models import EVENT_TYPES, AuditChainHead, AuditEvent
-from config.row_insert import BatchCursor
-from tenants.http import client_ip
-
-if TYPE_CHECKING:
-    from tenants.models import ApiToken, Tenant
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who did something: an operator, an API token or the platform itself."""
-
-    kind: str
-    id: str = ""
-    name: str = ""
-
-    @classmethod
-    def for_user(cls, user: Any) -> Actor:
-        return cls("user", str(user.pk), user.get_username())
-
-    @classmethod
-    def for_token(cls, token: ApiToken) -> Actor:
-        return cls("token", token.key_id, token.name)
-
-    @classmethod
-    def system(cls, name: str = "platform") -> Actor:
-        return cls("system", "", name)
-
-
-@dataclass(frozen=True)
-class RequestMeta:
-    ip: str | None = None
-    user_agent: str = ""
-    request_id: str = ""
-
-    @classmethod
-    def from_request(cls, request: HttpRequest | None) -> RequestMeta:
-        if request is None:
-            return cls()
-        return cls(
-            ip=client_ip(request),
-            user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
-            request_id=getattr(request, "request_id", ""),
-        )
+from core.row_insert import BatchCursor
+from tenants.acting import Actor, RequestMeta
+from tenants.models import Tenant
 
 
 class UnknownEventType(ValueError):
@@ -155,12 +114,6 @@ def _chain_onto_head(cursor: BatchCursor, tenant_id: int, rows: Sequence[AuditEv
     table = connection.ops.quote_name(AuditChainHead._meta.db_table)
     move_head = f"UPDATE {table} SET last_seq = %s, last_hash = %s WHERE tenant_id = %s"  # noqa: S608 (model names)
     cursor.execute(move_head, [seq, last_hash, tenant_id])
-
-
-def backdated(occurred_at: datetime | None) -> dict[str, datetime]:
-    """`created_at` for a row made while importing history (demo data); otherwise nothing, so the
-    model's own default applies."""
-    return {"created_at": occurred_at} if occurred_at else {}
 
 
 def record(**fields: Any) -> AuditEvent:

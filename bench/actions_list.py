@@ -54,10 +54,11 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     from django.contrib.auth import get_user_model
 
-    from audit_app.services import Actor
+    from orchestration.founding import create_tenant
+    from tenants.acting import Actor
     from tenants.models import Tenant
     from tenants.roles import Role
-    from tenants.services import add_member, create_tenant
+    from tenants.services import add_member
 
     tenant = Tenant.objects.filter(slug="bench").first() or create_tenant(slug="bench", name="Bench")
     user = get_user_model().objects.create_user("bench-viewer", password="x-bench-pass-1")

@@ -111,10 +111,12 @@ from django.test.utils import CaptureQueriesContext, setup_test_environment  # n
 from audit_app.chain import GENESIS_HASH, link  # noqa: E402
 from audit_app.models import AuditChainHead, AuditEvent  # noqa: E402
 from audit_app.queries import Cursor  # noqa: E402
-from audit_app.services import Actor, EventDraft, RequestMeta  # noqa: E402
+from audit_app.services import EventDraft  # noqa: E402
+from orchestration.founding import create_tenant  # noqa: E402
+from tenants.acting import Actor, RequestMeta  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
 from tenants.roles import Role  # noqa: E402
-from tenants.services import add_member, create_api_token, create_tenant  # noqa: E402
+from tenants.services import add_member, create_api_token  # noqa: E402
 
 LOGIN_SERVICE = Actor("token", "k7login", "login service")
 OPERATOR_ACTORS = [Actor("user", str(1000 + n), name) for n, name in enumerate(OPERATORS)]

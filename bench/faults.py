@@ -70,12 +70,13 @@ import django, os, sys
 sys.path.insert(0, {root!r})
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup()
-from audit_app.services import Actor
+from tenants.acting import Actor
 from actions_app.versioning import VersionDraft, create_custom_action, publish_version
 from flows_app.models import Flow
 from flows_app.services import BindingSpec, save_flow_slots
 from tenants.models import API_SCOPES
-from tenants.services import create_api_token, create_tenant
+from orchestration.founding import create_tenant
+from tenants.services import create_api_token
 system = Actor.system("bench")
 source = '''export async function execute(input: ActionInput): Promise<ActionResult> {{
   let sum = 0;

@@ -47,12 +47,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup()
 from django.core.management import call_command
 call_command("migrate", verbosity=0)
-from audit_app.services import Actor
+from tenants.acting import Actor
 from actions_app.versioning import VersionDraft, create_custom_action, publish_version
 from flows_app.models import Flow
 from flows_app.services import BindingSpec, save_flow_slots, create_flow
 from tenants.models import API_SCOPES
-from tenants.services import create_api_token, create_tenant
+from orchestration.founding import create_tenant
+from tenants.services import create_api_token
 system = Actor.system("bench")
 tenant = create_tenant(slug="bench", name="Bench")
 _, token = create_api_token(tenant, name="bench", scopes=API_SCOPES, actor=system)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Schema
 
-from actions_app.api import router as actions_router
-from config.api_docs import ManagementAPI, responses
+from flows_app.actions_api import router as actions_router
 from flows_app.api import router as flows_router
 from tenants.api_auth import TenantTokenAuth
+from tenants.api_docs import ManagementAPI, responses
 from tenants.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER
 from tenants.models import IDEMPOTENCY_KEY_LIFETIME_HOURS, ApiToken
 
@@ -56,7 +56,7 @@ def whoami(request: HttpRequest) -> dict[str, object]:
 
 
 api.add_router("/actions", actions_router)
-api.add_router("/actions", "actions_app.rollout_api.router")
+api.add_router("/actions", "flows_app.rollout_api.router")
 api.add_router("/flows", flows_router)
 api.add_router("/flows", "flows_app.replace_api.router")
 api.add_router("/flows", "flows_app.runs_api.router")

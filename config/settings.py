@@ -52,12 +52,13 @@ INSTALLED_APPS = [
     "audit_app",
     "actions_app",
     "flows_app",
+    "orchestration",
 ]
 
 MIDDLEWARE = [
     # First: probes are answered before the host check, the HTTPS redirect and sessions.
     "config.health.HealthProbeMiddleware",
-    "tenants.middleware.RequestBodyLimitMiddleware",
+    "core.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -66,10 +67,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "tenants.middleware.RequestIdMiddleware",
-    "tenants.middleware.ContentSecurityPolicyMiddleware",
-    "tenants.middleware.ApiMethodNotAllowedMiddleware",
-    "flows_app.middleware.UnrecordedRunsMiddleware",
+    "core.middleware.RequestIdMiddleware",
+    "core.middleware.ContentSecurityPolicyMiddleware",
+    "core.middleware.ApiMethodNotAllowedMiddleware",
+    "audit_app.middleware.UnrecordedRunsMiddleware",
     # Axes last: it must see the outcome of the authentication backends.
     "axes.middleware.AxesMiddleware",
 ]
@@ -92,7 +93,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "tenants.context_processors.tenant_switcher",
-                "flows_app.context_processors.unrecorded_runs",
+                "audit_app.context_processors.unrecorded_runs",
             ],
         },
     },
@@ -179,9 +180,9 @@ AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS", "0.25"))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-# Proxies in front of the app whose X-Forwarded-For entries are trusted (tenants.http.client_ip).
+# Proxies in front of the app whose X-Forwarded-For entries are trusted (core.http.client_ip).
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
-AXES_CLIENT_IP_CALLABLE = "tenants.http.client_ip"
+AXES_CLIENT_IP_CALLABLE = "core.http.client_ip"
 # Days the platform security log keeps failed sign-ins and refused requests (manage.py purge_audit).
 SECURITY_LOG_RETENTION_DAYS = int(os.environ.get("SECURITY_LOG_RETENTION_DAYS", "90"))
 AXES_VERBOSE = False
@@ -268,7 +269,7 @@ WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "6"))
 OUTBOX_IN_PROCESS = env_flag("OUTBOX_IN_PROCESS", False)
 
 # How long a rate-limit counter waits for Redis on the sign-in path, and how long a process then
-# skips it (config/rate_limits.py).
+# skips it (core/rate_limits.py).
 RATE_LIMIT_REDIS_TIMEOUT_MS = int(os.environ.get("RATE_LIMIT_REDIS_TIMEOUT_MS", "250"))
 RATE_LIMIT_REDIS_RETRY_SECONDS = float(os.environ.get("RATE_LIMIT_REDIS_RETRY_SECONDS", "1"))
 # Management API: requests per token per clock minute, counted in the cache (Redis in production,

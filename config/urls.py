@@ -3,14 +3,15 @@ from django.urls import URLPattern, URLResolver, include, path
 
 from audit_app.security_views import security_log
 from config.api import api
+from core.middleware import bad_request, not_found, server_error
 from tenants import views as tenant_views
-from tenants.middleware import bad_request, not_found, permission_denied, server_error
+from tenants.denied import permission_denied
 
 tenant_patterns: list[URLPattern | URLResolver] = [
     path("", tenant_views.tenant_home, name="tenant_home"),
-    path("actions/", include("actions_app.urls")),
+    path("actions/", include("flows_app.action_urls")),
     path("flows/", include("flows_app.urls")),
-    path("audit/", include("audit_app.urls")),
+    path("audit/", include("orchestration.audit_urls")),
     path("settings/", include("tenants.urls")),
 ]
 

@@ -9,9 +9,9 @@ from ninja import Field, Header, Path, Query, Router, Schema
 from pydantic import BaseModel, ConfigDict
 
 from actions_app.models import ActionVersion, VersionStatus, newer_published_for
-from audit_app.services import Actor, RequestMeta
-from config.api_docs import responses, scope_required
-from config.api_paging import (
+from actions_app.triggers import FLOW_SLOTS
+from core.api_errors import ApiError
+from core.api_paging import (
     CURSOR_DESCRIPTION,
     DEFAULT_LIMIT,
     LIMIT_DESCRIPTION,
@@ -19,15 +19,16 @@ from config.api_paging import (
     encode_cursor,
     page_size,
 )
-from config.api_types import IpAddress, JsonObject, RiskScore, Text
+from core.api_types import IpAddress, JsonObject, RiskScore, Text
+from core.http import parse_count
 from flows_app.deleting import CannotDelete, delete_flow
 from flows_app.engine import RunRefused, RunRequest, run_flow
 from flows_app.models import Binding, Flow
 from flows_app.prepared import flow_for_run
 from flows_app.services import BindingSpec, InvalidBindings, StaleRevision, binding_snapshot, save_flow_slots
-from flows_app.triggers import FLOW_SLOTS
-from tenants.api_auth import ApiError, request_token
-from tenants.http import parse_count
+from tenants.acting import Actor, RequestMeta
+from tenants.api_auth import request_token
+from tenants.api_docs import responses, scope_required
 from tenants.models import ApiToken
 
 router = Router(tags=["flows"])

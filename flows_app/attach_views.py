@@ -14,13 +14,13 @@ from django.views.decorators.http import require_http_methods
 
 from actions_app.models import Action, ActionVersion
 from actions_app.schema_forms import ConfigForm, UnsupportedSchema, build_config_form, secret_paths
-from audit_app.services import Actor, RequestMeta
+from core.http import HtmxHttpRequest, parse_count
 from flows_app.attaching import AttachTarget, attach_action, attach_targets, published_versions
 from flows_app.forms import AttachForm
 from flows_app.models import Binding, Flow
 from flows_app.services import BindingSpec, InvalidBindings, StaleRevision
 from tenants.access import TenantAccess, get_visible_or_404, tenant_view, visible
-from tenants.http import HtmxHttpRequest, parse_count
+from tenants.acting import Actor, RequestMeta
 
 
 def editable_flows(access: TenantAccess) -> list[Flow]:

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from actions_app.models import Action, ActionVersion, VersionStatus
-from audit_app.services import Actor, RequestMeta
+from actions_app.triggers import FLOW_SLOTS
 from flows_app.models import Binding, Flow, FlowRevision
 from flows_app.services import BindingSpec, save_flow_slots
-from flows_app.triggers import FLOW_SLOTS
+from tenants.acting import Actor, RequestMeta
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ import json
 from typing import Any
 
 from actions_app.schema_forms import secret_paths
+from core.secret_box import decrypt_secret, encrypt_secret
 from flows_app.models import Binding
-from tenants.secret_box import decrypt_secret, encrypt_secret
 
 
 def _get(document: dict[str, Any], path: str) -> Any:

@@ -10,11 +10,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from actions_app.models import Action
-from audit_app.services import Actor, RequestMeta
+from core.http import HtmxHttpRequest
 from flows_app.deleting import CannotDelete, action_delete_refusal, delete_action, delete_flow, flow_delete_refusal
 from flows_app.models import Flow
 from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view, visible
-from tenants.http import HtmxHttpRequest
+from tenants.acting import Actor, RequestMeta
 
 
 @tenant_view

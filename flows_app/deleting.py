@@ -15,8 +15,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from actions_app.models import Action, ActionKind
-from audit_app.services import Actor, RequestMeta, record
+from audit_app.services import record
 from flows_app.models import Binding, Flow, FlowTransaction
+from tenants.acting import Actor, RequestMeta
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,10 @@ from typing import Any
 
 from django.db import transaction
 
-from audit_app.services import Actor, RequestMeta, record_many
+from audit_app.services import record_many
 from flows_app.models import Binding, Flow
 from flows_app.services import binding_event, binding_snapshot, copy_binding, create_flow
+from tenants.acting import Actor, RequestMeta
 
 
 def free_copy_slug(source: Flow) -> str:

@@ -34,14 +34,14 @@ from actions_app.schema_forms.field_tree import walk
 from actions_app.schema_forms.fields import CollectContext, LineListField, TextField
 from actions_app.schema_forms.posted import defaults_for
 from actions_app.schema_forms.validation import label_for
-from config.api_types import text_problem
+from actions_app.triggers import ALLOWED_RESULTS, FLOW_SLOTS
+from core.api_types import text_problem
+from core.http import parse_count
 from flows_app.binding_summary import SettingSummary, config_summary
 from flows_app.bindings import stored_secrets
 from flows_app.models import Binding, Flow, FlowRevision, OnError
 from flows_app.services import MAX_BINDINGS_PER_SLOT, MAX_SLOT_TIMEOUT_MS, BindingSpec
-from flows_app.triggers import ALLOWED_RESULTS, FLOW_SLOTS
 from tenants.access import TenantAccess, visible
-from tenants.http import parse_count
 
 _UID = re.compile(r"^[0-9a-f]{32}$")
 BINDING_FIELDS = ("action", "version", "enabled", "on_error", "timeout_ms")

@@ -21,9 +21,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from actions_app.schema_forms.fields import number_from_text
-from audit_app.services import Actor, RequestMeta
-from config.api_types import RISK_SCORE_MESSAGE, risk_score_problem
-from config.json_text import parse_json_text
+from actions_app.triggers import FLOW_SLOTS
+from core.api_types import RISK_SCORE_MESSAGE, risk_score_problem
+from core.http import HtmxHttpRequest
+from core.json_text import parse_json_text
 from flows_app.bindings import stored_secrets
 from flows_app.editor_merge import Conflict, merge_stale
 from flows_app.editor_state import Catalogue, EditorOp, EditorState, apply_op, state_from_post, state_from_revision
@@ -31,9 +32,8 @@ from flows_app.engine import RunRefused, RunRequest, RunResult, run_flow
 from flows_app.models import Binding, Flow, FlowRevision
 from flows_app.services import InvalidBindings, StaleRevision, save_flow_slots
 from flows_app.sign_in import SignInRun, run_sign_in
-from flows_app.triggers import FLOW_SLOTS
 from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view
-from tenants.http import HtmxHttpRequest
+from tenants.acting import Actor, RequestMeta
 from tenants.permissions import has_object_perm
 
 TEMPLATE = "flows_app/flow_editor.html"

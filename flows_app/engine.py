@@ -22,9 +22,9 @@ from actions_app.models import ActionKind
 from actions_app.runtime import ExecutionError, execute_action, validate_action_result
 from actions_app.runtime.protocol import clip_error_message
 from actions_app.runtime.results import MAX_REASON_CHARS
-from audit_app.services import Actor, RequestMeta
-from config.rate_limits import CountersUnavailable
-from config.row_insert import PreparedInsert, PreparedUpdate, prepare_insert, prepare_update, write_at_once
+from actions_app.triggers import FLOW_SLOTS
+from core.rate_limits import CountersUnavailable
+from core.row_insert import PreparedInsert, PreparedUpdate, prepare_insert, prepare_update, write_at_once
 from flows_app.models import (
     ActionExecution,
     Binding,
@@ -39,7 +39,7 @@ from flows_app.outbound.outbox import delivery_values
 from flows_app.prepared import prepared_bindings
 from flows_app.run_records import pending_record
 from flows_app.template_behaviours import TemplateCall, TemplateOutcome, run_platform_template
-from flows_app.triggers import FLOW_SLOTS
+from tenants.acting import Actor, RequestMeta
 
 OUTCOME_RANK = {"continue": 0, "demand_mfa": 1, "redirect": 2, "block": 3}
 ERROR_MESSAGE_COLUMN_CHARS = ActionExecution._meta.get_field("error_message").max_length or 500

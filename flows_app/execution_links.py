@@ -41,7 +41,7 @@ def execution_links(tenant_slug: str, execution: ActionExecution) -> ExecutionLi
         else None
     )
     if action.deleted_at is not None or trace is None:
-        # An execution is read through its action and flow (actions_app.runs_views).
+        # An execution is read through its action and flow (flows_app.action_runs_views).
         return ExecutionLinks(None, None, trace)
     detail = reverse("actions:execution", args=[tenant_slug, action.slug, execution.pk])
     if action.kind == ActionKind.CUSTOM:

@@ -10,9 +10,9 @@ from django import forms
 from django.http import QueryDict
 from django.utils.text import slugify
 
+from actions_app.triggers import FLOW_KINDS, FLOW_SLOTS
 from flows_app.models import Flow
 from flows_app.services import RESERVED_FLOW_SLUGS
-from flows_app.triggers import FLOW_KINDS, FLOW_SLOTS
 
 KIND_CHOICES = [(kind, f"{kind} — slots: {', '.join(FLOW_SLOTS[kind])}") for kind in FLOW_KINDS]
 SLUG_MESSAGE = "Use 2–80 lowercase letters, digits and hyphens, starting and ending with a letter or digit."

@@ -10,7 +10,7 @@ from django.db.models import F
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from flows_app.triggers import ALL_TRIGGERS, FLOW_KINDS
+from actions_app.triggers import ALL_TRIGGERS, FLOW_KINDS
 
 
 class OnError(models.TextChoices):

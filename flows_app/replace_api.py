@@ -11,9 +11,8 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Field, Header, Path, Router, Schema
 from pydantic import ConfigDict
 
-from audit_app.services import Actor, RequestMeta
-from config.api_docs import responses, scope_required
-from config.api_types import Text
+from core.api_errors import ApiError
+from core.api_types import Text
 from flows_app.api import (
     IF_MATCH_DESCRIPTION,
     FlowOut,
@@ -34,7 +33,9 @@ from flows_app.replacing import (
     restore_revision,
 )
 from flows_app.services import StaleRevision
-from tenants.api_auth import ApiError, request_token
+from tenants.acting import Actor, RequestMeta
+from tenants.api_auth import request_token
+from tenants.api_docs import responses, scope_required
 
 router = Router(tags=["flows"])
 

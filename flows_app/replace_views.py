@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from audit_app.services import Actor, RequestMeta
+from core.http import HtmxHttpRequest, parse_count
 from flows_app.models import Flow
 from flows_app.replacing import (
     NoSuchRevision,
@@ -28,7 +28,7 @@ from flows_app.replacing import (
 from flows_app.revision_views import diff_revisions
 from flows_app.services import StaleRevision
 from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view, visible
-from tenants.http import HtmxHttpRequest, parse_count
+from tenants.acting import Actor, RequestMeta
 
 TEMPLATE = "flows_app/replace_preview.html"
 

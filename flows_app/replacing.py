@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from audit_app.services import Actor, RequestMeta
+from actions_app.triggers import FLOW_SLOTS
 from flows_app.bindings import binding_config, stored_secrets
 from flows_app.models import Binding, Flow, FlowRevision
 from flows_app.services import (
@@ -28,7 +28,7 @@ from flows_app.services import (
     save_flow_slots,
     slot_problems,
 )
-from flows_app.triggers import FLOW_SLOTS
+from tenants.acting import Actor, RequestMeta
 
 # Above any revision a flow reaches, below what the database's integer column holds.
 MAX_REVISION_NUMBER = 999_999_999

@@ -10,13 +10,13 @@ from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from actions_app.triggers import FLOW_SLOTS
+from core.http import parse_count
 from flows_app.binding_diff import FieldChange, snapshot_changes
 from flows_app.bindings import stored_secrets
 from flows_app.models import Binding, Flow
 from flows_app.services import binding_snapshot
-from flows_app.triggers import FLOW_SLOTS
 from tenants.access import TenantAccess, get_visible_or_404, tenant_view
-from tenants.http import parse_count
 
 PAGE_SIZE = 50
 

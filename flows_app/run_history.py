@@ -3,7 +3,7 @@
 A page holds PAGE_SIZE rows newest first; its cursor names the last row shown (its sort key), so
 the next page starts right after it however many runs are recorded meanwhile: nothing shifts,
 repeats or goes missing between pages, and every page costs the same queries. Cursors are the
-API's opaque ones (config.api_paging).
+API's opaque ones (core.api_paging).
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from django.utils.http import urlencode
 
 from actions_app.models import Action
 from audit_app.queries import InvalidAuditQuery, parse_datetime_utc
-from config.api_paging import decode_cursor, encode_cursor
+from core.api_errors import ApiError
+from core.api_paging import decode_cursor, encode_cursor
+from core.http import parse_count
 from flows_app.models import ActionExecution, Flow
 from flows_app.run_records import settle_for_reading
 from tenants.access import TenantAccess, visible
-from tenants.api_auth import ApiError
-from tenants.http import parse_count
 
 PAGE_SIZE = 50
 OUTCOMES = ["continue", "block", "demand_mfa", "redirect", "error"]

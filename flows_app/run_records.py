@@ -35,8 +35,6 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
-from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -47,10 +45,12 @@ from django.utils import timezone
 
 from audit_app.chain import RecordCheckResult, record_digest
 from audit_app.models import AuditEvent
-from audit_app.services import Actor, EventDraft, RequestMeta, chain_events, lock_chain_head
+from audit_app.reading import UNRECORDED_IN_REQUEST, Unrecorded
+from audit_app.services import EventDraft, chain_events, lock_chain_head
 from audit_app.unreadable import cannot_read
-from config.row_insert import BatchCursor, copy_rows, prepare_copy, write_batch
+from core.row_insert import BatchCursor, copy_rows, prepare_copy, write_batch
 from flows_app.models import ActionExecution, PendingRunRecord
+from tenants.acting import Actor, RequestMeta
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -100,19 +100,6 @@ _DIGEST_DEFAULTS: dict[str, Callable[[], Any]] = {
     for model_field in ActionExecution._meta.concrete_fields
     if model_field.attname in EXECUTION_DIGEST_FIELDS
 }
-
-
-@dataclass(frozen=True)
-class Unrecorded:
-    """A tenant's runs that a reader left pending: how many, and the time of the oldest."""
-
-    runs: int
-    since: datetime | None
-
-
-# What the readers of the current request left unrecorded, for the page to say
-# (flows_app.context_processors); flows_app.middleware starts every request without it.
-UNRECORDED_IN_REQUEST: ContextVar[Unrecorded | None] = ContextVar("unrecorded_runs", default=None)
 
 
 def pending_record(
@@ -186,16 +173,6 @@ def settle_for_reading(tenant: Tenant | int) -> Unrecorded | None:
     unrecorded = Unrecorded(runs, _occurred_at(oldest))
     UNRECORDED_IN_REQUEST.set(unrecorded)
     return unrecorded
-
-
-def unrecorded_headers(unrecorded: Unrecorded | None) -> dict[str, str]:
-    """HTTP headers that tell an API client or a download what it does not hold yet."""
-    if unrecorded is None:
-        return {}
-    headers = {"X-Unrecorded-Runs": str(unrecorded.runs)}
-    if unrecorded.since:
-        headers["X-Unrecorded-Since"] = unrecorded.since.isoformat()
-    return headers
 
 
 def _occurred_at(payload: str) -> datetime | None:

@@ -9,14 +9,16 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema
 
 from actions_app.models import Action
-from config.api_docs import responses, scope_required
-from config.api_paging import CURSOR_DESCRIPTION, DEFAULT_LIMIT, LIMIT_DESCRIPTION, page_size
-from config.api_types import Text
+from actions_app.triggers import FLOW_SLOTS
+from audit_app.reading import unrecorded_headers
+from core.api_errors import ApiError
+from core.api_paging import CURSOR_DESCRIPTION, DEFAULT_LIMIT, LIMIT_DESCRIPTION, page_size
+from core.api_types import Text
 from flows_app.models import ActionExecution, Flow
 from flows_app.run_history import BadCursor, RunFilters, execution_page
-from flows_app.run_records import settle_for_reading, unrecorded_headers
-from flows_app.triggers import FLOW_SLOTS
-from tenants.api_auth import ApiError, request_token
+from flows_app.run_records import settle_for_reading
+from tenants.api_auth import request_token
+from tenants.api_docs import responses, scope_required
 
 router = Router(tags=["flows"])
 

@@ -7,10 +7,10 @@ from functools import partial
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from actions_app.triggers import FLOW_SLOTS
 from flows_app.models import ActionExecution, Flow
 from flows_app.run_history import OUTCOMES, RunFilters, read_history, run_page
 from flows_app.run_records import settle_for_reading
-from flows_app.triggers import FLOW_SLOTS
 from tenants.access import TenantAccess, get_visible_or_404, tenant_view
 
 

@@ -12,10 +12,11 @@ from django.db import IntegrityError, transaction
 
 from actions_app.models import Action, ActionVersion, VersionStatus
 from actions_app.schema_forms import validate_binding_config
-from audit_app.services import Actor, EventDraft, RequestMeta, backdated, record, record_many
+from actions_app.triggers import FLOW_KINDS, FLOW_SLOTS
+from audit_app.services import EventDraft, record, record_many
 from flows_app.bindings import seal_secrets, split_secrets, stored_secrets
 from flows_app.models import Binding, Flow, FlowRevision, OnError
-from flows_app.triggers import FLOW_KINDS, FLOW_SLOTS
+from tenants.acting import Actor, RequestMeta, backdated
 from tenants.models import Tenant
 from tenants.permissions import grant_tenant_roles
 

@@ -13,10 +13,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from audit_app.services import Actor, RequestMeta
+from actions_app.triggers import FLOW_SLOTS
 from flows_app.engine import OUTCOME_RANK, RunRequest, RunResult, run_flow
 from flows_app.models import Flow
-from flows_app.triggers import FLOW_SLOTS
+from tenants.acting import Actor, RequestMeta
 
 ENDING_OUTCOMES = {"block", "redirect"}
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from config.rate_limits import count_hit
+from core.rate_limits import count_hit
 
 
 @dataclass

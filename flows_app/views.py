@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 
-from audit_app.services import Actor, RequestMeta
+from core.http import HtmxHttpRequest
 from flows_app.duplicating import duplicate_flow, free_copy_slug
 from flows_app.forms import DuplicateFlowForm, NewFlowForm
 from flows_app.models import ActionExecution, Binding, Flow, FlowQuerySet
@@ -27,7 +27,7 @@ from flows_app.outbound.outbox import deliveries_for_binding
 from flows_app.run_records import settle_for_reading
 from flows_app.services import FlowSlugTaken, create_flow, set_flow_enabled
 from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view, visible
-from tenants.http import HtmxHttpRequest
+from tenants.acting import Actor, RequestMeta
 from tenants.models import Tenant
 
 PAGE_SIZE = 50

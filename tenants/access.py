@@ -20,7 +20,8 @@ from django.shortcuts import render
 from django.utils.cache import patch_cache_control
 from guardian.utils import get_user_obj_perms_model
 
-from audit_app.security import record_refused_tenant
+from tenants.acting import Acting
+from tenants.audit_hooks import record_refused_tenant
 from tenants.invitations import InvitationNotValid, pending_invitation
 from tenants.models import Invitation, Membership, Tenant
 from tenants.permissions import has_object_perm, objects_with_perm
@@ -37,6 +38,8 @@ class TenantAccess:
     tenant: Tenant
     user: Any
     membership: Membership | None
+    # Built once per request; every write service the view calls takes it as `acting=`.
+    acting: Acting
 
     @property
     def role(self) -> Role | None:
@@ -71,10 +74,12 @@ def tenant_access(request: HttpRequest, tenant_slug: str) -> TenantAccess:
         raise Http404("No such tenant")
     membership = Membership.objects.select_related("tenant").filter(tenant__slug=tenant_slug, user=user).first()
     if membership is not None:
-        return TenantAccess(tenant=membership.tenant, user=user, membership=membership)
+        acting = Acting.for_operator(request, membership.role_enum)
+        return TenantAccess(tenant=membership.tenant, user=user, membership=membership, acting=acting)
     tenant = Tenant.objects.filter(slug=tenant_slug).first()
     if tenant is not None and _holds_single_object_grant(user, tenant):
-        return TenantAccess(tenant=tenant, user=user, membership=None)
+        acting = Acting.for_operator(request, None)
+        return TenantAccess(tenant=tenant, user=user, membership=None, acting=acting)
     # Into the platform security log, never the tenant's audit (see audit_app.security).
     record_refused_tenant(request, tenant_slug, tenant_exists=tenant is not None)
     raise Http404("No such tenant")

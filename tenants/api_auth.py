@@ -5,13 +5,15 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
 from ninja.security import HttpBearer
 
-from config.rate_limits import count_hit
+from core.api_errors import ApiError
+from core.rate_limits import count_hit
+from tenants.acting import Acting
+from tenants.audit_hooks import record_rejected_token
 from tenants.models import ApiToken
 from tenants.services import authenticate_token
 
@@ -19,20 +21,6 @@ RATE_WINDOW_SECONDS = 60
 DEFAULT_RATE_LIMIT_PER_MINUTE = 600
 # Seconds since the epoch; tests replace it to hold a window still.
 rate_clock = time.time
-
-
-class ApiError(Exception):
-    """An error answered in the contract's shape: {"error": {"code", "message", "details"}}."""
-
-    def __init__(
-        self, status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details if details is not None else []
-        self.headers = headers or {}
 
 
 @dataclass(frozen=True)
@@ -82,8 +70,6 @@ class TenantTokenAuth(HttpBearer):
         if api_token is None:
             # Into the platform security log (rate-guarded there), so a leaked or guessed token
             # being tried shows up; only its public id is kept.
-            from audit_app.security import record_rejected_token
-
             record_rejected_token(request, token)
             return None
         budget = spend_request(api_token)
@@ -105,3 +91,12 @@ def request_token(request: HttpRequest) -> ApiToken:
     """The token TenantTokenAuth accepted for this request."""
     token: ApiToken = request.auth  # type: ignore[attr-defined]
     return token
+
+
+def request_acting(request: HttpRequest) -> Acting:
+    """The acting context of an API request (its token), built once and kept on the request."""
+    acting: Acting | None = getattr(request, "acting", None)
+    if acting is None:
+        acting = Acting.for_token(request, request_token(request))
+        request.acting = acting  # type: ignore[attr-defined]
+    return acting

@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from tenants.api_auth import ApiError
+from core.api_errors import ApiError
 from tenants.models import IDEMPOTENCY_KEY_LIFETIME_HOURS, IdempotentRequest, Tenant
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"

@@ -12,8 +12,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audit_app.services import Actor, RequestMeta
 from tenants.access import InvitationLink, invitation_not_valid, invitation_view
+from tenants.acting import Actor, RequestMeta
 from tenants.forms import InvitationSignUpForm
 from tenants.invitations import (
     AccountExists,

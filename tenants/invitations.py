@@ -18,7 +18,8 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from audit_app.services import Actor, RequestMeta, record
+from tenants.acting import Actor, RequestMeta
+from tenants.audit_hooks import record_event
 from tenants.models import INVITATION_LIFETIME_DAYS, Invitation, Membership, Tenant, hash_token_secret
 from tenants.roles import Role
 from tenants.services import (
@@ -133,7 +134,7 @@ def invite_member(
             created_at=now,
             expires_at=now + invitation_lifetime(),
         )
-        record(
+        record_event(
             tenant=tenant,
             event_type="member.invited",
             actor=actor,
@@ -159,7 +160,7 @@ def _revoke(invitation: Invitation, *, actor: Actor, meta: RequestMeta | None, r
     invitation.revoked_at = timezone.now()
     invitation.save(update_fields=["revoked_at"])
     after = {"reason": reason} if reason else None
-    record(
+    record_event(
         tenant=invitation.tenant,
         event_type="member.invitation_revoked",
         actor=actor,

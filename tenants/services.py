@@ -10,7 +10,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from audit_app.services import Actor, RequestMeta, backdated, record
+from tenants.acting import Actor, RequestMeta, backdated
+from tenants.audit_hooks import record_event
 from tenants.models import (
     API_SCOPES,
     ApiToken,
@@ -33,22 +34,6 @@ class MemberChangeNotAllowed(MembershipError):
 
 class TokenError(ValueError):
     pass
-
-
-def create_tenant(*, slug: str, name: str, occurred_at: datetime | None = None) -> Tenant:
-    """Create a tenant with its role groups, its four system flows and the platform templates.
-    (`occurred_at` backdates the tenant and its flows when importing history.)"""
-    from actions_app.services import sync_platform_templates
-    from flows_app.services import ensure_system_flows
-
-    with transaction.atomic():
-        tenant = Tenant(slug=slug, name=name, **backdated(occurred_at))
-        tenant.full_clean()
-        tenant.save()
-        ensure_role_groups(tenant)
-        ensure_system_flows(tenant, occurred_at=occurred_at)
-        sync_platform_templates(tenant, occurred_at=occurred_at)
-    return tenant
 
 
 def _member_snapshot(membership: Membership) -> dict[str, Any]:
@@ -136,7 +121,7 @@ def _create_membership(
     after = _member_snapshot(membership)
     if invitation is not None:
         after["invitation"] = invitation_snapshot(invitation)
-    record(
+    record_event(
         tenant=tenant,
         event_type="member.added",
         actor=actor,
@@ -182,7 +167,7 @@ def change_member_role(
         membership.role = role.value
         membership.save(update_fields=["role"])
         membership.user.groups.add(groups[role])
-        record(
+        record_event(
             tenant=membership.tenant,
             event_type="member.role_changed",
             actor=actor,
@@ -213,7 +198,7 @@ def remove_member(
         before = _member_snapshot(membership)
         membership.user.groups.remove(ensure_role_groups(membership.tenant)[membership.role_enum])
         membership.delete()
-        record(
+        record_event(
             tenant=membership.tenant,
             event_type="member.removed",
             actor=actor,
@@ -255,7 +240,7 @@ def create_api_token(
             created_by=created_by,
             expires_at=expires_at,
         )
-        record(
+        record_event(
             tenant=tenant,
             event_type="api_token.created",
             actor=actor,
@@ -274,7 +259,7 @@ def revoke_api_token(token: ApiToken, *, actor: Actor, meta: RequestMeta | None 
             return token
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        record(
+        record_event(
             tenant=token.tenant,
             event_type="api_token.revoked",
             actor=actor,

@@ -16,10 +16,10 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from audit_app.services import Actor, RequestMeta
+from core.http import HtmxHttpRequest, parse_count
 from tenants.access import TenantAccess, tenant_view
+from tenants.acting import Actor, RequestMeta
 from tenants.forms import ApiTokenForm, ChangeRoleForm, InviteMemberForm, role_choices
-from tenants.http import HtmxHttpRequest, parse_count
 from tenants.invitations import InvitationError, invitation_lifetime, invite_member, revoke_invitation
 from tenants.models import ApiToken, Invitation, Membership, Tenant
 from tenants.roles import Role

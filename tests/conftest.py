@@ -17,10 +17,11 @@ from django.conf import settings
 from django.db.backends.signals import connection_created
 from django.test.utils import override_settings
 
-from audit_app.services import Actor
+from orchestration.founding import create_tenant
+from tenants.acting import Actor
 from tenants.models import Tenant
 from tenants.roles import Role
-from tenants.services import add_member, create_api_token, create_tenant
+from tenants.services import add_member, create_api_token
 from tests.accessibility import AccessibilityAudit
 
 PASSWORD = "test-pass-123!"

@@ -6,10 +6,10 @@ from typing import Any
 
 from actions_app.models import Action
 from actions_app.versioning import VersionDraft, create_custom_action, publish_version
-from audit_app.services import Actor
 from flows_app.engine import RunRequest, RunResult, run_flow
 from flows_app.models import Flow
 from flows_app.services import BindingSpec, save_flow_slots
+from tenants.acting import Actor
 
 SYSTEM = Actor.system("tests")
 

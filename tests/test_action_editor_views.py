@@ -10,8 +10,8 @@ from guardian.shortcuts import remove_perm
 from actions_app.models import Action
 from actions_app.starters import STARTERS
 from actions_app.versioning import VersionDraft, publish_version, save_action_version
-from audit_app.services import Actor
 from flows_app.services import BindingSpec, create_flow, set_flow_enabled
+from tenants.acting import Actor
 from tenants.models import TenantRoleGroup
 from tests.flow_helpers import SYSTEM, attach, custom_action, flow_of, run
 from tests.test_versioning import BAD, GOOD, create

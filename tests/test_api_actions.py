@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from audit_app.services import Actor
+from tenants.acting import Actor
 from tenants.models import ApiToken
 from tenants.services import revoke_api_token
 from tests.test_url_walk import add_custom_action

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance, status_code_conformance
 
 from actions_app.versioning import VersionDraft, create_custom_action, publish_version
-from audit_app.services import Actor
+from tenants.acting import Actor
 from tenants.models import API_SCOPES
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", get_wsgi_application())

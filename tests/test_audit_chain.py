@@ -13,8 +13,9 @@ from django.db import connection, transaction
 
 from audit_app.chain import GENESIS_HASH, ChainBreak, event_hash, verify_chain
 from audit_app.models import AuditChainHead, AuditEvent
-from audit_app.services import Actor, EventDraft, RequestMeta, chain_events, record, record_many
-from config.row_insert import add_rows, write_batch
+from audit_app.services import EventDraft, chain_events, record, record_many
+from core.row_insert import add_rows, write_batch
+from tenants.acting import Actor, RequestMeta
 from tenants.models import Tenant
 from tests.threads import all_at_once
 

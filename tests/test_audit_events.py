@@ -7,9 +7,10 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from audit_app.models import AppendOnlyError, AuditEvent
-from audit_app.services import Actor, RequestMeta, UnknownEventType, record
+from audit_app.services import UnknownEventType, record
 from flows_app.run_records import settle_tenant
 from flows_app.services import BindingSpec
+from tenants.acting import Actor, RequestMeta
 from tests.flow_helpers import attach
 
 

@@ -15,7 +15,8 @@ from django.http import StreamingHttpResponse
 
 from audit_app.models import AuditEvent
 from audit_app.queries import Cursor
-from audit_app.services import Actor, EventDraft, RequestMeta, record, record_many
+from audit_app.services import EventDraft, record, record_many
+from tenants.acting import Actor, RequestMeta
 from tenants.permissions import grant_object_to_operator
 from tests.conftest import make_operator
 from tests.test_url_walk import add_custom_action

@@ -22,8 +22,9 @@ from audit_app.retention import (
     retention_days,
     set_retention,
 )
-from audit_app.services import Actor, EventDraft, record_many
-from tenants.services import create_tenant
+from audit_app.services import EventDraft, record_many
+from orchestration.founding import create_tenant
+from tenants.acting import Actor
 
 NOW = timezone.now()
 ADMIN = Actor("user", "7", "an admin")

@@ -219,8 +219,8 @@ def test_seven_collapsed_cards_fit_one_screen_and_keep_what_was_typed(
 def test_a_stale_save_offers_a_merge_then_shows_what_an_overwrite_replaces(
     page: Any, live_server: Any, personas: Any, console_errors: list[str]
 ) -> None:
-    from audit_app.services import Actor
     from flows_app.services import save_flow_slots
+    from tenants.acting import Actor
     from tests.flow_helpers import flow_of
 
     tenant = personas.tenant_a

@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from flows_app.demo_history import incident_window, seed_demo_history
+from orchestration.demo_history import incident_window, seed_demo_history
 from tests.test_browser_foundation import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -13,10 +13,11 @@ from django.db import connection, transaction
 
 from audit_app.chain import record_digest, verify_chain
 from audit_app.models import AuditEvent
-from audit_app.services import Actor, EventDraft, record_many
+from audit_app.services import EventDraft, record_many
 from flows_app.models import ActionExecution, PendingRunRecord
 from flows_app.run_records import settle_tenant
 from flows_app.services import BindingSpec
+from tenants.acting import Actor
 from tests.flow_helpers import attach, run
 
 POST_AUTH = "login.post-auth"

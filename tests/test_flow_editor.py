@@ -11,11 +11,11 @@ from guardian.shortcuts import remove_perm
 from actions_app.models import Action
 from actions_app.versioning import VersionDraft, publish_version, save_action_version
 from audit_app.models import AuditEvent
-from audit_app.services import Actor
 from flows_app.bindings import stored_secrets
 from flows_app.models import ActionExecution, Binding, FlowRevision
 from flows_app.run_records import settle_tenant
 from flows_app.services import BindingSpec, save_flow_slots
+from tenants.acting import Actor
 from tenants.models import TenantRoleGroup
 from tests.editor_form import add, field_block, form_values, press, uids
 from tests.flow_helpers import SYSTEM, attach, custom_action, flow_of

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from audit_app.services import Actor
 from flows_app.models import Binding, FlowRevision
 from flows_app.services import BindingSpec, save_flow_slots
+from tenants.acting import Actor
 from tests.editor_form import URL, press, uids
 from tests.flow_helpers import attach, flow_of
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from actions_app.sample_inputs import sample_input
-from config.api_types import MAX_JSON_DEPTH
+from core.api_types import MAX_JSON_DEPTH
 from tests.factories import CONTINUING_ACTION as GOOD
 from tests.factories import bearer, editor_post, error_fields, nested, send_json
 from tests.flow_helpers import custom_action

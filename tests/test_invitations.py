@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit_app.models import AuditEvent
-from audit_app.services import Actor
+from tenants.acting import Actor
 from tenants.invitations import InvitationNotValid, accept_invitation, invite_member, revoke_invitation
 from tenants.models import Invitation, Membership, hash_token_secret
 from tenants.roles import Role

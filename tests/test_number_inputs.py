@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tenants.http import parse_count
+from core.http import parse_count
 from tests.test_url_walk import add_custom_action
 
 

@@ -13,7 +13,8 @@ import pytest
 from django.test import override_settings
 
 from audit_app.models import SecurityEvent
-from config import health, rate_limits
+from config import health
+from core import rate_limits
 from flows_app.services import BindingSpec
 from tests.conftest import PASSWORD
 from tests.factories import bearer

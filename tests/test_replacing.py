@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from audit_app.models import AuditEvent
-from audit_app.services import Actor
 from flows_app.bindings import stored_secrets
 from flows_app.deleting import delete_action
 from flows_app.models import Binding, Flow, FlowRevision
@@ -23,6 +22,7 @@ from flows_app.replacing import (
     restore_revision,
 )
 from flows_app.services import BindingSpec, StaleRevision, create_flow
+from tenants.acting import Actor
 from tests.flow_helpers import SYSTEM, attach, custom_action, flow_of
 
 POST_AUTH = "login.post-auth"

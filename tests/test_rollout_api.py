@@ -8,9 +8,9 @@ from typing import Any
 
 from actions_app.models import ActionVersion
 from audit_app.models import AuditEvent
-from audit_app.services import Actor
 from flows_app.models import Binding, FlowRevision
 from flows_app.services import BindingSpec
+from tenants.acting import Actor
 from tenants.services import revoke_api_token
 from tests.flow_helpers import attach, custom_action, flow_of
 from tests.test_api_actions import bearer

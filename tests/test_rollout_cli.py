@@ -21,11 +21,12 @@ from actions_app.models import ActionVersion
 from actions_console_cli.progress import ProgressBar
 from actions_console_cli.rollout import main
 from audit_app.models import AuditEvent
-from audit_app.services import Actor
 from flows_app.models import Binding, Flow, FlowRevision
 from flows_app.services import BindingSpec
+from orchestration.founding import create_tenant
+from tenants.acting import Actor
 from tenants.models import ApiToken, Tenant
-from tenants.services import create_api_token, create_tenant, revoke_api_token
+from tenants.services import create_api_token, revoke_api_token
 from tests.flow_helpers import attach
 from tests.test_versioning import BAD, GOOD
 

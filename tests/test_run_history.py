@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from actions_app.health import health_for, percentile
 from actions_app.models import Action, ActionKind
 from actions_app.versioning import VersionDraft, save_action_version
+from flows_app.action_health import health_for, percentile
 from flows_app.models import ActionExecution
 from flows_app.run_records import settle_tenant
 from flows_app.services import BindingSpec

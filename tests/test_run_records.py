@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from audit_app.models import AuditEvent
-from config.row_insert import add_rows, prepare_insert, prepare_update, write_at_once, write_batch
+from core.row_insert import add_rows, prepare_insert, prepare_update, write_at_once, write_batch
 from flows_app.models import ActionExecution, Flow, FlowTransaction, WebhookDelivery
 from flows_app.prepared import flow_for_run
 from flows_app.services import BindingSpec, set_flow_enabled

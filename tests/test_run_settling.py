@@ -16,13 +16,14 @@ from django.utils import timezone
 
 from audit_app.chain import verify_chain
 from audit_app.models import AuditEvent
-from audit_app.services import Actor, record
-from config.row_insert import copy_rows
+from audit_app.services import record
+from core.row_insert import copy_rows
 from flows_app import run_records
 from flows_app.models import ActionExecution, PendingRunRecord
 from flows_app.outbound.worker import start_in_process_worker, stop_in_process_worker
 from flows_app.run_records import settle_pending, settle_tenant
 from flows_app.services import BindingSpec
+from tenants.acting import Actor
 from tests.flow_helpers import attach, custom_action, run
 from tests.test_api_actions import bearer
 from tests.threads import all_at_once

@@ -1,4 +1,4 @@
-"""tenants.secret_box: Fernet encryption of stored secrets, key rotation, and the SECRET_KEY fallback."""
+"""core.secret_box: Fernet encryption of stored secrets, key rotation, and the SECRET_KEY fallback."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from pytest_django.fixtures import Settings
 
-from tenants.secret_box import (
+from core.secret_box import (
     SecretDecryptError,
     decrypt_secret,
     derived_fernet_key,

@@ -120,7 +120,7 @@ def test_the_client_address_trusts_only_the_configured_proxies(
 ) -> None:
     from django.test import RequestFactory
 
-    from tenants.http import client_ip
+    from core.http import client_ip
 
     settings.TRUSTED_PROXY_COUNT = trusted
     request = RequestFactory().get("/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded)

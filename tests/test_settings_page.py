@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit_app.models import AuditEvent
-from audit_app.services import Actor
+from tenants.acting import Actor
 from tenants.models import API_SCOPES, ApiToken, Invitation, Membership
 from tenants.permissions import grant_object_to_operator
 from tenants.roles import Role
@@ -553,7 +553,7 @@ def test_two_owners_demoting_each_other_at_once_leave_one_owner(personas: Any) -
 
 def test_a_demoted_owner_cannot_still_grant_owner_with_the_role_they_had(personas: Any) -> None:
     """The acting role is re-read under the tenant lock, not taken from the start of the request."""
-    from audit_app.services import Actor
+    from tenants.acting import Actor
     from tenants.models import Membership
     from tenants.roles import Role
     from tenants.services import MemberChangeNotAllowed, change_member_role

@@ -136,7 +136,7 @@ def test_redirect_by_group_first_match_wins(personas: Any) -> None:
 
 
 def test_webhook_and_slack_continue_at_once_and_queue_deliveries(personas: Any) -> None:
-    from tenants.secret_box import decrypt_secret
+    from core.secret_box import decrypt_secret
 
     attach(
         personas.tenant_a,
@@ -188,7 +188,7 @@ def test_exactly_limit_requests_pass_across_processes_on_redis(personas: Any, tm
         f"sys.path.insert(0, {str(ROOT)!r})\n"
         "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings')\n"
         "django.setup()\n"
-        "from config.rate_limits import count_hit\n"
+        "from core.rate_limits import count_hit\n"
         "print(sum(1 for _ in range(50) if count_hit(sys.argv[1], 60, now=1000.0) <= 37))\n"
     )
     scope = f"concurrency-{os.getpid()}"

@@ -9,13 +9,14 @@ from django.test import RequestFactory
 
 from actions_app.models import Action
 from audit_app.models import AuditEvent
-from audit_app.services import Actor
 from flows_app.models import Flow
+from orchestration.founding import create_tenant
 from tenants.access import get_visible_or_404, require_object_perm, tenant_access, visible
+from tenants.acting import Actor
 from tenants.models import Membership
 from tenants.permissions import grant_object_to_operator
 from tenants.roles import Role
-from tenants.services import MembershipError, add_member, change_member_role, create_tenant, remove_member
+from tenants.services import MembershipError, add_member, change_member_role, remove_member
 from tests.conftest import make_operator
 from tests.test_url_walk import add_custom_action
 

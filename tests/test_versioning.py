@@ -19,7 +19,7 @@ from actions_app.versioning import (
     save_action_version,
 )
 from audit_app.models import AuditEvent
-from audit_app.services import Actor
+from tenants.acting import Actor
 
 GOOD = """export async function execute(input: ActionInput): Promise<ActionResult> {
   return { kind: "continue" };

@@ -32,7 +32,7 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings
 
 from actions_app.models import Action
-from config.row_insert import add_rows, write_batch
+from core.row_insert import add_rows, write_batch
 from flows_app.models import Binding, DeliveryStatus, Flow, WebhookDelivery
 from flows_app.outbound.http_pinned import post_pinned
 from flows_app.outbound.outbox import deliver_due, deliveries_for_binding, delivery_values

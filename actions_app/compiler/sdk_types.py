@@ -16,7 +16,7 @@ import math
 import re
 from typing import Any
 
-from flows_app.triggers import ALL_TRIGGERS
+from actions_app.triggers import ALL_TRIGGERS
 
 # Any key that is not a plain ASCII identifier is written as a quoted string: always valid TypeScript.
 _IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")

@@ -13,7 +13,7 @@ from actions_app.compiler.source_map import in_source_terms
 from actions_app.runtime.pool import WorkerCrashed, WorkerHung, WorkerPool, default_worker_count
 from actions_app.runtime.protocol import clip_error_message, encode_frame, storable
 from actions_app.runtime.results import ERROR_CODES, ExecutionError, ExecutionResult, validate_action_result
-from flows_app.triggers import ALLOWED_RESULTS
+from actions_app.triggers import ALLOWED_RESULTS
 
 # The contract lets bindings choose 50–5000 ms; the harness and tests may go a little wider.
 MIN_TIMEOUT_MS = 10

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from flows_app.triggers import ALLOWED_RESULTS, CLAIM_SLOTS
+from actions_app.triggers import ALLOWED_RESULTS, CLAIM_SLOTS
 
 ERROR_CODES = frozenset(
     {

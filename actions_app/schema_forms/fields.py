@@ -15,7 +15,7 @@ from typing import Any, ClassVar, TypedDict
 from django.utils.text import capfirst
 
 from actions_app.schema_forms.validation import number_expectation
-from config.api_types import text_problem
+from core.api_types import text_problem
 
 TEMPLATE_DIR = "components/schema_form"
 CHOICE_MESSAGE = "Choose one of the available options."

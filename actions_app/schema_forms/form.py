@@ -28,7 +28,7 @@ from actions_app.schema_forms.posted import (
 )
 from actions_app.schema_forms.support import UnsupportedSchema, check_schema_supported
 from actions_app.schema_forms.validation import validate_binding_config
-from tenants.http import parse_count
+from core.http import parse_count
 
 FORM_TEMPLATE = "components/schema_form/form.html"
 

@@ -17,7 +17,7 @@ from typing import Any
 from django.utils.datastructures import MultiValueDict
 
 from actions_app.schema_forms.validation import format_number, join_path
-from tenants.http import parse_count
+from core.http import parse_count
 
 PostedValues = dict[str, list[str]]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from flows_app.triggers import ALL_TRIGGERS
+from actions_app.triggers import ALL_TRIGGERS
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 

@@ -29,12 +29,12 @@ from django.db import OperationalError, connections, router, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from core.secret_box import SecretDecryptError, decrypt_secret, encrypt_repeated_secret
 from flows_app.models import Binding, DeliveryStatus, WebhookDelivery
 from flows_app.outbound.http_pinned import DEFAULT_TIMEOUT_SECONDS, post_pinned
 from flows_app.outbound.signing import delivery_headers
 from flows_app.outbound.ssrf import Resolver, TargetUnresolvable, UnsafeURL, check_url_shape, resolve_and_check
 from tenants.models import Tenant
-from tenants.secret_box import SecretDecryptError, decrypt_secret, encrypt_repeated_secret
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def delivery_values(
     body: dict[str, Any],
 ) -> dict[str, Any]:
     """The outbox row for one POST by field attname, for a flow run's write batch
-    (config.row_insert; fields left out take their defaults). Touches no network.
+    (core.row_insert; fields left out take their defaults). Touches no network.
 
     A URL that fails the shape check is still recorded, as failed with the reason, so the operator sees it
     in the delivery log; the flow run itself must not fail because of it.

@@ -35,11 +35,3 @@ def milliseconds(value: Any) -> str:
     except (TypeError, ValueError):
         return "—"
     return "< 0.1 ms" if 0 <= duration < 0.05 else f"{duration:.1f} ms"
-
-
-@register.filter
-def newer_in(binding: Any, versions: list[Any]) -> Any:
-    """{{ binding|newer_in:versions }}: the version upgrading `binding` would offer, or None."""
-    from actions_app.models import newer_published_for
-
-    return newer_published_for(versions, binding.pinned_version, binding.trigger)

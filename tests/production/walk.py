@@ -210,9 +210,9 @@ def sample_values() -> dict[str, str]:
 
 
 def promote_target(tenant: Any, source: Any) -> Any:
-    from audit_app.services import Actor
     from flows_app.models import Flow
     from flows_app.services import create_flow
+    from tenants.acting import Actor
 
     existing = Flow.objects.filter(tenant=tenant, kind=source.kind).exclude(pk=source.pk).first()
     if existing is not None:
@@ -232,7 +232,7 @@ def fill(route: str, values: dict[str, str]) -> str:
 
 def invite_someone() -> dict[str, str]:
     """A pending invitation of acme, for the invitation pages (its link is shown once)."""
-    from audit_app.services import Actor
+    from tenants.acting import Actor
     from tenants.invitations import invite_member
     from tenants.models import Tenant
     from tenants.roles import Role

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from audit_app.services import Actor
+from tenants.acting import Actor
 from tenants.models import API_SCOPES, Tenant
 from tenants.services import TokenError, create_api_token
 

@@ -1,5 +1,5 @@
 """Request id and Content-Security-Policy for every response; the API's 404 and 405 in its error
-shape; a 403 page that keeps the console's navigation; a 413 for a body over the upload limit and
+shape; a 413 for a body over the upload limit and
 a 400 for a Content-Length that is no number; a 503 while the database is away."""
 
 from __future__ import annotations
@@ -8,18 +8,15 @@ import re
 import sys
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import InterfaceError, OperationalError
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.views import defaults
 
-from tenants.access import tenant_access
-from tenants.http import parse_count
+from core.http import parse_count
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -155,26 +152,6 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
         message = "There is no API endpoint at this path; the endpoints are listed in /api/v1/openapi.json."
         return JsonResponse({"error": {"code": "not_found", "message": message, "details": []}}, status=404)
     return defaults.page_not_found(request, exception)
-
-
-def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """handler403: a refusal inside a tenant keeps that tenant's navigation and the operator's
-    role in the header, so they go on from where they were rather than from the console's home."""
-    message = str(exception)
-    if request.path.startswith("/api/"):
-        error = {"code": "forbidden", "message": message or "Not allowed.", "details": []}
-        return JsonResponse({"error": error}, status=403)
-    context: dict[str, Any] = {"exception": message}
-    match = request.resolver_match
-    tenant_slug = match.kwargs.get("tenant_slug") if match else None
-    if tenant_slug:
-        try:
-            access = tenant_access(request, tenant_slug)
-        except Http404:
-            pass  # not theirs after all: the page without a tenant's navigation
-        else:
-            context.update(tenant=access.tenant, access=access)
-    return render(request, "403.html", context, status=403)
 
 
 # Retry-After on a 503: PostgreSQL restarting or failing over takes a few seconds.

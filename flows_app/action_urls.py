@@ -1,6 +1,12 @@
+"""The action pages (namespace `actions`). They live here, above actions_app, because most of them
+show where an action is attached and how its runs went; version pages come from actions_app."""
+
 from django.urls import path
 
-from actions_app import editor_views, runs_views, version_views, views
+from actions_app import version_views
+from flows_app import action_editor_views as editor_views
+from flows_app import action_runs_views as runs_views
+from flows_app import action_views as views
 from flows_app import attach_views, delete_views, replay_views
 
 app_name = "actions"

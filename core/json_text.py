@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from config.api_types import TOO_DEEP_MESSAGE, unstorable_reason
+from core.api_types import TOO_DEEP_MESSAGE, unstorable_reason
 
 
 class _NotJSONConstant(ValueError):

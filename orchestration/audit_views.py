@@ -11,12 +11,12 @@ from django.views.decorators.http import require_GET
 from audit_app.exports import csv_lines, jsonl_lines
 from audit_app.models import EVENT_TYPES, AuditEvent, AuditEventQuerySet
 from audit_app.queries import OUTCOMES, AuditQuery, Cursor, InvalidAuditQuery, event_diff, keyset_page
+from audit_app.reading import UNRECORDED_IN_REQUEST, settle_before_reading, unrecorded_headers
+from core.http import HtmxHttpRequest, parse_count
 from flows_app.binding_diff import event_changes
 from flows_app.execution_links import ExecutionLinks, execution_links, executions_of_events
 from flows_app.models import ActionExecution, Flow, FlowRevision
-from flows_app.run_records import UNRECORDED_IN_REQUEST, settle_for_reading, unrecorded_headers
 from tenants.access import TenantAccess, tenant_view
-from tenants.http import HtmxHttpRequest, parse_count
 
 PAGE_SIZE = 50
 
@@ -27,7 +27,7 @@ def readable_events(access: TenantAccess) -> AuditEventQuerySet:
     Flow runs still pending are settled first, so their events are there."""
     if access.membership is None:
         return AuditEvent.objects.none()
-    settle_for_reading(access.tenant)
+    settle_before_reading(access.tenant)
     return AuditEvent.objects.for_tenant(access.tenant)
 
 

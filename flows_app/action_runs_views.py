@@ -9,8 +9,10 @@ from functools import partial
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from actions_app.health import health_for
 from actions_app.models import Action, ActionKind
+from actions_app.triggers import ALL_TRIGGERS
+from core.http import HtmxHttpRequest, parse_count
+from flows_app.action_health import health_for
 from flows_app.execution_links import binding_of, event_of, execution_links, recorded_config
 from flows_app.models import ActionExecution
 from flows_app.run_history import (
@@ -21,9 +23,7 @@ from flows_app.run_history import (
     read_history,
     visible_execution_or_404,
 )
-from flows_app.triggers import ALL_TRIGGERS
 from tenants.access import TenantAccess, get_visible_or_404, tenant_view
-from tenants.http import HtmxHttpRequest, parse_count
 
 
 def replayable_execution(access: TenantAccess, action: Action, execution_id: str) -> ActionExecution | None:
@@ -72,7 +72,7 @@ def execution_detail(request: HttpRequest, access: TenantAccess, action_slug: st
         "links": execution_links(access.tenant.slug, execution),
         "config": recorded_config(execution),
         "binding": binding_of(execution),
-        # Only members read the audit log (audit_app.views.readable_events).
+        # Only members read the audit log (orchestration.audit_views.readable_events).
         "event": event_of(execution) if access.membership is not None else None,
         "masked_input": json.dumps(execution.masked_input, indent=2, sort_keys=True, ensure_ascii=False),
         "result": json.dumps(execution.result, indent=2, sort_keys=True, ensure_ascii=False)

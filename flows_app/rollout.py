@@ -17,6 +17,7 @@ from typing import Any
 from django.db import transaction
 
 from actions_app.models import Action, ActionKind, ActionVersion, VersionStatus
+from actions_app.triggers import FLOW_SLOTS
 from actions_app.versioning import (
     InvalidDraft,
     NothingChanged,
@@ -25,10 +26,9 @@ from actions_app.versioning import (
     publish_version,
     save_action_version,
 )
-from audit_app.services import Actor, RequestMeta
 from flows_app.models import Binding, Flow
 from flows_app.services import BindingSpec, InvalidBindings, StaleRevision, save_flow_slots
-from flows_app.triggers import FLOW_SLOTS
+from tenants.acting import Actor, RequestMeta
 from tenants.models import Tenant
 
 CREATED = "created"

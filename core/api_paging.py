@@ -7,7 +7,7 @@ import base64
 import binascii
 import json
 
-from tenants.api_auth import ApiError
+from core.api_errors import ApiError
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from flows_app.run_records import UNRECORDED_IN_REQUEST
+from audit_app.reading import UNRECORDED_IN_REQUEST
 
 
 class UnrecordedRunsMiddleware:

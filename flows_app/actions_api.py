@@ -13,13 +13,13 @@ from pydantic import ConfigDict
 
 from actions_app.catalogue import (
     CatalogueQuery,
-    attached_count,
     latest_versions_for,
     published_versions_for,
     search_catalogue,
 )
 from actions_app.harness import run_in_harness
 from actions_app.models import Action, ActionVersion
+from actions_app.triggers import ALL_TRIGGERS
 from actions_app.versioning import (
     CompileFailed,
     InvalidDraft,
@@ -30,9 +30,8 @@ from actions_app.versioning import (
     save_action_version,
     version_snapshot,
 )
-from audit_app.services import Actor, RequestMeta
-from config.api_docs import responses, scope_required
-from config.api_paging import (
+from core.api_errors import ApiError
+from core.api_paging import (
     CURSOR_DESCRIPTION,
     DEFAULT_LIMIT,
     LIMIT_DESCRIPTION,
@@ -40,10 +39,12 @@ from config.api_paging import (
     encode_cursor,
     page_size,
 )
-from config.api_types import JsonObject, Text
+from core.api_types import JsonObject, Text
+from flows_app.action_usage import attached_count, with_attached_count
 from flows_app.deleting import CannotDelete, delete_action
-from flows_app.triggers import ALL_TRIGGERS
-from tenants.api_auth import ApiError, request_token
+from tenants.acting import Actor, RequestMeta
+from tenants.api_auth import request_token
+from tenants.api_docs import responses, scope_required
 from tenants.idempotency import IDEMPOTENCY_HEADER, KEY_DESCRIPTION, KEY_PATTERN, answer_once
 from tenants.models import ApiToken
 
@@ -292,7 +293,7 @@ def list_actions(
     token = request_token(request)
     query = CatalogueQuery.from_params({"q": q, "kind": kind or "", "trigger": trigger or ""})
     size = page_size(limit)
-    actions = search_catalogue(Action.objects.for_tenant(token.tenant), query)
+    actions = search_catalogue(with_attached_count(Action.objects.for_tenant(token.tenant)), query)
     if cursor:
         name, slug = decode_cursor("actions", cursor, 2)
         actions = actions.filter(Q(name__gt=name) | Q(name=name, slug__gt=slug))

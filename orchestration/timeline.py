@@ -22,10 +22,10 @@ from django.utils.http import urlencode
 
 from audit_app.models import AuditEvent
 from audit_app.queries import parse_time_range
+from audit_app.reading import settle_before_reading
+from core.http import parse_count
 from flows_app.binding_diff import FieldChange, event_changes
 from flows_app.models import ActionExecution
-from flows_app.run_records import settle_for_reading
-from tenants.http import parse_count
 from tenants.models import Tenant
 
 BUCKET_MINUTES = (1, 5, 10, 60)
@@ -397,7 +397,7 @@ def build_timeline(tenant: Tenant | None, window: TimelineWindow) -> Timeline:
     """The chart and tables for `window`; with no tenant (an operator who may not read the audit
     history) an empty chart. Two queries: the runs and the changes (after settling pending runs)."""
     if tenant:
-        settle_for_reading(tenant)
+        settle_before_reading(tenant)
     counts = count_runs(tenant, window) if tenant else {}
     events = change_events(tenant, window) if tenant else []
     starts = window.bucket_starts()

@@ -1,5 +1,5 @@
 """`POST /api/v1/actions/{slug}/rollout`: one custom action rolled out to the token's tenant in one
-transaction (actions_app.rollout), or a dry run that answers the plan. The rollout client
+transaction (flows_app.rollout), or a dry run that answers the plan. The rollout client
 (actions_console_cli) calls it once per tenant."""
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Field, Header, Router, Schema
 from pydantic import ConfigDict
 
-from actions_app.rollout import InvalidPins, PinTarget, RolloutRequest, roll_out_action
 from actions_app.versioning import CompileFailed, InvalidDraft, VersionDraft
-from audit_app.services import Actor, RequestMeta
-from config.api_docs import responses, scope_required
-from config.api_types import JsonObject, Text
+from core.api_errors import ApiError
+from core.api_types import JsonObject, Text
+from flows_app.rollout import InvalidPins, PinTarget, RolloutRequest, roll_out_action
 from flows_app.services import StaleRevision
-from tenants.api_auth import ApiError
+from tenants.acting import Actor, RequestMeta
+from tenants.api_docs import responses, scope_required
 from tenants.idempotency import IDEMPOTENCY_HEADER, KEY_DESCRIPTION, KEY_PATTERN, answer_once
 from tenants.models import ApiToken
 

@@ -6,15 +6,16 @@ from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
 from actions_app.catalogue import CatalogueQuery, latest_versions_for, search_catalogue
-from actions_app.editor_views import action_editor
-from actions_app.health import health_for
 from actions_app.models import Action, ActionKind, ActionVersion
 from actions_app.schema_forms import UnsupportedSchema, build_config_form
+from actions_app.triggers import ALL_TRIGGERS
+from core.http import HtmxHttpRequest
+from flows_app.action_editor_views import action_editor
+from flows_app.action_health import health_for
+from flows_app.action_usage import with_attached_count
 from flows_app.models import Binding, Flow
 from flows_app.run_records import settle_for_reading
-from flows_app.triggers import ALL_TRIGGERS
 from tenants.access import TenantAccess, get_visible_or_404, tenant_view, visible
-from tenants.http import HtmxHttpRequest
 
 PAGE_SIZE = 50
 
@@ -22,7 +23,7 @@ PAGE_SIZE = 50
 @tenant_view
 def action_list(request: HtmxHttpRequest, access: TenantAccess) -> HttpResponse:
     query = CatalogueQuery.from_params(request.GET)
-    actions = search_catalogue(visible(access, "view_action", Action.objects.all()), query)
+    actions = search_catalogue(with_attached_count(visible(access, "view_action", Action.objects.all())), query)
     page = Paginator(actions, PAGE_SIZE).get_page(request.GET.get("page"))
     latest = latest_versions_for(list(page.object_list))
     settle_for_reading(access.tenant)

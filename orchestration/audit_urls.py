@@ -1,6 +1,11 @@
+"""The audit pages (namespace `audit`): the log and the timeline read executions and flows beside
+the events, so they are assembled here; retention is audit_app's own."""
+
 from django.urls import path
 
-from audit_app import retention_views, timeline_views, views
+from audit_app import retention_views
+from orchestration import audit_views as views
+from orchestration import timeline_views
 
 app_name = "audit"
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from flows_app.run_records import UNRECORDED_IN_REQUEST
+from audit_app.reading import UNRECORDED_IN_REQUEST
 
 
 def unrecorded_runs(request: HttpRequest) -> dict[str, Any]:

@@ -5,8 +5,8 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from audit_app.timeline import BUCKET_MINUTES, MARKER_STYLES, OUTCOMES, TimelineWindow, build_timeline
 from flows_app.models import Flow
+from orchestration.timeline import BUCKET_MINUTES, MARKER_STYLES, OUTCOMES, TimelineWindow, build_timeline
 from tenants.access import TenantAccess, tenant_view
 
 

@@ -18,7 +18,8 @@ from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from pydantic import ConfigDict
 
-from tenants.api_auth import ApiError, RateBudget, TenantTokenAuth
+from core.api_errors import ApiError
+from tenants.api_auth import RateBudget, TenantTokenAuth
 
 
 class ErrorInfo(Schema):

@@ -16,10 +16,10 @@ from actions_app.compiler import sdk_declarations
 from actions_app.forms import ActionEditorForm, parse_schema_text
 from actions_app.harness import HarnessRun, replay_comparison, run_in_harness
 from actions_app.models import Action, ActionVersion
-from actions_app.runs_views import replayable_execution
 from actions_app.sample_inputs import sample_input
 from actions_app.schema_forms import UnsupportedSchema, build_config_form, check_schema_supported
 from actions_app.starters import STARTERS, STARTERS_BY_KEY
+from actions_app.triggers import ALL_TRIGGERS
 from actions_app.versioning import (
     CompileFailed,
     InvalidDraft,
@@ -32,13 +32,13 @@ from actions_app.versioning import (
     next_version_label,
     save_action_version,
 )
-from audit_app.services import Actor, RequestMeta
+from core.http import HtmxHttpRequest
+from flows_app.action_runs_views import replayable_execution
 from flows_app.bindings import stored_secrets
 from flows_app.execution_links import binding_of, recorded_config
 from flows_app.models import ActionExecution, Binding, Flow
-from flows_app.triggers import ALL_TRIGGERS
 from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view, visible
-from tenants.http import HtmxHttpRequest
+from tenants.acting import Actor, RequestMeta
 
 TEST_CONFIG_PREFIX = "test-config"
 

@@ -7,11 +7,12 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from audit_app.services import Actor
-from flows_app.demo_history import founded_at, seed_demo_history
+from orchestration.demo_history import founded_at, seed_demo_history
+from orchestration.founding import create_tenant
+from tenants.acting import Actor
 from tenants.models import Membership, Tenant
 from tenants.roles import Role
-from tenants.services import add_member, create_tenant
+from tenants.services import add_member
 
 DEMO_PASSWORD = "demo-pass-123"
 DEMO_TENANTS = [("acme", "Acme Corporation"), ("globex", "Globex")]

@@ -19,10 +19,11 @@ from django.utils import timezone
 
 from actions_app.models import Action
 from actions_app.versioning import VersionDraft, create_custom_action, publish_version
-from audit_app.services import Actor, EventDraft, record_many
+from audit_app.services import EventDraft, record_many
 from flows_app.models import ActionExecution, Binding, Flow
 from flows_app.run_records import EXECUTION_DIGEST_FIELDS, execution_digest
 from flows_app.services import BindingSpec, save_flow_slots
+from tenants.acting import Actor
 from tenants.models import Tenant
 
 VERIFIED_EMAIL_SOURCE = """export async function execute(input: ActionInput): Promise<ActionResult> {
