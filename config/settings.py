@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "guardian",
     "axes",
     "ninja",
+    "core",
     "tenants",
     "audit_app",
     "actions_app",
