@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.db import transaction
 
 from actions_app.models import Action, ActionKind, ActionVersion, VersionStatus, content_checksum
@@ -13,11 +11,12 @@ from tenants.models import Tenant
 from tenants.permissions import grant_tenant_roles
 
 
-def sync_platform_templates(tenant: Tenant, occurred_at: datetime | None = None) -> int:
+def sync_platform_templates(tenant: Tenant) -> int:
     """Give `tenant` one `template` action per platform template and one published version per
     shipped template version. Idempotent: run on tenant creation and after every migrate, so a
     release that ships a new template version reaches every tenant. Returns versions created.
-    (`occurred_at` backdates new rows when importing history.)
+    It records no audit event (the platform's own code, not a change anyone made), so it takes no
+    acting context; new rows take the time being imported, if any (tenants.acting.backdated).
 
     A template's versions are code that ships with the platform (contract §1), not operators'
     snapshots: a stored copy whose schema or triggers differ from the release (the release
@@ -33,7 +32,7 @@ def sync_platform_templates(tenant: Tenant, occurred_at: datetime | None = None)
                 name=t.name,
                 kind=ActionKind.TEMPLATE,
                 description=t.description,
-                **backdated(occurred_at),
+                **backdated(),
             )
             for t in PLATFORM_TEMPLATES
             if t.slug not in existing
@@ -72,7 +71,7 @@ def sync_platform_templates(tenant: Tenant, occurred_at: datetime | None = None)
                         compatible_triggers=triggers,
                         status=VersionStatus.PUBLISHED,
                         checksum=checksum,
-                        **backdated(occurred_at),
+                        **backdated(),
                     )
                 )
         ActionVersion.objects.bulk_create(missing)

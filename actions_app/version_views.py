@@ -21,7 +21,6 @@ from actions_app.versioning import (
     save_action_version,
 )
 from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view
-from tenants.acting import Actor, RequestMeta
 
 
 def _version_or_404(access: TenantAccess, action_slug: str, label: str) -> ActionVersion:
@@ -51,9 +50,7 @@ def version_publish(request: HttpRequest, access: TenantAccess, action_slug: str
     version = _version_or_404(access, action_slug, version_label)
     require_object_perm(access, "publish_action", version.action)
     try:
-        publish_version(
-            version, actor=Actor.for_user(request.user), user=request.user, meta=RequestMeta.from_request(request)
-        )
+        publish_version(version, acting=access.acting)
     except InvalidDraft as error:
         messages.error(request, " ".join(error.errors.get("version", [str(error)])))
     else:
@@ -69,14 +66,7 @@ def version_restore(request: HttpRequest, access: TenantAccess, action_slug: str
     require_object_perm(access, "change_action", old.action)
     draft = VersionDraft(old.source, old.config_schema, list(old.compatible_triggers))
     try:
-        outcome = save_action_version(
-            old.action,
-            draft,
-            author=request.user,
-            actor=Actor.for_user(request.user),
-            meta=RequestMeta.from_request(request),
-            save_anyway=old.saved_with_errors,
-        )
+        outcome = save_action_version(old.action, draft, save_anyway=old.saved_with_errors, acting=access.acting)
     except NothingChanged:
         messages.info(request, f"{old.version} is already the latest content; nothing was saved.")
     except (CompileFailed, InvalidDraft) as error:

@@ -9,7 +9,6 @@ from and that is no longer the latest, is refused with a conflict showing both t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import semver
@@ -29,7 +28,7 @@ from actions_app.models import (
 from actions_app.schema_forms import check_schema_supported
 from actions_app.triggers import ALL_TRIGGERS
 from audit_app.services import record
-from tenants.acting import Actor, RequestMeta, backdated
+from tenants.acting import Acting, backdated, history_time
 from tenants.models import Tenant
 from tenants.permissions import grant_tenant_roles
 
@@ -192,10 +191,9 @@ def _insert_version(
     draft: VersionDraft,
     compiled: CompileResult,
     author: Any,
-    occurred_at: datetime | None = None,
 ) -> ActionVersion:
     return ActionVersion.objects.create(
-        **backdated(occurred_at),
+        **backdated(),
         action=action,
         **ActionVersion.semver_fields(label),
         source=draft.source,
@@ -215,15 +213,12 @@ def create_custom_action(
     name: str,
     slug: str,
     draft: VersionDraft,
-    author: Any,
-    actor: Actor,
-    meta: RequestMeta | None = None,
     description: str = "",
     save_anyway: bool = False,
-    occurred_at: datetime | None = None,
+    acting: Acting,
 ) -> SaveOutcome:
-    """Create a custom action and its first version, 0.1.0 (a draft). (`occurred_at` backdates
-    them and their events when importing history.)"""
+    """Create a custom action and its first version, 0.1.0 (a draft), authored by the acting
+    operator (none when a token or the platform creates it)."""
     errors: dict[str, list[str]] = {}
     name = name.strip()
     if not name:
@@ -248,30 +243,28 @@ def create_custom_action(
                 name=name,
                 kind=ActionKind.CUSTOM,
                 description=description,
-                created_by=author,
-                **backdated(occurred_at),
+                created_by=acting.user,
+                **backdated(),
             )
             grant_tenant_roles(tenant, [action])
-            version = _insert_version(action, FIRST_VERSION, draft, compiled, author, occurred_at)
+            version = _insert_version(action, FIRST_VERSION, draft, compiled, acting.user)
             record(
                 tenant=tenant,
                 event_type="action.created",
-                actor=actor,
-                meta=meta,
+                actor=acting.actor,
+                meta=acting.meta,
                 action_slug=slug,
                 action_version=version.version,
                 after={"name": name, "slug": slug, "kind": ActionKind.CUSTOM},
-                occurred_at=occurred_at,
             )
             record(
                 tenant=tenant,
                 event_type="action.version_saved",
-                actor=actor,
-                meta=meta,
+                actor=acting.actor,
+                meta=acting.meta,
                 action_slug=slug,
                 action_version=version.version,
                 after=version_snapshot(version),
-                occurred_at=occurred_at,
             )
     except IntegrityError as error:
         # Someone created the same slug between our check and our insert.
@@ -283,15 +276,13 @@ def save_action_version(
     action: Action,
     draft: VersionDraft,
     *,
-    author: Any,
-    actor: Actor,
-    meta: RequestMeta | None = None,
     bump: str = "patch",
     explicit_version: str | None = None,
     base_version: str | None = None,
     save_anyway: bool = False,
+    acting: Acting,
 ) -> SaveOutcome:
-    """Save a new immutable version of a custom action.
+    """Save a new immutable version of a custom action, authored by the acting operator.
 
     `base_version` is the version the editor started from; when given and no longer the latest,
     the save is refused with `VersionConflict`. Without it (API callers), concurrent saves land
@@ -309,12 +300,12 @@ def save_action_version(
         label = next_version_label(latest.version if latest else None, bump, explicit_version)
         if ActionVersion.objects.filter(action=action, version=label).exists():
             raise InvalidDraft({"version": [f"Version {label} already exists."]})
-        version = _insert_version(action, label, draft, compiled, author)
+        version = _insert_version(action, label, draft, compiled, acting.user)
         record(
             tenant=action.tenant,
             event_type="action.version_saved",
-            actor=actor,
-            meta=meta,
+            actor=acting.actor,
+            meta=acting.meta,
             action_slug=action.slug,
             action_version=label,
             before=version_snapshot(latest) if latest else None,
@@ -323,16 +314,9 @@ def save_action_version(
     return SaveOutcome(version, compiled, ["action.version_saved"])
 
 
-def publish_version(
-    version: ActionVersion,
-    *,
-    actor: Actor,
-    user: Any = None,
-    meta: RequestMeta | None = None,
-    occurred_at: datetime | None = None,
-) -> ActionVersion:
-    """Mark a version published so flows can pin it. Publishing twice changes nothing.
-    (`occurred_at` backdates it when importing history.)"""
+def publish_version(version: ActionVersion, *, acting: Acting) -> ActionVersion:
+    """Mark a version published (by the acting operator) so flows can pin it. Publishing twice
+    changes nothing."""
     with transaction.atomic():
         version = (
             ActionVersion.objects.select_for_update(no_key=True, of=("self",))
@@ -345,19 +329,18 @@ def publish_version(
             raise InvalidDraft({"version": ["A version saved with TypeScript errors cannot be published."]})
         before = version_snapshot(version)
         version.status = VersionStatus.PUBLISHED
-        version.published_at = occurred_at or timezone.now()
-        version.published_by = user
+        version.published_at = history_time() or timezone.now()
+        version.published_by = acting.user
         # Only the publication fields change; the content of a version is immutable.
         version.save(update_fields=["status", "published_at", "published_by"])
         record(
             tenant=version.action.tenant,
             event_type="flow.action_published",
-            actor=actor,
-            meta=meta,
+            actor=acting.actor,
+            meta=acting.meta,
             action_slug=version.action.slug,
             action_version=version.version,
             before=before,
             after=version_snapshot(version),
-            occurred_at=occurred_at,
         )
     return version

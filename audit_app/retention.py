@@ -43,11 +43,9 @@ from audit_app.models import (
     AuditRetention,
 )
 from audit_app.services import record
-from tenants.acting import Actor, RequestMeta
+from tenants.acting import Acting
 from tenants.models import Tenant
 from tenants.services import lock_tenant
-
-PURGE_ACTOR = Actor.system("purge_audit")
 
 
 class InvalidRetention(ValueError):
@@ -75,7 +73,7 @@ def validate_retention_days(days: int | None) -> None:
         )
 
 
-def set_retention(tenant: Tenant, days: int | None, *, actor: Actor, meta: RequestMeta | None = None) -> int | None:
+def set_retention(tenant: Tenant, days: int | None, *, acting: Acting) -> int | None:
     """Change how long the tenant keeps its audit events (None: forever) and record
     `audit.retention_changed`; no event when nothing changes. Returns the period now in force."""
     validate_retention_days(days)
@@ -90,8 +88,8 @@ def set_retention(tenant: Tenant, days: int | None, *, actor: Actor, meta: Reque
         record(
             tenant=tenant,
             event_type="audit.retention_changed",
-            actor=actor,
-            meta=meta,
+            actor=acting.actor,
+            meta=acting.meta,
             target="audit retention",
             before={"retention_days": before},
             after={"retention_days": days},
@@ -148,7 +146,9 @@ class PurgeResult:
     purge_event: AuditEvent | None
 
 
-def purge_tenant(tenant: Tenant, *, now: datetime | None = None, max_events: int | None = None) -> PurgeResult:
+def purge_tenant(
+    tenant: Tenant, *, acting: Acting, now: datetime | None = None, max_events: int | None = None
+) -> PurgeResult:
     """Delete the tenant's events older than its retention (a prefix of its chain), anchor the
     rest and record `audit.purged`, all in one transaction (see the module docstring). Refuses
     with ChainBrokenBeforePurge when the events to delete do not verify."""
@@ -173,7 +173,8 @@ def purge_tenant(tenant: Tenant, *, now: datetime | None = None, max_events: int
         event = record(
             tenant=tenant,
             event_type="audit.purged",
-            actor=PURGE_ACTOR,
+            actor=acting.actor,
+            meta=acting.meta,
             target="audit retention",
             before={"through_seq": plan.anchored_seq},
             after={

@@ -12,7 +12,6 @@ from audit_app.forms import RetentionForm
 from audit_app.retention import InvalidRetention, retention_days, set_retention
 from core.http import HtmxHttpRequest
 from tenants.access import TenantAccess, tenant_view
-from tenants.acting import Actor, RequestMeta
 from tenants.roles import Role
 
 
@@ -60,12 +59,7 @@ def retention(request: HtmxHttpRequest, access: TenantAccess) -> HttpResponse:
     form = RetentionForm(request.POST)
     if form.is_valid():
         try:
-            days = set_retention(
-                access.tenant,
-                form.retention_days,
-                actor=Actor.for_user(request.user),
-                meta=RequestMeta.from_request(request),
-            )
+            days = set_retention(access.tenant, form.retention_days, acting=access.acting)
         except InvalidRetention as invalid:
             form.add_error("days", str(invalid))
     if form.errors:

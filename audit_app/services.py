@@ -14,7 +14,7 @@ from django.utils import timezone
 from audit_app.chain import GENESIS_HASH, link
 from audit_app.models import EVENT_TYPES, AuditChainHead, AuditEvent
 from core.row_insert import BatchCursor
-from tenants.acting import Actor, RequestMeta
+from tenants.acting import Actor, RequestMeta, history_time
 from tenants.models import Tenant
 
 
@@ -39,7 +39,8 @@ class EventDraft:
     before: Any = None
     after: Any = None
     transaction_id: str = ""
-    # Only for importing history (demo data): when the change really happened.
+    # When the change happened, for a batch that carries its own times (settled runs); left out,
+    # the time being imported (tenants.acting.recording_history_at) or else now.
     occurred_at: datetime | None = None
 
     def as_row(self) -> AuditEvent:
@@ -54,7 +55,7 @@ class EventDraft:
             raise UnknownEventType(self.event_type)
         meta = self.meta or RequestMeta()
         return SimpleNamespace(
-            occurred_at=self.occurred_at or timezone.now(),
+            occurred_at=self.occurred_at or history_time() or timezone.now(),
             tenant_id=self.tenant.pk,
             type=self.event_type,
             actor_kind=self.actor.kind,

@@ -55,14 +55,14 @@ def main() -> None:
     from django.contrib.auth import get_user_model
 
     from orchestration.founding import create_tenant
-    from tenants.acting import Actor
+    from tenants.acting import Acting
     from tenants.models import Tenant
     from tenants.roles import Role
     from tenants.services import add_member
 
     tenant = Tenant.objects.filter(slug="bench").first() or create_tenant(slug="bench", name="Bench")
     user = get_user_model().objects.create_user("bench-viewer", password="x-bench-pass-1")
-    add_member(tenant, user, Role.VIEWER, actor=Actor.system("bench"))
+    add_member(tenant, user, Role.VIEWER, acting=Acting.platform("bench"))
     client = Client()
     client.force_login(user)
 

@@ -113,7 +113,7 @@ from audit_app.models import AuditChainHead, AuditEvent  # noqa: E402
 from audit_app.queries import Cursor  # noqa: E402
 from audit_app.services import EventDraft  # noqa: E402
 from orchestration.founding import create_tenant  # noqa: E402
-from tenants.acting import Actor, RequestMeta  # noqa: E402
+from tenants.acting import Acting, Actor, RequestMeta  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
 from tenants.roles import Role  # noqa: E402
 from tenants.services import add_member, create_api_token  # noqa: E402
@@ -312,7 +312,7 @@ def main() -> None:
     settings.ALLOWED_HOSTS = ["*"]
     started = time.perf_counter()
     call_command("migrate", verbosity=0)
-    system = Actor.system("bench")
+
     if REUSE and Tenant.objects.filter(slug="bench").exists():
         big = Tenant.objects.get(slug="bench")
         viewer = get_user_model().objects.get(username="bench-viewer")
@@ -321,12 +321,12 @@ def main() -> None:
         big = create_tenant(slug="bench", name="Bench")
         others = [create_tenant(slug=f"other-{n:03d}", name=f"Other {n}") for n in range(OTHER_TENANTS)]
         viewer = get_user_model().objects.create_user("bench-viewer", password="x-bench-pass-1")
-        add_member(big, viewer, Role.VIEWER, actor=system)
+        add_member(big, viewer, Role.VIEWER, acting=Acting.platform("bench"))
         print(f"migrated and created {OTHER_TENANTS + 1} tenants in {time.perf_counter() - started:.1f} s", flush=True)
         load(big, others)
         check_chain_tail(big)
         check_chain_tail(others[-1])
-    _, token = create_api_token(big, name="bench", scopes=["audit:read"], actor=system)
+    _, token = create_api_token(big, name="bench", scopes=["audit:read"], acting=Acting.platform("bench"))
 
     client = Client()
     client.force_login(viewer)

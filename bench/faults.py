@@ -70,14 +70,14 @@ import django, os, sys
 sys.path.insert(0, {root!r})
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup()
-from tenants.acting import Actor
+from tenants.acting import Acting
 from actions_app.versioning import VersionDraft, create_custom_action, publish_version
 from flows_app.models import Flow
 from flows_app.services import BindingSpec, save_flow_slots
 from tenants.models import API_SCOPES
 from orchestration.founding import create_tenant
 from tenants.services import create_api_token
-system = Actor.system("bench")
+acting = Acting.platform("bench")
 source = '''export async function execute(input: ActionInput): Promise<ActionResult> {{
   let sum = 0;
   for (let i = 0; i < 200000; i++) sum += i % 7;
@@ -86,18 +86,18 @@ source = '''export async function execute(input: ActionInput): Promise<ActionRes
 timeouts = {timeouts!r}
 for slug, limit_on_error in (("open", "continue"), ("closed", "block")):
     tenant = create_tenant(slug=slug, name=f"Fails {{slug}}")
-    _, token = create_api_token(tenant, name="bench", scopes=API_SCOPES, actor=system)
+    _, token = create_api_token(tenant, name="bench", scopes=API_SCOPES, acting=acting)
     version = create_custom_action(tenant, name="Fault check", slug="fault-check",
         draft=VersionDraft(source, {{"type": "object", "properties": {{}}}}, [{trigger!r}]),
-        author=None, actor=system).version
-    publish_version(version, actor=system)
+        acting=acting).version
+    publish_version(version, acting=acting)
     save_flow_slots(Flow.objects.get(tenant=tenant, slug="login"), {{{trigger!r}: [
         BindingSpec("rate-limit-by-ip", "1.1.0", {{"limit": 100000000, "window_seconds": 60}},
                     on_error=limit_on_error, timeout_ms=timeouts["rate-limit-by-ip"]),
         BindingSpec("fault-check", "0.1.0", {{}}, on_error="block", timeout_ms=timeouts["fault-check"]),
         BindingSpec("webhook-emit", "1.0.0", {{"url": {hook!r}, "secret": "bench-secret-0123456789"}},
                     on_error="continue", timeout_ms=timeouts["webhook-emit"]),
-    ]}}, expected_revision=1, actor=system)
+    ]}}, expected_revision=1, acting=acting)
     print(slug, limit_on_error, token)
 """
 

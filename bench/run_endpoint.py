@@ -47,16 +47,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup()
 from django.core.management import call_command
 call_command("migrate", verbosity=0)
-from tenants.acting import Actor
+from tenants.acting import Acting
 from actions_app.versioning import VersionDraft, create_custom_action, publish_version
 from flows_app.models import Flow
 from flows_app.services import BindingSpec, save_flow_slots, create_flow
 from tenants.models import API_SCOPES
 from orchestration.founding import create_tenant
 from tenants.services import create_api_token
-system = Actor.system("bench")
+acting = Acting.platform("bench")
 tenant = create_tenant(slug="bench", name="Bench")
-_, token = create_api_token(tenant, name="bench", scopes=API_SCOPES, actor=system)
+_, token = create_api_token(tenant, name="bench", scopes=API_SCOPES, acting=acting)
 save_flow_slots(Flow.objects.get(tenant=tenant, slug="login"), {{"login.post-auth": [
     BindingSpec("block-by-risk-score", "1.0.0", {{"threshold": 90}}),
     BindingSpec("demand-mfa-by-risk-score", "1.0.0", {{"threshold": 95}}),
@@ -64,18 +64,18 @@ save_flow_slots(Flow.objects.get(tenant=tenant, slug="login"), {{"login.post-aut
     BindingSpec("block-by-risk-score", "1.0.0", {{"threshold": 99}}),
     BindingSpec("webhook-emit", "1.0.0",
                 {{"url": "https://hooks.example.com/in", "secret": "bench-secret-0123456789"}}),
-]}}, expected_revision=1, actor=system)
+]}}, expected_revision=1, acting=acting)
 source = '''export async function execute(input: ActionInput): Promise<ActionResult> {{
   if (input.context.risk.score > 90) return {{ kind: "block", reason: "risky" }};
   return {{ kind: "continue", state: {{ checked: true }} }};
 }}'''
 version = create_custom_action(tenant, name="Bench custom", slug="bench-custom",
     draft=VersionDraft(source, {{"type": "object", "properties": {{}}}}, ["login.post-auth"]),
-    author=None, actor=system).version
-publish_version(version, actor=system)
+    acting=acting).version
+publish_version(version, acting=acting)
 flow = create_flow(tenant, name="Login custom", slug="login-custom", kind="login")
 save_flow_slots(flow, {{"login.post-auth": [BindingSpec("bench-custom", "0.1.0", {{}})]}},
-    expected_revision=1, actor=system)
+    expected_revision=1, acting=acting)
 print(token)
 """
 

@@ -38,7 +38,6 @@ from flows_app.bindings import stored_secrets
 from flows_app.execution_links import binding_of, recorded_config
 from flows_app.models import ActionExecution, Binding, Flow
 from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view, visible
-from tenants.acting import Actor, RequestMeta
 
 TEST_CONFIG_PREFIX = "test-config"
 
@@ -159,10 +158,8 @@ def action_new(request: HttpRequest, access: TenantAccess) -> HttpResponse:
                 name=form.cleaned_data["name"],
                 slug=slug,
                 draft=form.draft(),
-                author=request.user,
-                actor=Actor.for_user(request.user),
-                meta=RequestMeta.from_request(request),
                 save_anyway=form.cleaned_data["save_anyway"],
+                acting=access.acting,
             )
         except InvalidDraft as error:
             form.add_domain_errors(error)
@@ -221,13 +218,11 @@ def action_save(request: HttpRequest, access: TenantAccess, action_slug: str) ->
             outcome = save_action_version(
                 action,
                 form.draft(),
-                author=request.user,
-                actor=Actor.for_user(request.user),
-                meta=RequestMeta.from_request(request),
                 bump=form.cleaned_data["bump"],
                 explicit_version=form.cleaned_data["version"] or None,
                 base_version=form.cleaned_data["base_version"] or None,
                 save_anyway=form.cleaned_data["save_anyway"],
+                acting=access.acting,
             )
         except InvalidDraft as error:
             form.add_domain_errors(error)

@@ -42,8 +42,7 @@ from core.api_paging import (
 from core.api_types import JsonObject, Text
 from flows_app.action_usage import attached_count, with_attached_count
 from flows_app.deleting import CannotDelete, delete_action
-from tenants.acting import Actor, RequestMeta
-from tenants.api_auth import request_token
+from tenants.api_auth import request_acting, request_token
 from tenants.api_docs import responses, scope_required
 from tenants.idempotency import IDEMPOTENCY_HEADER, KEY_DESCRIPTION, KEY_PATTERN, answer_once
 from tenants.models import ApiToken
@@ -270,10 +269,6 @@ def _type_errors(failed: CompileFailed) -> ApiError:
     )
 
 
-def _actor(request: HttpRequest, token: ApiToken) -> tuple[Actor, RequestMeta]:
-    return Actor.for_token(token), RequestMeta.from_request(request)
-
-
 @router.get(
     "",
     response=responses({200: ActionList}, 400, 403, 422),
@@ -324,7 +319,6 @@ def create_action(
     with `details: [{line, column, message}]` lists the TypeScript errors unless `save_anyway`.
     Scope `actions:write`. Send `Idempotency-Key` to make a retry safe."""
     token = request_token(request)
-    actor, meta = _actor(request, token)
 
     def create() -> tuple[int, dict[str, Any]]:
         draft = VersionDraft(body.source, body.config_schema, body.compatible_triggers)
@@ -334,10 +328,8 @@ def create_action(
                 name=body.name,
                 slug=body.slug,
                 draft=draft,
-                author=None,
-                actor=actor,
-                meta=meta,
                 save_anyway=body.save_anyway,
+                acting=request_acting(request),
             )
         except InvalidDraft as error:
             raise _draft_errors(error) from error
@@ -374,9 +366,8 @@ def delete_action_endpoint(request: HttpRequest, slug: ActionSlug) -> tuple[int,
     action = Action.objects.for_tenant(token.tenant).filter(slug=slug).first()
     if action is None:
         raise ApiError(404, "not_found", f"No action with the slug {slug!r} in this tenant.")
-    actor, meta = _actor(request, token)
     try:
-        delete_action(action, actor=actor, meta=meta)
+        delete_action(action, acting=request_acting(request))
     except CannotDelete as refused:
         details = [{"flow": use.slug, "name": use.name} for use in refused.blocking_flows]
         raise ApiError(409, "action_in_use" if details else "cannot_delete", str(refused), details) from refused
@@ -404,7 +395,6 @@ def create_version(
     `Idempotency-Key` so that a retried request cannot create a second version."""
     token = request_token(request)
     action = _action_or_404(token, slug)
-    actor, meta = _actor(request, token)
 
     def save() -> tuple[int, dict[str, Any]]:
         latest = action.latest_version()
@@ -419,12 +409,10 @@ def create_version(
             outcome = save_action_version(
                 action,
                 draft,
-                author=None,
-                actor=actor,
-                meta=meta,
                 bump=body.bump,
                 explicit_version=body.version,
                 save_anyway=body.save_anyway,
+                acting=request_acting(request),
             )
         except InvalidDraft as error:
             raise _draft_errors(error) from error
@@ -472,9 +460,8 @@ def publish(request: HttpRequest, slug: ActionSlug, version: VersionLabel) -> di
     with TypeScript errors cannot be published (422). Scope `actions:publish`."""
     token = request_token(request)
     found = _version_or_404(token, slug, version)
-    actor, meta = _actor(request, token)
     try:
-        published = publish_version(found, actor=actor, meta=meta)
+        published = publish_version(found, acting=request_acting(request))
     except InvalidDraft as error:
         raise _draft_errors(error) from error
     return _version_summary(published)

@@ -26,8 +26,7 @@ from flows_app.engine import RunRefused, RunRequest, run_flow
 from flows_app.models import Binding, Flow
 from flows_app.prepared import flow_for_run
 from flows_app.services import BindingSpec, InvalidBindings, StaleRevision, binding_snapshot, save_flow_slots
-from tenants.acting import Actor, RequestMeta
-from tenants.api_auth import request_token
+from tenants.api_auth import request_acting, request_token
 from tenants.api_docs import responses, scope_required
 from tenants.models import ApiToken
 
@@ -297,7 +296,7 @@ def delete_flow_endpoint(request: HttpRequest, slug: FlowSlug) -> tuple[int, Non
     token = request_token(request)
     flow = flow_or_404(token, slug)
     try:
-        delete_flow(flow, actor=Actor.for_token(token), meta=RequestMeta.from_request(request))
+        delete_flow(flow, acting=request_acting(request))
     except CannotDelete as refused:
         raise ApiError(409, "cannot_delete", str(refused)) from refused
     return 204, None
@@ -358,13 +357,7 @@ def put_slot(
         )
     specs = [BindingSpec(**b.dict()) for b in body.bindings]
     try:
-        save_flow_slots(
-            flow,
-            {trigger: specs},
-            expected_revision=expected,
-            actor=Actor.for_token(token),
-            meta=RequestMeta.from_request(request),
-        )
+        save_flow_slots(flow, {trigger: specs}, expected_revision=expected, acting=request_acting(request))
     except StaleRevision as stale:
         raise stale_revision_error(stale) from stale
     except InvalidBindings as invalid:
@@ -398,8 +391,7 @@ def run(request: HttpRequest, slug: FlowSlug, body: RunIn) -> dict[str, Any]:
                 risk_score=body.context.risk.score,
                 transaction_id=body.transaction_id,
             ),
-            actor=Actor.for_token(token),
-            meta=RequestMeta.from_request(request),
+            acting=request_acting(request),
         )
     except RunRefused as refused:
         raise ApiError(422, "incompatible_trigger", str(refused)) from refused

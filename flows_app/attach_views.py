@@ -20,7 +20,6 @@ from flows_app.forms import AttachForm
 from flows_app.models import Binding, Flow
 from flows_app.services import BindingSpec, InvalidBindings, StaleRevision
 from tenants.access import TenantAccess, get_visible_or_404, tenant_view, visible
-from tenants.acting import Actor, RequestMeta
 
 
 def editable_flows(access: TenantAccess) -> list[Flow]:
@@ -51,9 +50,7 @@ def attach(request: HtmxHttpRequest, access: TenantAccess, action_slug: str) -> 
             target.trigger,
             spec,
             expected_revision=expected if expected is not None else -1,
-            actor=Actor.for_user(request.user),
-            user=request.user,
-            meta=RequestMeta.from_request(request),
+            acting=access.acting,
         )
     except StaleRevision as stale:
         page = _AttachPage(request, action, versions, version, editable_flows(access))

@@ -4,13 +4,12 @@ slots where a version may run, and the save that appends it to a slot as a new r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from actions_app.models import Action, ActionVersion, VersionStatus
 from actions_app.triggers import FLOW_SLOTS
 from flows_app.models import Binding, Flow, FlowRevision
 from flows_app.services import BindingSpec, save_flow_slots
-from tenants.acting import Actor, RequestMeta
+from tenants.acting import Acting
 
 
 @dataclass(frozen=True)
@@ -56,9 +55,7 @@ def attach_action(
     spec: BindingSpec,
     *,
     expected_revision: int,
-    actor: Actor,
-    user: Any,
-    meta: RequestMeta | None,
+    acting: Acting,
 ) -> FlowRevision:
     """Append `spec` after the bindings `trigger` holds in revision `expected_revision` of `flow`,
     as the flow's next revision (audited as `flow.action_attached` by save_flow_slots). The slot's
@@ -89,8 +86,6 @@ def attach_action(
         flow,
         {trigger: [*kept, spec]},
         expected_revision=expected_revision,
-        actor=actor,
-        user=user,
-        meta=meta,
+        acting=acting,
         comment=f"Attached {spec.action} {spec.version} to {trigger}",
     )

@@ -14,7 +14,6 @@ from core.http import HtmxHttpRequest
 from flows_app.deleting import CannotDelete, action_delete_refusal, delete_action, delete_flow, flow_delete_refusal
 from flows_app.models import Flow
 from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view, visible
-from tenants.acting import Actor, RequestMeta
 
 
 @tenant_view
@@ -27,7 +26,7 @@ def action_delete(request: HtmxHttpRequest, access: TenantAccess, action_slug: s
     refusal = action_delete_refusal(action)
     if request.method == "POST" and refusal is None:
         try:
-            delete_action(action, actor=Actor.for_user(request.user), meta=RequestMeta.from_request(request))
+            delete_action(action, acting=access.acting)
         except CannotDelete as refused:
             refusal = refused
         else:
@@ -57,7 +56,7 @@ def flow_delete(request: HtmxHttpRequest, access: TenantAccess, flow_slug: str) 
     refusal = flow_delete_refusal(flow)
     if request.method == "POST" and refusal is None:
         try:
-            delete_flow(flow, actor=Actor.for_user(request.user), meta=RequestMeta.from_request(request))
+            delete_flow(flow, acting=access.acting)
         except CannotDelete as refused:
             refusal = refused
         else:

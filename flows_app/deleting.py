@@ -17,7 +17,7 @@ from django.utils import timezone
 from actions_app.models import Action, ActionKind
 from audit_app.services import record
 from flows_app.models import Binding, Flow, FlowTransaction
-from tenants.acting import Actor, RequestMeta
+from tenants.acting import Acting
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def action_delete_refusal(action: Action) -> CannotDelete | None:
     return None
 
 
-def delete_action(action: Action, *, actor: Actor, meta: RequestMeta | None = None) -> None:
+def delete_action(action: Action, *, acting: Acting) -> None:
     """Delete a custom action no current flow revision uses, recorded as `action.deleted`.
     Refused with CannotDelete for a template or an attached action (naming the flows)."""
     with transaction.atomic():
@@ -77,8 +77,8 @@ def delete_action(action: Action, *, actor: Actor, meta: RequestMeta | None = No
         record(
             tenant=locked.tenant,
             event_type="action.deleted",
-            actor=actor,
-            meta=meta,
+            actor=acting.actor,
+            meta=acting.meta,
             action_slug=locked.slug,
             before={"name": locked.name, "slug": locked.slug, "kind": locked.kind},
         )
@@ -92,7 +92,7 @@ def flow_delete_refusal(flow: Flow) -> CannotDelete | None:
     return None
 
 
-def delete_flow(flow: Flow, *, actor: Actor, meta: RequestMeta | None = None) -> None:
+def delete_flow(flow: Flow, *, acting: Acting) -> None:
     """Delete a flow that is not a system flow, recorded as `flow.deleted`. Its transactions end
     (a later trigger of one finds no flow); its revisions and executions stay for history."""
     with transaction.atomic():
@@ -109,8 +109,8 @@ def delete_flow(flow: Flow, *, actor: Actor, meta: RequestMeta | None = None) ->
         record(
             tenant=locked.tenant,
             event_type="flow.deleted",
-            actor=actor,
-            meta=meta,
+            actor=acting.actor,
+            meta=acting.meta,
             flow_slug=locked.slug,
             flow_revision=revision.number if revision else None,
             before={"name": locked.name, "kind": locked.kind, "enabled": locked.enabled},

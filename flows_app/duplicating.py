@@ -4,14 +4,13 @@ source's current revision, e.g. a `login-staging` to try changes on before promo
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from django.db import transaction
 
 from audit_app.services import record_many
 from flows_app.models import Binding, Flow
 from flows_app.services import binding_event, binding_snapshot, copy_binding, create_flow
-from tenants.acting import Actor, RequestMeta
+from tenants.acting import Acting
 
 
 def free_copy_slug(source: Flow) -> str:
@@ -26,7 +25,7 @@ def free_copy_slug(source: Flow) -> str:
     return candidate
 
 
-def duplicate_flow(source: Flow, *, name: str, slug: str, actor: Actor, user: Any, meta: RequestMeta | None) -> Flow:
+def duplicate_flow(source: Flow, *, name: str, slug: str, acting: Acting) -> Flow:
     """Create `slug` as a copy of `source`'s current revision: the same bindings, their config and
     secrets copied as stored (still encrypted), under new binding keys so the copy's rate-limit
     counters and audit diffs are its own. Recorded as `flow.created` naming the source, and one
@@ -35,9 +34,7 @@ def duplicate_flow(source: Flow, *, name: str, slug: str, actor: Actor, user: An
         # The revision running now, not the one the form showed: a duplicate copies the flow as it is.
         base = Flow.objects.select_related("current_revision__flow").get(pk=source.pk).current_revision
         assert base is not None
-        flow = create_flow(
-            source.tenant, name=name, slug=slug, kind=source.kind, user=user, actor=actor, meta=meta, copy_of=base
-        )
+        flow = create_flow(source.tenant, name=name, slug=slug, kind=source.kind, copy_of=base, acting=acting)
         revision = flow.current_revision
         assert revision is not None
         copies = [
@@ -53,8 +50,7 @@ def duplicate_flow(source: Flow, *, name: str, slug: str, actor: Actor, user: An
                 revision,
                 None,
                 binding_snapshot(copy),
-                actor=actor,
-                meta=meta,
+                acting=acting,
                 note=revision.comment,
             )
             for copy in copies

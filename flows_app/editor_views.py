@@ -33,7 +33,6 @@ from flows_app.models import Binding, Flow, FlowRevision
 from flows_app.services import InvalidBindings, StaleRevision, save_flow_slots
 from flows_app.sign_in import SignInRun, run_sign_in
 from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view
-from tenants.acting import Actor, RequestMeta
 from tenants.permissions import has_object_perm
 
 TEMPLATE = "flows_app/flow_editor.html"
@@ -294,13 +293,7 @@ def flow_editor(request: HtmxHttpRequest, access: TenantAccess, flow_slug: str) 
         return _page(request, access, flow, state, status=422)
     try:
         revision = save_flow_slots(
-            flow,
-            state.specs(),
-            expected_revision=state.expected_revision,
-            actor=Actor.for_user(request.user),
-            user=request.user,
-            meta=RequestMeta.from_request(request),
-            comment=state.comment,
+            flow, state.specs(), expected_revision=state.expected_revision, comment=state.comment, acting=access.acting
         )
     except StaleRevision as stale:
         # The state keeps the revision it was edited from: saving again is refused again until the
@@ -315,13 +308,15 @@ def flow_editor(request: HtmxHttpRequest, access: TenantAccess, flow_slug: str) 
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
-def _try_run(request: HtmxHttpRequest, flow: Flow, try_form: TryItForm) -> RunResult | SignInRun | None:
+def _try_run(
+    request: HtmxHttpRequest, access: TenantAccess, flow: Flow, try_form: TryItForm
+) -> RunResult | SignInRun | None:
     """Run what the valid `try_form` asks for: the whole sign-in, or its one trigger."""
-    actor, meta = Actor.for_user(request.user), RequestMeta.from_request(request)
+    acting = access.acting
     if try_form.cleaned_data["scope"] == SIGN_IN:
-        return run_sign_in(flow, try_form.run_request(request), actor=actor, meta=meta)
+        return run_sign_in(flow, try_form.run_request(request), acting=acting)
     try:
-        return run_flow(flow, try_form.run_request(request), actor=actor, meta=meta)
+        return run_flow(flow, try_form.run_request(request), acting=acting)
     except RunRefused as refused:
         try_form.add_error("trigger", str(refused))
         return None
@@ -380,7 +375,7 @@ def flow_try(request: HtmxHttpRequest, access: TenantAccess, flow_slug: str) -> 
     flow = _flow_or_404(access, flow_slug)
     require_object_perm(access, "change_flow", flow)
     try_form = TryItForm(flow, request.POST)
-    run = _try_run(request, flow, try_form) if try_form.is_valid() else None
+    run = _try_run(request, access, flow, try_form) if try_form.is_valid() else None
     state = None
     if not request.htmx:
         # Without JavaScript the whole page comes back, with the editor's unsaved state as posted.

@@ -39,7 +39,7 @@ from flows_app.outbound.outbox import delivery_values
 from flows_app.prepared import prepared_bindings
 from flows_app.run_records import pending_record
 from flows_app.template_behaviours import TemplateCall, TemplateOutcome, run_platform_template
-from tenants.acting import Actor, RequestMeta
+from tenants.acting import Acting
 
 OUTCOME_RANK = {"continue": 0, "demand_mfa": 1, "redirect": 2, "block": 3}
 ERROR_MESSAGE_COLUMN_CHARS = ActionExecution._meta.get_field("error_message").max_length or 500
@@ -181,7 +181,7 @@ def _execute(binding: Binding, action_input: dict[str, Any], counter_scope: str)
     return _Executed(executed.result, executed.error, executed.logs, executed.duration_ms)
 
 
-def run_flow(flow: Flow, run: RunRequest, *, actor: Actor, meta: RequestMeta | None = None) -> RunResult:
+def run_flow(flow: Flow, run: RunRequest, *, acting: Acting) -> RunResult:
     """Run `run.trigger` of `flow` for one transaction and record everything it did."""
     if run.trigger not in FLOW_SLOTS[flow.kind]:
         raise RunRefused(f"{run.trigger!r} is not a slot of the {flow.kind} flow: {', '.join(FLOW_SLOTS[flow.kind])}.")
@@ -256,8 +256,8 @@ def run_flow(flow: Flow, run: RunRequest, *, actor: Actor, meta: RequestMeta | N
                 revision_number=revision.number,
                 transaction_id=transaction_id,
                 trigger=run.trigger,
-                actor=actor,
-                meta=meta,
+                actor=acting.actor,
+                meta=acting.meta,
                 executions=recorded,
             )
         ]

@@ -33,8 +33,7 @@ from flows_app.replacing import (
     restore_revision,
 )
 from flows_app.services import StaleRevision
-from tenants.acting import Actor, RequestMeta
-from tenants.api_auth import request_token
+from tenants.api_auth import request_acting, request_token
 from tenants.api_docs import responses, scope_required
 
 router = Router(tags=["flows"])
@@ -110,13 +109,7 @@ def restore(
     flow = flow_or_404(token, slug)
     expected = expected_revision_from(if_match)
     with _refusals_answered("cannot_restore"):
-        restore_revision(
-            flow,
-            number,
-            expected_revision=expected,
-            actor=Actor.for_token(token),
-            meta=RequestMeta.from_request(request),
-        )
+        restore_revision(flow, number, expected_revision=expected, acting=request_acting(request))
     return _answer(request, response, slug)
 
 
@@ -152,7 +145,6 @@ def promote(
             target,
             source_revision=body.from_revision,
             expected_revision=expected,
-            actor=Actor.for_token(token),
-            meta=RequestMeta.from_request(request),
+            acting=request_acting(request),
         )
     return _answer(request, response, slug)

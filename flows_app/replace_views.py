@@ -28,7 +28,6 @@ from flows_app.replacing import (
 from flows_app.revision_views import diff_revisions
 from flows_app.services import StaleRevision
 from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view, visible
-from tenants.acting import Actor, RequestMeta
 
 TEMPLATE = "flows_app/replace_preview.html"
 
@@ -42,20 +41,14 @@ def _posted_number(request: HtmxHttpRequest, name: str) -> int | None:
     return parse_count(request.POST.get(name, ""), max_digits=9)
 
 
-def _confirm(request: HtmxHttpRequest, plan: Replacement) -> tuple[HttpResponse | None, str, int]:
+def _confirm(request: HtmxHttpRequest, access: TenantAccess, plan: Replacement) -> tuple[HttpResponse | None, str, int]:
     """Write the plan if the form was made against the flow's current revision: (redirect, "", 302),
     or (None, why not, status) for the page to show with a fresh preview."""
     base = _posted_number(request, "base_revision")
     if base is None:
         return None, "This form did not say which revision it was previewed against; check the preview below.", 409
     try:
-        revision = carry_out(
-            plan,
-            expected_revision=base,
-            actor=Actor.for_user(request.user),
-            user=request.user,
-            meta=RequestMeta.from_request(request),
-        )
+        revision = carry_out(plan, expected_revision=base, acting=access.acting)
     except StaleRevision as stale:
         by = plan.base.created_by.get_username() if plan.base.created_by else "the system"
         return (
@@ -79,7 +72,7 @@ def _confirm_or_preview(request: HtmxHttpRequest, access: TenantAccess, plan: Re
     """A POST writes the plan and redirects; a GET, or a POST that was refused, shows the preview."""
     notice, status = "", 200
     if request.method == "POST":
-        done, notice, status = _confirm(request, plan)
+        done, notice, status = _confirm(request, access, plan)
         if done is not None:
             return done
     slots = diff_revisions(plan.flow.kind, plan.current, plan.incoming)

@@ -28,7 +28,7 @@ from flows_app.services import (
     save_flow_slots,
     slot_problems,
 )
-from tenants.acting import Actor, RequestMeta
+from tenants.acting import Acting
 
 # Above any revision a flow reaches, below what the database's integer column holds.
 MAX_REVISION_NUMBER = 999_999_999
@@ -129,15 +129,13 @@ def restore_revision(
     number: int,
     *,
     expected_revision: int,
-    actor: Actor,
-    user: Any = None,
-    meta: RequestMeta | None = None,
+    acting: Acting,
 ) -> FlowRevision:
     """Roll `flow` back: a new revision equal to revision `number` (bindings, pinned versions,
     config with secrets, enabled, on_error, timeout, positions), audited as `flow.action_*`
     changes noted "Restored revision N". Refused with StaleRevision, NoSuchRevision,
     ReplacementRefused (e.g. an action deleted since) or NothingToChange; nothing saved then."""
-    return carry_out(plan_restore(flow, number), expected_revision=expected_revision, actor=actor, user=user, meta=meta)
+    return carry_out(plan_restore(flow, number), expected_revision=expected_revision, acting=acting)
 
 
 def promote_flow(
@@ -145,21 +143,17 @@ def promote_flow(
     target: Flow,
     *,
     expected_revision: int,
-    actor: Actor,
     source_revision: int | None = None,
-    user: Any = None,
-    meta: RequestMeta | None = None,
+    acting: Acting,
 ) -> FlowRevision:
     """Promote: the bindings of `source` replace every slot of `target` (same kind) as one new
     revision of the target, audited as `flow.action_*` changes noted "Promoted from …". Refused
     with NotPromotable, StaleRevision, ReplacementRefused or NothingToChange; nothing saved then."""
     plan = plan_promote(source, target, source_revision=source_revision)
-    return carry_out(plan, expected_revision=expected_revision, actor=actor, user=user, meta=meta)
+    return carry_out(plan, expected_revision=expected_revision, acting=acting)
 
 
-def carry_out(
-    plan: Replacement, *, expected_revision: int, actor: Actor, user: Any = None, meta: RequestMeta | None = None
-) -> FlowRevision:
+def carry_out(plan: Replacement, *, expected_revision: int, acting: Acting) -> FlowRevision:
     """Write a plan (the one a preview showed) as the flow's new revision, if the flow is still at
     `expected_revision` and the plan can be saved; refused as restore_revision/promote_flow are."""
     if plan.base.number != expected_revision:
@@ -173,9 +167,7 @@ def carry_out(
             plan.flow,
             plan.specs,
             expected_revision=expected_revision,
-            actor=actor,
-            user=user,
-            meta=meta,
+            acting=acting,
             comment=plan.note,
             audit_note=plan.note,
         )

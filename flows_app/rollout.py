@@ -28,7 +28,7 @@ from actions_app.versioning import (
 )
 from flows_app.models import Binding, Flow
 from flows_app.services import BindingSpec, InvalidBindings, StaleRevision, save_flow_slots
-from tenants.acting import Actor, RequestMeta
+from tenants.acting import Acting
 from tenants.models import Tenant
 
 CREATED = "created"
@@ -111,9 +111,8 @@ def roll_out_action(
     tenant: Tenant,
     request: RolloutRequest,
     *,
-    actor: Actor,
-    meta: RequestMeta | None = None,
     dry_run: bool = False,
+    acting: Acting,
 ) -> RolloutResult:
     """Apply `request` to `tenant` in one transaction, or (dry run) say what that would do.
 
@@ -127,7 +126,7 @@ def roll_out_action(
         raise InvalidDraft({"slug": [f"“{request.slug}” is a platform template; choose another slug."]})
     try:
         with transaction.atomic():
-            result = _apply(tenant, action, request, flows, actor=actor, meta=meta, dry_run=dry_run)
+            result = _apply(tenant, action, request, flows, acting=acting, dry_run=dry_run)
             if dry_run:
                 raise _DryRunDone(result)
     except _DryRunDone as done:
@@ -141,15 +140,12 @@ def _apply(
     request: RolloutRequest,
     flows: dict[str, Flow],
     *,
-    actor: Actor,
-    meta: RequestMeta | None,
+    acting: Acting,
     dry_run: bool,
 ) -> RolloutResult:
     previous: str | None = None
     if action is None:
-        outcome = create_custom_action(
-            tenant, name=request.name, slug=request.slug, draft=request.draft, author=None, actor=actor, meta=meta
-        )
+        outcome = create_custom_action(tenant, name=request.name, slug=request.slug, draft=request.draft, acting=acting)
         version, change = outcome.version, CREATED
     else:
         latest = action.latest_version()
@@ -158,18 +154,16 @@ def _apply(
             version = save_action_version(
                 action,
                 request.draft,
-                author=None,
-                actor=actor,
-                meta=meta,
                 bump=request.bump,
                 explicit_version=request.explicit_version,
+                acting=acting,
             ).version
             change = NEW_VERSION
         except NothingChanged as unchanged:
             version, change = unchanged.latest, UNCHANGED
     published_now = False
     if request.publish and version.status != VersionStatus.PUBLISHED:
-        version = publish_version(version, actor=actor, meta=meta)
+        version = publish_version(version, acting=acting)
         published_now = True
     result = RolloutResult(
         slug=request.slug,
@@ -180,7 +174,7 @@ def _apply(
         status=version.status,
         published_now=published_now,
     )
-    _pin(version, request, flows, result, actor=actor, meta=meta)
+    _pin(version, request, flows, result, acting=acting)
     return result
 
 
@@ -209,8 +203,7 @@ def _pin(
     flows: dict[str, Flow],
     result: RolloutResult,
     *,
-    actor: Actor,
-    meta: RequestMeta | None,
+    acting: Acting,
 ) -> None:
     """Point the action's bindings in each pinned slot at `version` (attaching one where the
     action is not in the slot yet): one new revision per flow that changes."""
@@ -256,8 +249,7 @@ def _pin(
                 flow,
                 slots,
                 expected_revision=current.number,
-                actor=actor,
-                meta=meta,
+                acting=acting,
                 comment=f"Rollout of {version.action.slug} {version.version}",
             )
         except InvalidBindings as invalid:

@@ -16,7 +16,7 @@ from core.api_errors import ApiError
 from core.api_types import JsonObject, Text
 from flows_app.rollout import InvalidPins, PinTarget, RolloutRequest, roll_out_action
 from flows_app.services import StaleRevision
-from tenants.acting import Actor, RequestMeta
+from tenants.api_auth import request_acting
 from tenants.api_docs import responses, scope_required
 from tenants.idempotency import IDEMPOTENCY_HEADER, KEY_DESCRIPTION, KEY_PATTERN, answer_once
 from tenants.models import ApiToken
@@ -191,13 +191,7 @@ def _roll_out(request: HttpRequest, token: ApiToken, slug: str, body: RolloutIn)
         expected_flow_revisions=body.expected_flow_revisions,
     )
     try:
-        result = roll_out_action(
-            token.tenant,
-            rollout,
-            actor=Actor.for_token(token),
-            meta=RequestMeta.from_request(request),
-            dry_run=body.dry_run,
-        )
+        result = roll_out_action(token.tenant, rollout, dry_run=body.dry_run, acting=request_acting(request))
     except InvalidDraft as error:
         details = [{"field": name, "message": m} for name, messages in error.errors.items() for m in messages]
         raise ApiError(422, "invalid_action", "The action is invalid; nothing was written.", details) from error

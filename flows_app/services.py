@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -16,7 +15,7 @@ from actions_app.triggers import FLOW_KINDS, FLOW_SLOTS
 from audit_app.services import EventDraft, record, record_many
 from flows_app.bindings import seal_secrets, split_secrets, stored_secrets
 from flows_app.models import Binding, Flow, FlowRevision, OnError
-from tenants.acting import Actor, RequestMeta, backdated
+from tenants.acting import Acting, backdated
 from tenants.models import Tenant
 from tenants.permissions import grant_tenant_roles
 
@@ -29,19 +28,21 @@ SYSTEM_FLOW_NAMES = {
 MASK = "••••••"
 
 
-def ensure_system_flows(tenant: Tenant, occurred_at: datetime | None = None) -> list[Flow]:
-    """The tenant's one flow per kind (slug = kind), each starting at an empty revision 1."""
+def ensure_system_flows(tenant: Tenant) -> list[Flow]:
+    """The tenant's one flow per kind (slug = kind), each starting at an empty revision 1. Part
+    of founding the tenant and recorded by no audit event, so it takes no acting context; the
+    rows take the time being imported, if any (tenants.acting.backdated)."""
     created = []
     with transaction.atomic():
         for kind in FLOW_KINDS:
             flow, was_created = Flow.objects.get_or_create(
                 tenant=tenant,
                 slug=kind,
-                defaults={"name": SYSTEM_FLOW_NAMES[kind], "kind": kind, "is_system": True, **backdated(occurred_at)},
+                defaults={"name": SYSTEM_FLOW_NAMES[kind], "kind": kind, "is_system": True, **backdated()},
             )
             if was_created:
                 revision = FlowRevision.objects.create(
-                    flow=flow, number=1, comment="Created with the tenant", **backdated(occurred_at)
+                    flow=flow, number=1, comment="Created with the tenant", **backdated()
                 )
                 flow.current_revision = revision
                 flow.save(update_fields=["current_revision"])
@@ -206,16 +207,13 @@ def save_flow_slots(
     slots: dict[str, list[BindingSpec]],
     *,
     expected_revision: int,
-    actor: Actor,
-    user: Any = None,
-    meta: RequestMeta | None = None,
     comment: str = "",
     audit_note: str = "",
-    occurred_at: datetime | None = None,
+    acting: Acting,
 ) -> FlowRevision:
-    """Save the given slots' bindings as a new revision; other slots are carried over unchanged.
-    (`occurred_at` backdates the revision and its events when importing history; `audit_note`,
-    e.g. "Restored revision 3", is shown with each of its audit events.)
+    """Save the given slots' bindings as a new revision (created by the acting operator); other
+    slots are carried over unchanged. (`audit_note`, e.g. "Restored revision 3", is shown with
+    each of its audit events.)
 
     Refused with StaleRevision when the flow moved past `expected_revision`, and with
     InvalidBindings (nothing saved) when any binding is wrong."""
@@ -239,9 +237,9 @@ def save_flow_slots(
         revision = FlowRevision.objects.create(
             flow=flow,
             number=current.number + 1,
-            created_by=user,
+            created_by=acting.user,
             comment=comment,
-            **backdated(occurred_at),
+            **backdated(),
         )
         new_rows = [copy_binding(b, revision) for b in old_bindings if b.trigger not in slots]
         for trigger, items in resolved.items():
@@ -265,8 +263,8 @@ def save_flow_slots(
         flow.current_revision = revision
         flow.save(update_fields=["current_revision"])
         new_by_key = {b.key: b for b in new_rows}
-        events = _change_events(flow, revision, slots, old_bindings, new_by_key, resolved, actor, meta)
-        record_many([dataclasses.replace(e, occurred_at=occurred_at, target=audit_note) for e in events])
+        events = _change_events(flow, revision, slots, old_bindings, new_by_key, resolved, acting)
+        record_many([dataclasses.replace(e, target=audit_note) for e in events])
     return revision
 
 
@@ -318,16 +316,15 @@ def binding_event(
     before: Any,
     after: Any,
     *,
-    actor: Actor,
-    meta: RequestMeta | None,
+    acting: Acting,
     note: str = "",
 ) -> EventDraft:
     """A `flow.action_*` event about `binding` in `revision` of `flow` (`note`: shown with it)."""
     return EventDraft(
         tenant=flow.tenant,
         event_type=event_type,
-        actor=actor,
-        meta=meta,
+        actor=acting.actor,
+        meta=acting.meta,
         action_slug=binding.action.slug,
         action_version=binding.pinned_version.version,
         flow_slug=flow.slug,
@@ -346,13 +343,12 @@ def _change_events(
     old_bindings: list[Binding],
     new_by_key: dict[uuid.UUID, Binding],
     resolved: dict[str, list[_Resolved]],
-    actor: Actor,
-    meta: RequestMeta | None,
+    acting: Acting,
 ) -> list[EventDraft]:
     events = []
 
     def event(event_type: str, binding: Binding, before: Any, after: Any) -> EventDraft:
-        return binding_event(event_type, binding, flow, revision, before, after, actor=actor, meta=meta)
+        return binding_event(event_type, binding, flow, revision, before, after, acting=acting)
 
     for trigger in slots:
         old_here = {b.key: b for b in old_bindings if b.trigger == trigger}
@@ -392,15 +388,13 @@ def create_flow(
     name: str,
     slug: str,
     kind: str,
-    user: Any = None,
-    actor: Actor | None = None,
-    meta: RequestMeta | None = None,
     copy_of: FlowRevision | None = None,
+    acting: Acting,
 ) -> Flow:
-    """A new flow of `kind` with an empty revision 1, granted to the tenant's role groups, recorded
-    as `flow.created`. Refused with FlowSlugTaken when the slug is in use. (`copy_of`: the revision
-    a duplicate is made from, named in revision 1's comment and the event; flows_app.duplicating
-    fills revision 1 with its bindings.)"""
+    """A new flow of `kind` with an empty revision 1 (created by the acting operator), granted to
+    the tenant's role groups, recorded as `flow.created`. Refused with FlowSlugTaken when the slug
+    is in use. (`copy_of`: the revision a duplicate is made from, named in revision 1's comment
+    and the event; flows_app.duplicating fills revision 1 with its bindings.)"""
     if kind not in FLOW_KINDS:
         raise ValueError(f"Unknown flow kind {kind!r}.")
     if slug in RESERVED_FLOW_SLUGS:
@@ -411,15 +405,15 @@ def create_flow(
                 raise FlowSlugTaken(slug)
             flow = Flow.objects.create(tenant=tenant, slug=slug, name=name, kind=kind)
             comment = f"Duplicated from {copy_of.flow.slug} r{copy_of.number}" if copy_of else "Created"
-            revision = FlowRevision.objects.create(flow=flow, number=1, created_by=user, comment=comment)
+            revision = FlowRevision.objects.create(flow=flow, number=1, created_by=acting.user, comment=comment)
             flow.current_revision = revision
             flow.save(update_fields=["current_revision"])
             grant_tenant_roles(tenant, [flow])
             record(
                 tenant=tenant,
                 event_type="flow.created",
-                actor=actor or (Actor.for_user(user) if user is not None else Actor.system()),
-                meta=meta,
+                actor=acting.actor,
+                meta=acting.meta,
                 flow_slug=flow.slug,
                 flow_revision=1,
                 after={
@@ -436,7 +430,7 @@ def create_flow(
     return flow
 
 
-def set_flow_enabled(flow: Flow, enabled: bool, *, actor: Actor | None = None, meta: RequestMeta | None = None) -> Flow:
+def set_flow_enabled(flow: Flow, enabled: bool, *, acting: Acting) -> Flow:
     """Turn a flow on or off, recorded as `flow.enabled` / `flow.disabled` when it changes. A
     disabled flow runs no actions (the engine checks `flow.enabled`); its transactions still get
     an outcome (continue), so sign-ins go on without the actions."""
@@ -447,8 +441,8 @@ def set_flow_enabled(flow: Flow, enabled: bool, *, actor: Actor | None = None, m
             record(
                 tenant=flow.tenant,
                 event_type="flow.enabled" if enabled else "flow.disabled",
-                actor=actor or Actor.system(),
-                meta=meta,
+                actor=acting.actor,
+                meta=acting.meta,
                 flow_slug=flow.slug,
                 flow_revision=flow.current_revision.number if flow.current_revision else None,
                 before={"enabled": was},

@@ -16,7 +16,7 @@ from typing import Any
 from actions_app.triggers import FLOW_SLOTS
 from flows_app.engine import OUTCOME_RANK, RunRequest, RunResult, run_flow
 from flows_app.models import Flow
-from tenants.acting import Actor, RequestMeta
+from tenants.acting import Acting
 
 ENDING_OUTCOMES = {"block", "redirect"}
 
@@ -40,7 +40,7 @@ class SignInRun:
         return sum(len(slot.result.executions) for slot in self.slots if slot.result is not None)
 
 
-def run_sign_in(flow: Flow, attempt: RunRequest, *, actor: Actor, meta: RequestMeta | None = None) -> SignInRun:
+def run_sign_in(flow: Flow, attempt: RunRequest, *, acting: Acting) -> SignInRun:
     """Run every slot of `flow` in order for one transaction (`attempt.trigger` is not used)."""
     transaction_id = attempt.transaction_id
     slots: list[SlotRun] = []
@@ -53,7 +53,7 @@ def run_sign_in(flow: Flow, attempt: RunRequest, *, actor: Actor, meta: RequestM
             slots.append(SlotRun(trigger, None))
             continue
         result = run_flow(
-            flow, dataclasses.replace(attempt, trigger=trigger, transaction_id=transaction_id), actor=actor, meta=meta
+            flow, dataclasses.replace(attempt, trigger=trigger, transaction_id=transaction_id), acting=acting
         )
         # The first slot starts the transaction (a new id unless one was given); the rest join it.
         transaction_id, revision = result.transaction_id, result.flow_revision

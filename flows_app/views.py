@@ -27,7 +27,6 @@ from flows_app.outbound.outbox import deliveries_for_binding
 from flows_app.run_records import settle_for_reading
 from flows_app.services import FlowSlugTaken, create_flow, set_flow_enabled
 from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view, visible
-from tenants.acting import Actor, RequestMeta
 from tenants.models import Tenant
 
 PAGE_SIZE = 50
@@ -164,9 +163,7 @@ def flow_new(request: HttpRequest, access: TenantAccess) -> HttpResponse:
     form = NewFlowForm(request.POST or None, initial={"kind": request.GET.get("kind", "login")})
     if request.method == "POST" and form.is_valid():
         try:
-            flow = create_flow(
-                access.tenant, **form.flow_fields(), user=request.user, meta=RequestMeta.from_request(request)
-            )
+            flow = create_flow(access.tenant, **form.flow_fields(), acting=access.acting)
         except FlowSlugTaken as taken:
             form.add_error("slug", str(taken))
         else:
@@ -186,13 +183,7 @@ def flow_duplicate(request: HttpRequest, access: TenantAccess, flow_slug: str) -
     form = DuplicateFlowForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            flow = duplicate_flow(
-                source,
-                **form.cleaned_data,
-                actor=Actor.for_user(request.user),
-                user=request.user,
-                meta=RequestMeta.from_request(request),
-            )
+            flow = duplicate_flow(source, **form.cleaned_data, acting=access.acting)
         except FlowSlugTaken as taken:
             form.add_error("slug", str(taken))
         else:
@@ -221,7 +212,7 @@ def flow_set_enabled(request: HttpRequest, access: TenantAccess, flow_slug: str)
     list_url = reverse("flows:list", kwargs={"tenant_slug": access.tenant.slug})
     if wanted == "false" and flow.enabled and request.POST.get("confirm") != "yes":
         return redirect(f"{list_url}?{urlencode(query.as_params(confirm_disable=flow.slug))}")
-    set_flow_enabled(flow, wanted == "true", actor=Actor.for_user(request.user), meta=RequestMeta.from_request(request))
+    set_flow_enabled(flow, wanted == "true", acting=access.acting)
     if flow.enabled:
         messages.success(request, f"Enabled {flow.name}: new runs execute its actions again.")
     else:

@@ -23,8 +23,8 @@ from audit_app.services import EventDraft, record_many
 from flows_app.models import ActionExecution, Binding, Flow
 from flows_app.run_records import EXECUTION_DIGEST_FIELDS, execution_digest
 from flows_app.services import BindingSpec, save_flow_slots
-from tenants.acting import Actor
-from tenants.models import Tenant
+from tenants.acting import Acting, Actor, recording_history_at
+from tenants.models import Membership, Tenant
 
 VERIFIED_EMAIL_SOURCE = """export async function execute(input: ActionInput): Promise<ActionResult> {
   // Accounts must confirm their email before they can sign in.
@@ -80,67 +80,63 @@ def seed_demo_history(tenant: Tenant, *, editor: Any, admin: Any, seed: int = 7)
     now = timezone.now().replace(microsecond=0)
     start = history_start(now)
     change_at, burst_at, rollback_at = incident_window(now)
-    editor_actor, admin_actor = Actor.for_user(editor), Actor.for_user(admin)
+    # The demo's history is made by its operators, each with the role they hold in the tenant.
+    as_editor, as_admin = _as_operator(tenant, editor), _as_operator(tenant, admin)
 
     with transaction.atomic():
-        verified = create_custom_action(
-            tenant,
-            name="Require verified email",
-            slug="require-verified-email",
-            draft=VersionDraft(
-                VERIFIED_EMAIL_SOURCE,
-                {"type": "object", "properties": {"message": {"type": "string", "title": "Message"}}},
-                ["login.post-auth"],
-            ),
-            author=editor,
-            actor=editor_actor,
-            occurred_at=start - timedelta(hours=6),
-        ).version
-        claim = create_custom_action(
-            tenant,
-            name="Add plan claim",
-            slug="add-plan-claim",
-            draft=VersionDraft(PLAN_CLAIM_SOURCE, {"type": "object", "properties": {}}, ["login.pre-token"]),
-            author=editor,
-            actor=editor_actor,
-            occurred_at=start - timedelta(hours=5, minutes=30),
-        ).version
-        for version in (verified, claim):
-            publish_version(version, actor=admin_actor, user=admin, occurred_at=start - timedelta(hours=4))
+        draft = VersionDraft(
+            VERIFIED_EMAIL_SOURCE,
+            {"type": "object", "properties": {"message": {"type": "string", "title": "Message"}}},
+            ["login.post-auth"],
+        )
+        with recording_history_at(start - timedelta(hours=6)):
+            verified = create_custom_action(
+                tenant, name="Require verified email", slug="require-verified-email", draft=draft, acting=as_editor
+            ).version
+        with recording_history_at(start - timedelta(hours=5, minutes=30)):
+            claim = create_custom_action(
+                tenant,
+                name="Add plan claim",
+                slug="add-plan-claim",
+                draft=VersionDraft(PLAN_CLAIM_SOURCE, {"type": "object", "properties": {}}, ["login.pre-token"]),
+                acting=as_editor,
+            ).version
+        with recording_history_at(start - timedelta(hours=4)):
+            for version in (verified, claim):
+                publish_version(version, acting=as_admin)
 
         flow = Flow.objects.get(tenant=tenant, slug="login")
 
-        def save(threshold: int, at: datetime, who: Actor, user: Any, comment: str) -> None:
+        def save(threshold: int, at: datetime, acting: Acting, comment: str) -> None:
             current = Flow.objects.select_related("current_revision").get(pk=flow.pk).current_revision
             assert current is not None
-            save_flow_slots(
-                flow,
-                {
-                    "login.pre-credential-check": [
-                        BindingSpec("rate-limit-by-ip", "1.0.0", {"limit": 20, "window_seconds": 60})
-                    ],
-                    "login.post-auth": [
-                        BindingSpec(
-                            "block-by-risk-score",
-                            "1.0.0",
-                            {"threshold": threshold, "message": "Sign-in blocked: unusual activity."},
-                        ),
-                        BindingSpec("require-verified-email", verified.version, {}),
-                    ],
-                    "login.pre-token": [BindingSpec("add-plan-claim", claim.version, {})],
-                },
-                expected_revision=current.number,
-                actor=who,
-                user=user,
-                comment=comment,
-                occurred_at=at,
-            )
+            slots = {
+                "login.pre-credential-check": [
+                    BindingSpec("rate-limit-by-ip", "1.0.0", {"limit": 20, "window_seconds": 60})
+                ],
+                "login.post-auth": [
+                    BindingSpec(
+                        "block-by-risk-score",
+                        "1.0.0",
+                        {"threshold": threshold, "message": "Sign-in blocked: unusual activity."},
+                    ),
+                    BindingSpec("require-verified-email", verified.version, {}),
+                ],
+                "login.pre-token": [BindingSpec("add-plan-claim", claim.version, {})],
+            }
+            with recording_history_at(at):
+                save_flow_slots(flow, slots, expected_revision=current.number, comment=comment, acting=acting)
 
-        save(NORMAL_THRESHOLD, start - timedelta(hours=1), admin_actor, admin, "Baseline protections")
-        save(INCIDENT_THRESHOLD, change_at, editor_actor, editor, "Tighten risk threshold after fraud reports")
-        save(NORMAL_THRESHOLD, rollback_at, admin_actor, admin, "Roll back threshold: sign-ins failing")
+        save(NORMAL_THRESHOLD, start - timedelta(hours=1), as_admin, "Baseline protections")
+        save(INCIDENT_THRESHOLD, change_at, as_editor, "Tighten risk threshold after fraud reports")
+        save(NORMAL_THRESHOLD, rollback_at, as_admin, "Roll back threshold: sign-ins failing")
         _write_runs(tenant, flow, rng, start, now, burst_at, rollback_at)
     return True
+
+
+def _as_operator(tenant: Tenant, user: Any) -> Acting:
+    membership = Membership.objects.filter(tenant=tenant, user=user).first()
+    return Acting.as_operator(user, membership.role_enum if membership else None)
 
 
 def _bindings_by_action(flow: Flow) -> dict[str, _Binder]:

@@ -3,8 +3,6 @@ and the platform's template actions (actions_app), in one transaction."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.db import transaction
 
 from actions_app.services import sync_platform_templates
@@ -14,14 +12,15 @@ from tenants.models import Tenant
 from tenants.permissions import ensure_role_groups
 
 
-def create_tenant(*, slug: str, name: str, occurred_at: datetime | None = None) -> Tenant:
+def create_tenant(*, slug: str, name: str) -> Tenant:
     """Create a tenant with its role groups, its four system flows and the platform templates.
-    (`occurred_at` backdates the tenant and its flows when importing history.)"""
+    No audit event records it (a tenant's trail starts with its first member), so it takes no
+    acting context; inside recording_history_at the rows take the time being imported."""
     with transaction.atomic():
-        tenant = Tenant(slug=slug, name=name, **backdated(occurred_at))
+        tenant = Tenant(slug=slug, name=name, **backdated())
         tenant.full_clean()
         tenant.save()
         ensure_role_groups(tenant)
-        ensure_system_flows(tenant, occurred_at=occurred_at)
-        sync_platform_templates(tenant, occurred_at=occurred_at)
+        ensure_system_flows(tenant)
+        sync_platform_templates(tenant)
     return tenant

@@ -85,6 +85,17 @@ class Acting:
         """The platform itself (a command, seed data, a background process), named."""
         return cls(Actor.system(name), RequestMeta())
 
+    @classmethod
+    def for_visitor(cls, request: HttpRequest, name: str) -> Acting:
+        """Someone not signed in (e.g. signing up through an invitation), named by what they do,
+        with the request they came in by."""
+        return cls(Actor.system(name), RequestMeta.from_request(request))
+
+    @classmethod
+    def as_operator(cls, user: Any, role: Role | None) -> Acting:
+        """An operator acting outside any request (the demo history's operators, tests)."""
+        return cls(Actor.for_user(user), RequestMeta(), user=user, role=role)
+
 
 # When set, writes are importing history (the demo data): rows and events take this time.
 _HISTORY_AT: ContextVar[datetime | None] = ContextVar("history_at", default=None)
@@ -105,7 +116,8 @@ def history_time() -> datetime | None:
     return _HISTORY_AT.get()
 
 
-def backdated(occurred_at: datetime | None) -> dict[str, datetime]:
-    """`created_at` for a row made while importing history (demo data); otherwise nothing, so the
-    model's own default applies."""
-    return {"created_at": occurred_at} if occurred_at else {}
+def backdated() -> dict[str, datetime]:
+    """`created_at` for a row made while importing history (recording_history_at, the demo data);
+    otherwise nothing, so the model's own default applies."""
+    when = history_time()
+    return {"created_at": when} if when else {}

@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from tenants.access import InvitationLink, invitation_not_valid, invitation_view
-from tenants.acting import Actor, RequestMeta
+from tenants.acting import Acting
 from tenants.forms import InvitationSignUpForm
 from tenants.invitations import (
     AccountExists,
@@ -64,9 +64,8 @@ def invitation_accept(request: HttpRequest, link: InvitationLink) -> HttpRespons
     if not request.user.is_authenticated:
         return redirect("invitations:page", invitation_token=link.token)
     try:
-        membership = accept_invitation(
-            link.invitation, request.user, actor=Actor.for_user(request.user), meta=RequestMeta.from_request(request)
-        )
+        # No tenant role: an invitee is not a member yet, and accepting checks none.
+        membership = accept_invitation(link.invitation, acting=Acting.for_operator(request, None))
     except InvitationNotValid:
         return invitation_not_valid(request)
     except (InvitationForAnotherAddress, AlreadyMember):
@@ -91,7 +90,7 @@ def invitation_sign_up(request: HttpRequest, link: InvitationLink) -> HttpRespon
                 link.invitation,
                 username=form.cleaned_data["username"],
                 password=form.cleaned_data["password1"],
-                meta=RequestMeta.from_request(request),
+                acting=Acting.for_visitor(request, "invitation sign-up"),
             )
         except InvitationNotValid:
             return invitation_not_valid(request)

@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from tenants.acting import Actor, RequestMeta
+from tenants.acting import Acting, Actor
 from tenants.audit_hooks import record_event
 from tenants.models import INVITATION_LIFETIME_DAYS, Invitation, Membership, Tenant, hash_token_secret
 from tenants.roles import Role
@@ -99,23 +99,22 @@ def invite_member(
     email: str,
     role: Role,
     *,
-    actor: Actor,
-    invited_by: Any,
     link_for: Callable[[str], str],
-    acting_role: Role | None = None,
-    meta: RequestMeta | None = None,
+    acting: Acting,
 ) -> tuple[Invitation, str]:
     """Invite `email` into `tenant` with `role`; returns the invitation and its link, which is
     never retrievable again (only a hash of its secret is kept). There is no mail server: the
     link is for the inviting admin to pass on, and is written to the log once the invitation is
     stored. An earlier pending invitation of the same address is revoked (one working link per
-    address). `acting_role` as in `add_member`; `link_for` turns the secret into the URL."""
+    address). `acting.role` as in `add_member`, the inviting operator is `acting.user` (none for
+    the platform); `link_for` turns the secret into the URL."""
     email = email.strip()
+    invited_by = acting.user
     now = timezone.now()
     token = Invitation.new_token()
     with transaction.atomic():
         lock_tenant(tenant)
-        check_member_change(_acting_role_now(tenant, actor, acting_role), current=None, new=role)
+        check_member_change(_acting_role_now(tenant, acting), current=None, new=role)
         _check_invitation_rate(invited_by, now)
         earlier_pending = (
             Invitation.objects.pending()
@@ -124,7 +123,7 @@ def invite_member(
             .filter(tenant=tenant, email__iexact=email)
         )
         for earlier in earlier_pending:
-            _revoke(earlier, actor=actor, meta=meta, reason="replaced by a new invitation")
+            _revoke(earlier, acting=acting, reason="replaced by a new invitation")
         invitation = Invitation.objects.create(
             tenant=tenant,
             email=email,
@@ -137,8 +136,8 @@ def invite_member(
         record_event(
             tenant=tenant,
             event_type="member.invited",
-            actor=actor,
-            meta=meta,
+            actor=acting.actor,
+            meta=acting.meta,
             target=email,
             after=invitation_snapshot(invitation),
         )
@@ -156,24 +155,22 @@ def invite_member(
     return invitation, link
 
 
-def _revoke(invitation: Invitation, *, actor: Actor, meta: RequestMeta | None, reason: str = "") -> None:
+def _revoke(invitation: Invitation, *, acting: Acting, reason: str = "") -> None:
     invitation.revoked_at = timezone.now()
     invitation.save(update_fields=["revoked_at"])
     after = {"reason": reason} if reason else None
     record_event(
         tenant=invitation.tenant,
         event_type="member.invitation_revoked",
-        actor=actor,
-        meta=meta,
+        actor=acting.actor,
+        meta=acting.meta,
         target=invitation.email,
         before=invitation_snapshot(invitation),
         after=after,
     )
 
 
-def revoke_invitation(
-    invitation: Invitation, *, actor: Actor, acting_role: Role | None = None, meta: RequestMeta | None = None
-) -> Invitation:
+def revoke_invitation(invitation: Invitation, *, acting: Acting) -> Invitation:
     """Stop an invitation's link from working. Revoking one that is no longer pending changes
     and records nothing. Admins revoke invitations below owner, as they grant only those."""
     with transaction.atomic():
@@ -183,11 +180,9 @@ def revoke_invitation(
             .select_related("tenant", "invited_by")
             .get(pk=invitation.pk)
         )
-        check_member_change(
-            _acting_role_now(invitation.tenant, actor, acting_role), current=None, new=invitation.role_enum
-        )
+        check_member_change(_acting_role_now(invitation.tenant, acting), current=None, new=invitation.role_enum)
         if invitation.is_pending:
-            _revoke(invitation, actor=actor, meta=meta)
+            _revoke(invitation, acting=acting)
     return invitation
 
 
@@ -209,12 +204,12 @@ def is_invited_address(invitation: Invitation, user: Any) -> bool:
     return bool(user.email) and user.email.strip().casefold() == invitation.email.strip().casefold()
 
 
-def accept_invitation(
-    invitation: Invitation, user: Any, *, actor: Actor, meta: RequestMeta | None = None
-) -> Membership:
-    """Make `user`, whose email is the invited address, a member with the invitation's role and
-    use the invitation up. The role was checked against the inviting admin's when they sent it.
-    An operator who is a member already gets AlreadyMember, and nothing changes."""
+def accept_invitation(invitation: Invitation, *, acting: Acting) -> Membership:
+    """Make the acting operator (`acting.user`), whose email is the invited address, a member with
+    the invitation's role and use the invitation up. The role was checked against the inviting
+    admin's when they sent it. An operator who is a member already gets AlreadyMember, and
+    nothing changes."""
+    user = acting.user
     with transaction.atomic():
         lock_tenant(invitation.tenant)
         invitation = (
@@ -234,22 +229,21 @@ def accept_invitation(
         invitation.accepted_at = timezone.now()
         invitation.accepted_by = user
         invitation.save(update_fields=["accepted_at", "accepted_by"])
-        return _create_membership(
-            invitation.tenant, user, invitation.role_enum, actor=actor, meta=meta, invitation=invitation
-        )
+        return _create_membership(invitation.tenant, user, invitation.role_enum, acting=acting, invitation=invitation)
 
 
 def sign_up_with_invitation(
-    invitation: Invitation, *, username: str, password: str, meta: RequestMeta | None = None
+    invitation: Invitation, *, username: str, password: str, acting: Acting
 ) -> tuple[Any, Membership]:
     """Create an operator account for the invited address and accept the invitation with it, in
     one transaction: an invitation that stopped being valid meanwhile leaves no account behind.
     The account's email is the invited one, never typed. Refuses an address that has an account
     already (AccountExists: one account per address) and a username a new account may not have
-    (UsernameNotAllowed, tenants.usernames)."""
+    (UsernameNotAllowed, tenants.usernames). `acting` is the visitor's request (Acting.for_visitor);
+    the new account then accepts as itself, from that same request."""
     user_model = get_user_model()
     if account_exists_for(invitation.email):
-        _use_up_for_existing_account(invitation, meta)
+        _use_up_for_existing_account(invitation, acting)
         raise AccountExists(invitation.email)
     try:
         with transaction.atomic():
@@ -258,7 +252,7 @@ def sign_up_with_invitation(
                 raise AccountExists(invitation.email)
             check_new_username(username)
             user = user_model._default_manager.create_user(username, email=invitation.email, password=password)
-            membership = accept_invitation(invitation, user, actor=Actor.for_user(user), meta=meta)
+            membership = accept_invitation(invitation, acting=Acting(Actor.for_user(user), acting.meta, user=user))
     except IntegrityError as error:
         raise UsernameTaken("That username is taken; choose another.") from error
     return user, membership
@@ -267,7 +261,7 @@ def sign_up_with_invitation(
 INVITATION_SPENT_ON_EXISTING_ACCOUNT = "a sign-up was tried for an address that already has an account"
 
 
-def _use_up_for_existing_account(invitation: Invitation, meta: RequestMeta | None) -> None:
+def _use_up_for_existing_account(invitation: Invitation, acting: Acting) -> None:
     """Revoke, audited, an invitation through which a sign-up was tried for an address that has an
     account. Its holder is told the address has one, so the admin who made the link (and holds it
     too) could otherwise learn that of any address for free and without a trace; this way each
@@ -276,12 +270,7 @@ def _use_up_for_existing_account(invitation: Invitation, meta: RequestMeta | Non
         lock_tenant(invitation.tenant)
         current = Invitation.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=invitation.pk)
         if current.is_pending:
-            _revoke(
-                current,
-                actor=Actor.system("invitation sign-up"),
-                meta=meta,
-                reason=INVITATION_SPENT_ON_EXISTING_ACCOUNT,
-            )
+            _revoke(current, acting=acting, reason=INVITATION_SPENT_ON_EXISTING_ACCOUNT)
 
 
 def account_exists_for(email: str) -> bool:

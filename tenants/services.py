@@ -10,7 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from tenants.acting import Actor, RequestMeta, backdated
+from tenants.acting import Acting, backdated
 from tenants.audit_hooks import record_event
 from tenants.models import (
     API_SCOPES,
@@ -72,12 +72,12 @@ def lock_tenant(tenant: Tenant) -> None:
     Tenant.objects.select_for_update(no_key=True).filter(pk=tenant.pk).values_list("pk", flat=True).first()
 
 
-def _acting_role_now(tenant: Tenant, actor: Actor, acting_role: Role | None) -> Role | None:
+def _acting_role_now(tenant: Tenant, acting: Acting) -> Role | None:
     """The acting operator's role as it is under the tenant lock, not as it was when their request
-    began: an owner demoted a moment ago must not still grant the owner role."""
-    if acting_role is None or actor.kind != "user":
-        return acting_role
-    current = Membership.objects.filter(tenant=tenant, user_id=actor.id).values_list("role", flat=True).first()
+    began: an owner demoted a moment ago must not still grant the owner role. None: the platform."""
+    if acting.role is None or acting.actor.kind != "user":
+        return acting.role
+    current = Membership.objects.filter(tenant=tenant, user_id=acting.actor.id).values_list("role", flat=True).first()
     if current is None:
         raise MemberChangeNotAllowed("You are no longer a member of this tenant.")
     return Role(current)
@@ -88,20 +88,17 @@ def add_member(
     user: Any,
     role: Role,
     *,
-    actor: Actor,
-    acting_role: Role | None = None,
-    meta: RequestMeta | None = None,
-    occurred_at: datetime | None = None,
+    acting: Acting,
 ) -> Membership:
     """Make `user` a member of `tenant` with `role` and put them in that role's group.
-    `acting_role` is the role of the operator doing it (None: the platform itself), checked
-    again under the tenant lock. (`occurred_at` backdates it when importing history.)"""
+    `acting.role` is the role of the operator doing it (None: the platform itself), checked
+    again under the tenant lock."""
     with transaction.atomic():
         lock_tenant(tenant)
-        check_member_change(_acting_role_now(tenant, actor, acting_role), current=None, new=role)
+        check_member_change(_acting_role_now(tenant, acting), current=None, new=role)
         if Membership.objects.filter(tenant=tenant, user=user).exists():
             raise MembershipError(f"{user.get_username()} is already a member of {tenant.slug}.")
-        return _create_membership(tenant, user, role, actor=actor, meta=meta, occurred_at=occurred_at)
+        return _create_membership(tenant, user, role, acting=acting)
 
 
 def _create_membership(
@@ -109,14 +106,12 @@ def _create_membership(
     user: Any,
     role: Role,
     *,
-    actor: Actor,
-    meta: RequestMeta | None,
-    occurred_at: datetime | None = None,
+    acting: Acting,
     invitation: Invitation | None = None,
 ) -> Membership:
     """The membership row, its role group and its `member.added` event; the caller holds the
     tenant lock and has checked who may do it."""
-    membership = Membership.objects.create(tenant=tenant, user=user, role=role.value, **backdated(occurred_at))
+    membership = Membership.objects.create(tenant=tenant, user=user, role=role.value, **backdated())
     user.groups.add(ensure_role_groups(tenant)[role])
     after = _member_snapshot(membership)
     if invitation is not None:
@@ -124,11 +119,10 @@ def _create_membership(
     record_event(
         tenant=tenant,
         event_type="member.added",
-        actor=actor,
-        meta=meta,
+        actor=acting.actor,
+        meta=acting.meta,
         target=user.get_username(),
         after=after,
-        occurred_at=occurred_at,
     )
     return membership
 
@@ -141,11 +135,9 @@ def change_member_role(
     membership: Membership,
     role: Role,
     *,
-    actor: Actor,
-    acting_role: Role | None = None,
-    meta: RequestMeta | None = None,
+    acting: Acting,
 ) -> Membership:
-    """Move a member to another role; the last owner cannot be demoted. `acting_role` as in
+    """Move a member to another role; the last owner cannot be demoted. `acting.role` as in
     `add_member`; the check runs on the locked row, so a concurrent change cannot slip past it."""
     with transaction.atomic():
         lock_tenant(membership.tenant)
@@ -154,9 +146,7 @@ def change_member_role(
             .select_related("user", "tenant")
             .get(pk=membership.pk)
         )
-        check_member_change(
-            _acting_role_now(membership.tenant, actor, acting_role), current=membership.role_enum, new=role
-        )
+        check_member_change(_acting_role_now(membership.tenant, acting), current=membership.role_enum, new=role)
         if membership.role == role.value:
             return membership
         if membership.role == Role.OWNER.value and _owner_count(membership.tenant) <= 1:
@@ -170,8 +160,8 @@ def change_member_role(
         record_event(
             tenant=membership.tenant,
             event_type="member.role_changed",
-            actor=actor,
-            meta=meta,
+            actor=acting.actor,
+            meta=acting.meta,
             target=membership.user.get_username(),
             before=before,
             after=_member_snapshot(membership),
@@ -179,10 +169,8 @@ def change_member_role(
     return membership
 
 
-def remove_member(
-    membership: Membership, *, actor: Actor, acting_role: Role | None = None, meta: RequestMeta | None = None
-) -> None:
-    """End a membership; the last owner cannot be removed. `acting_role` as in `add_member`."""
+def remove_member(membership: Membership, *, acting: Acting) -> None:
+    """End a membership; the last owner cannot be removed. `acting.role` as in `add_member`."""
     with transaction.atomic():
         lock_tenant(membership.tenant)
         membership = (
@@ -190,9 +178,7 @@ def remove_member(
             .select_related("user", "tenant")
             .get(pk=membership.pk)
         )
-        check_member_change(
-            _acting_role_now(membership.tenant, actor, acting_role), current=membership.role_enum, new=None
-        )
+        check_member_change(_acting_role_now(membership.tenant, acting), current=membership.role_enum, new=None)
         if membership.role == Role.OWNER.value and _owner_count(membership.tenant) <= 1:
             raise MembershipError("A tenant needs at least one owner: the last owner cannot be removed.")
         before = _member_snapshot(membership)
@@ -201,8 +187,8 @@ def remove_member(
         record_event(
             tenant=membership.tenant,
             event_type="member.removed",
-            actor=actor,
-            meta=meta,
+            actor=acting.actor,
+            meta=acting.meta,
             target=before["user"],
             before=before,
         )
@@ -213,12 +199,11 @@ def create_api_token(
     *,
     name: str,
     scopes: list[str],
-    actor: Actor,
-    created_by: Any = None,
     expires_at: datetime | None = None,
-    meta: RequestMeta | None = None,
+    acting: Acting,
 ) -> tuple[ApiToken, str]:
-    """Create a token; returns it and the secret string, which is never retrievable again."""
+    """Create a token; returns it and the secret string, which is never retrievable again. Its
+    creator is the acting operator (none when the platform makes it)."""
     name = name.strip()
     if not name:
         raise TokenError("Give the token a name.")
@@ -237,21 +222,21 @@ def create_api_token(
             key_id=key_id,
             secret_hash=hash_token_secret(secret),
             scopes=sorted(set(scopes), key=API_SCOPES.index),
-            created_by=created_by,
+            created_by=acting.user,
             expires_at=expires_at,
         )
         record_event(
             tenant=tenant,
             event_type="api_token.created",
-            actor=actor,
-            meta=meta,
+            actor=acting.actor,
+            meta=acting.meta,
             target=f"{name} ({key_id})",
             after={"name": name, "key_id": key_id, "scopes": token.scopes, "expires_at": _iso(expires_at)},
         )
     return token, full_token
 
 
-def revoke_api_token(token: ApiToken, *, actor: Actor, meta: RequestMeta | None = None) -> ApiToken:
+def revoke_api_token(token: ApiToken, *, acting: Acting) -> ApiToken:
     """Stop a token from working at once; revoking it again changes nothing and records nothing."""
     with transaction.atomic():
         token = ApiToken.objects.select_for_update().get(pk=token.pk)
@@ -262,8 +247,8 @@ def revoke_api_token(token: ApiToken, *, actor: Actor, meta: RequestMeta | None 
         record_event(
             tenant=token.tenant,
             event_type="api_token.revoked",
-            actor=actor,
-            meta=meta,
+            actor=acting.actor,
+            meta=acting.meta,
             target=f"{token.name} ({token.key_id})",
             before={"name": token.name, "key_id": token.key_id, "scopes": token.scopes},
         )

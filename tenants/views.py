@@ -18,7 +18,6 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from core.http import HtmxHttpRequest, parse_count
 from tenants.access import TenantAccess, tenant_view
-from tenants.acting import Actor, RequestMeta
 from tenants.forms import ApiTokenForm, ChangeRoleForm, InviteMemberForm, role_choices
 from tenants.invitations import InvitationError, invitation_lifetime, invite_member, revoke_invitation
 from tenants.models import ApiToken, Invitation, Membership, Tenant
@@ -282,9 +281,7 @@ def token_create(request: HtmxHttpRequest, access: TenantAccess) -> HttpResponse
                 name=form.cleaned_data["name"],
                 scopes=form.cleaned_data["scopes"],
                 expires_at=form.expires_at(),
-                created_by=request.user,
-                actor=Actor.for_user(request.user),
-                meta=RequestMeta.from_request(request),
+                acting=access.acting,
             )
         except TokenError as error:
             form.add_error(None, str(error))
@@ -307,7 +304,7 @@ def token_revoke(request: HtmxHttpRequest, access: TenantAccess, token_key_id: s
         return redirect(_settings_url(access, urlencode({"confirm_revoke": token.key_id}), TOKENS_REGION))
     if token.revoked_at is not None:
         return _changed(request, access, TOKENS_REGION, f"{token.name} ({token.key_id}) was already revoked.")
-    revoke_api_token(token, actor=Actor.for_user(request.user), meta=RequestMeta.from_request(request))
+    revoke_api_token(token, acting=access.acting)
     notice = f"Revoked {token.name} ({token.key_id}): every request with it is refused from now on."
     return _changed(request, access, TOKENS_REGION, notice)
 
@@ -326,11 +323,8 @@ def invitation_create(request: HtmxHttpRequest, access: TenantAccess) -> HttpRes
                 access.tenant,
                 form.cleaned_data["email"],
                 form.role,
-                actor=Actor.for_user(request.user),
-                invited_by=request.user,
                 link_for=lambda token: request.build_absolute_uri(reverse("invitations:page", args=[token])),
-                acting_role=access.role,
-                meta=RequestMeta.from_request(request),
+                acting=access.acting,
             )
         except MemberChangeNotAllowed as error:
             form.add_error("role", str(error))
@@ -363,12 +357,7 @@ def invitation_revoke(request: HtmxHttpRequest, access: TenantAccess, invitation
         query = urlencode({"confirm_revoke_invitation": invitation.pk})
         return redirect(_settings_url(access, query, MEMBERS_REGION))
     try:
-        revoke_invitation(
-            invitation,
-            actor=Actor.for_user(request.user),
-            acting_role=access.role,
-            meta=RequestMeta.from_request(request),
-        )
+        revoke_invitation(invitation, acting=access.acting)
     except MemberChangeNotAllowed as error:
         raise PermissionDenied(str(error)) from error
     notice = f"Revoked the invitation to {invitation.email}: its link no longer works."
@@ -385,13 +374,7 @@ def member_change_role(request: HtmxHttpRequest, access: TenantAccess, member_us
         return _refused_on_row(request, access, member_username, " ".join(str(e) for e in form.errors["role"]))
     before = membership.role
     try:
-        change_member_role(
-            membership,
-            form.role,
-            actor=Actor.for_user(request.user),
-            acting_role=access.role,
-            meta=RequestMeta.from_request(request),
-        )
+        change_member_role(membership, form.role, acting=access.acting)
     except MembershipError as error:
         return _refused_on_row(request, access, member_username, f"{member_username} is still {before}: {error}")
     if before == form.role.value:
@@ -414,12 +397,7 @@ def member_remove(request: HtmxHttpRequest, access: TenantAccess, member_usernam
             return render_settings(request, access, SettingsState(confirm_remove=member_username), MEMBERS_REGION)
         return redirect(_settings_url(access, urlencode({"confirm_remove": member_username}), MEMBERS_REGION))
     try:
-        remove_member(
-            membership,
-            actor=Actor.for_user(request.user),
-            acting_role=access.role,
-            meta=RequestMeta.from_request(request),
-        )
+        remove_member(membership, acting=access.acting)
     except MembershipError as error:
         return _refused_on_row(request, access, member_username, f"{member_username} is still a member: {error}")
     if membership.user_id == request.user.pk:

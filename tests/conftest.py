@@ -18,7 +18,7 @@ from django.db.backends.signals import connection_created
 from django.test.utils import override_settings
 
 from orchestration.founding import create_tenant
-from tenants.acting import Actor
+from tenants.acting import Acting
 from tenants.models import Tenant
 from tenants.roles import Role
 from tenants.services import add_member, create_api_token
@@ -83,15 +83,15 @@ def make_operator(username: str) -> Any:
 
 @pytest.fixture
 def personas(db: None) -> Personas:
-    system = Actor.system("tests")
+    system = Acting.platform("tests")
     tenant_a = create_tenant(slug="acme", name="Acme")
     tenant_b = create_tenant(slug="globex", name="Globex")
     users = {}
     for role in (Role.OWNER, Role.ADMIN, Role.EDITOR, Role.VIEWER):
         users[role] = make_operator(f"a-{role.value}")
-        add_member(tenant_a, users[role], role, actor=system)
+        add_member(tenant_a, users[role], role, acting=system)
     outsider = make_operator("b-owner")
-    add_member(tenant_b, outsider, Role.OWNER, actor=system)
+    add_member(tenant_b, outsider, Role.OWNER, acting=system)
     return Personas(
         tenant_a=tenant_a,
         tenant_b=tenant_b,
@@ -109,10 +109,7 @@ def api_token(personas: Personas) -> Any:
 
     def make(*scopes: str, tenant: Tenant | None = None) -> str:
         _, secret = create_api_token(
-            tenant or personas.tenant_a,
-            name="test token",
-            scopes=list(scopes),
-            actor=Actor.system("tests"),
+            tenant or personas.tenant_a, name="test token", scopes=list(scopes), acting=Acting.platform("tests")
         )
         return secret
 

@@ -118,3 +118,15 @@ def editor_post(**overrides: Any) -> dict[str, Any]:
         "harness_target": "draft",
         **overrides,
     }
+
+
+def acting_as(user: Any, tenant: Any = None, *, role: Any = None) -> Any:
+    """The acting context of `user` as an operator outside a request: with `tenant`, holding the
+    role they have there; otherwise `role` (None: no role to check, as the platform's own writes)."""
+    from tenants.acting import Acting
+    from tenants.models import Membership
+
+    if tenant is not None:
+        membership = Membership.objects.filter(tenant=tenant, user=user).first()
+        role = membership.role_enum if membership else None
+    return Acting.as_operator(user, role)

@@ -9,9 +9,9 @@ from actions_app.versioning import VersionDraft, create_custom_action, publish_v
 from flows_app.engine import RunRequest, RunResult, run_flow
 from flows_app.models import Flow
 from flows_app.services import BindingSpec, save_flow_slots
-from tenants.acting import Actor
+from tenants.acting import Acting
 
-SYSTEM = Actor.system("tests")
+SYSTEM = Acting.platform("tests")
 
 
 def flow_of(tenant: Any, slug: str = "login") -> Flow:
@@ -22,7 +22,7 @@ def attach(tenant: Any, trigger: str, *specs: BindingSpec, flow_slug: str = "log
     """Replace `trigger`'s bindings with `specs` as a new revision of the flow."""
     flow = flow_of(tenant, flow_slug)
     assert flow.current_revision is not None
-    save_flow_slots(flow, {trigger: list(specs)}, expected_revision=flow.current_revision.number, actor=SYSTEM)
+    save_flow_slots(flow, {trigger: list(specs)}, expected_revision=flow.current_revision.number, acting=SYSTEM)
     return flow_of(tenant, flow_slug)
 
 
@@ -34,10 +34,9 @@ def custom_action(tenant: Any, slug: str, source: str, triggers: list[str], sche
         name=slug,
         slug=slug,
         draft=VersionDraft(body, schema or {"type": "object", "properties": {}}, triggers),
-        author=None,
-        actor=SYSTEM,
+        acting=SYSTEM,
     )
-    publish_version(outcome.version, actor=SYSTEM)
+    publish_version(outcome.version, acting=SYSTEM)
     return outcome.version.action
 
 
@@ -68,5 +67,5 @@ def run(
             risk_score=risk,
             transaction_id=transaction_id,
         ),
-        actor=SYSTEM,
+        acting=SYSTEM,
     )

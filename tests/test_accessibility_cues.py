@@ -19,7 +19,7 @@ def with_a_draft(personas: Any) -> None:
     """Action "gate": 0.1.0 published, 0.1.1 a draft waiting to be published."""
     action = custom_action(personas.tenant_a, "gate", "return { kind: 'continue' };", ["login.post-auth"])
     draft = VersionDraft(SOURCE, {"type": "object", "properties": {}}, ["login.post-auth"])
-    save_action_version(action, draft, author=None, actor=SYSTEM)
+    save_action_version(action, draft, acting=SYSTEM)
 
 
 def history_row(html: str, version: str) -> str:

@@ -11,7 +11,7 @@ from actions_app.models import Action
 from actions_app.starters import STARTERS
 from actions_app.versioning import VersionDraft, publish_version, save_action_version
 from flows_app.services import BindingSpec, create_flow, set_flow_enabled
-from tenants.acting import Actor
+from tenants.acting import Acting
 from tenants.models import TenantRoleGroup
 from tests.flow_helpers import SYSTEM, attach, custom_action, flow_of, run
 from tests.test_versioning import BAD, GOOD, create
@@ -149,7 +149,7 @@ def test_restore_as_new_version_and_diff(client: Any, personas: Any) -> None:
     from tests.test_versioning import draft
 
     action = create(personas).action
-    save_action_version(action, draft(GOOD + "// second"), author=None, actor=Actor.system("tests"))
+    save_action_version(action, draft(GOOD + "// second"), acting=Acting.platform("tests"))
     client.force_login(personas.editor)
     client.post("/t/acme/actions/my-action/versions/0.1.0/restore/")
     latest = action.versions.order_by("-major", "-minor", "-patch").first()
@@ -303,9 +303,9 @@ def test_a_custom_actions_page_shows_where_it_is_attached(client: Any, personas:
 
     attach(tenant, "login.post-auth", BindingSpec("tag-staff", "0.1.0"))
     attach(tenant, PRE_CREDENTIAL, BindingSpec("tag-staff", "0.1.0", enabled=False))
-    staging = create_flow(tenant, name="Login staging", slug="login-staging", kind="login", actor=SYSTEM)
+    staging = create_flow(tenant, name="Login staging", slug="login-staging", kind="login", acting=SYSTEM)
     attach(tenant, "login.post-auth", BindingSpec("tag-staff", "0.1.0"), flow_slug=staging.slug)
-    set_flow_enabled(flow_of(tenant, staging.slug), False, actor=SYSTEM)
+    set_flow_enabled(flow_of(tenant, staging.slug), False, acting=SYSTEM)
     lines = _where_attached(client.get(page).content.decode()).split("<li>")[1:]
     # By flow, then in the order a sign-in reaches the slots.
     assert [re.sub(r"<[^>]+>", "", line).split(" · ")[:2] for line in lines] == [
@@ -326,14 +326,14 @@ def test_a_custom_actions_page_shows_where_it_is_attached(client: Any, personas:
         {"type": "object", "properties": {}},
         [PRE_CREDENTIAL, "login.post-auth"],
     )
-    newer = save_action_version(action, draft, author=None, actor=SYSTEM).version
+    newer = save_action_version(action, draft, acting=SYSTEM).version
     assert "newer version" not in _where_attached(client.get(page).content.decode())  # a draft is not offered
-    publish_version(newer, actor=SYSTEM)
+    publish_version(newer, acting=SYSTEM)
     listed = _where_attached(client.get(page).content.decode())
     assert listed.count("newer version 0.1.1 available") == 3
     # Only versions that can run in the binding's slot are offered, as the flow editor does.
     post_auth_only = VersionDraft(draft.source + "// post-auth only\n", draft.config_schema, ["login.post-auth"])
-    publish_version(save_action_version(action, post_auth_only, author=None, actor=SYSTEM).version, actor=SYSTEM)
+    publish_version(save_action_version(action, post_auth_only, acting=SYSTEM).version, acting=SYSTEM)
     lines = _where_attached(client.get(page).content.decode()).split("<li>")[1:]
     assert ["0.1.1" in lines[0], "0.1.2" in lines[1], "0.1.2" in lines[2]] == [True, True, True]
 

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tenants.acting import Actor
+from tenants.acting import Acting
 from tenants.models import ApiToken
 from tenants.services import revoke_api_token
+from tests.factories import acting_as
 from tests.test_url_walk import add_custom_action
 
 URL = "/api/v1/actions"
@@ -60,7 +61,7 @@ def test_a_revoked_or_expired_token_is_refused(client: Any, personas: Any, api_t
     ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert client.get(URL, headers=bearer(secret)).status_code == 401
     ApiToken.objects.filter(pk=token.pk).update(expires_at=None)
-    revoke_api_token(token, actor=Actor.system("tests"))
+    revoke_api_token(token, acting=Acting.platform("tests"))
     assert client.get(URL, headers=bearer(secret)).status_code == 401
 
 
@@ -92,7 +93,7 @@ def test_token_creation_and_revocation_are_audited(personas: Any, api_token: Any
 
     secret = api_token("actions:read", "flows:read")
     token = ApiToken.objects.get(key_id=secret.split("_")[1])
-    revoke_api_token(token, actor=Actor.for_user(personas.admin))
+    revoke_api_token(token, acting=acting_as(personas.admin))
     events = list(AuditEvent.objects.filter(tenant=personas.tenant_a, type__startswith="api_token.").order_by("id"))
     assert [e.type for e in events] == ["api_token.created", "api_token.revoked"]
     assert events[0].after is not None

@@ -7,6 +7,7 @@ from actions_app.versioning import VersionDraft, publish_version, save_action_ve
 from audit_app.models import AuditEvent
 from flows_app.models import Binding
 from flows_app.services import create_flow
+from tenants.acting import Acting
 from tests.flow_helpers import SYSTEM, custom_action
 from tests.test_api_actions import bearer
 
@@ -108,7 +109,7 @@ def test_newer_version_available_is_reported(client: Any, personas: Any, api_tok
     draft = VersionDraft(
         gate.versions.get().source + "// newer\n", {"type": "object", "properties": {}}, ["login.pre-token"]
     )
-    publish_version(save_action_version(gate, draft, author=None, actor=SYSTEM).version, actor=SYSTEM)
+    publish_version(save_action_version(gate, draft, acting=SYSTEM).version, acting=SYSTEM)
     flow = client.get("/api/v1/flows/login", headers=bearer(token)).json()
     assert flow["slots"]["login.post-auth"][0]["newer_version_available"] is None
 
@@ -136,7 +137,7 @@ def test_scopes_and_tenants(client: Any, personas: Any, api_token: Any) -> None:
 
 
 def test_another_tenants_flow_is_404_everywhere_in_the_api(client: Any, personas: Any, api_token: Any) -> None:
-    create_flow(personas.tenant_b, name="Globex staging", slug="globex-staging", kind="login", actor=SYSTEM)
+    create_flow(personas.tenant_b, name="Globex staging", slug="globex-staging", kind="login", acting=SYSTEM)
     mine = api_token("flows:read", "flows:write", "runtime:execute")
     path = "/api/v1/flows/globex-staging"
     assert client.get(path, headers=bearer(mine)).status_code == 404
@@ -215,7 +216,9 @@ def test_the_flows_list_costs_the_same_queries_for_more_flows_and_bindings(
     queries_for_list()  # the token's first use also records when it was last used
     few = queries_for_list()
     for n in range(4):
-        create_flow(personas.tenant_a, name=f"Login {n}", slug=f"login-{n}", kind="login")
+        create_flow(
+            personas.tenant_a, name=f"Login {n}", slug=f"login-{n}", kind="login", acting=Acting.platform("tests")
+        )
     spec = BindingSpec("block-by-risk-score", "1.0.0", {"threshold": 80})
     attach(personas.tenant_a, "login.post-auth", spec, flow_slug="login-0")
     items = client.get("/api/v1/flows", headers=bearer(token)).json()["items"]

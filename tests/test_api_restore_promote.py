@@ -85,7 +85,7 @@ def test_restore_and_promote_need_flows_write_and_stay_in_the_tokens_tenant(
     client: Client, personas: Any, api_token: Any
 ) -> None:
     attach(personas.tenant_a, POST_AUTH, risk_block(50))
-    create_flow(personas.tenant_b, name="Theirs", slug="theirs", kind="login", actor=SYSTEM)
+    create_flow(personas.tenant_b, name="Theirs", slug="theirs", kind="login", acting=SYSTEM)
     read_only = api_token("flows:read")
     assert restore(client, read_only, 1, "2").status_code == 403
     assert promote(client, read_only, {"from": "login"}, "1", target="registration").status_code == 403
@@ -99,7 +99,7 @@ def test_restore_and_promote_need_flows_write_and_stay_in_the_tokens_tenant(
 
 def test_promote_replaces_the_targets_bindings(client: Client, personas: Any, api_token: Any) -> None:
     tenant = personas.tenant_a
-    create_flow(tenant, name="Login staging", slug="login-staging", kind="login", actor=SYSTEM)
+    create_flow(tenant, name="Login staging", slug="login-staging", kind="login", acting=SYSTEM)
     attach(tenant, POST_AUTH, risk_block(50))
     attach(tenant, POST_AUTH, risk_block(75), flow_slug="login-staging")
     token = api_token("flows:read", "flows:write")
@@ -119,7 +119,7 @@ def test_promote_replaces_the_targets_bindings(client: Client, personas: Any, ap
 
 def test_promote_refusals_name_the_field(client: Client, personas: Any, api_token: Any) -> None:
     tenant = personas.tenant_a
-    create_flow(tenant, name="Login staging", slug="login-staging", kind="login", actor=SYSTEM)
+    create_flow(tenant, name="Login staging", slug="login-staging", kind="login", acting=SYSTEM)
     attach(tenant, POST_AUTH, risk_block(75), flow_slug="login-staging")
     token = api_token("flows:read", "flows:write")
     stale = promote(client, token, {"from": "login-staging"}, "7")

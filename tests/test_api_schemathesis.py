@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance, status_code_conformance
 
 from actions_app.versioning import VersionDraft, create_custom_action, publish_version
-from tenants.acting import Actor
+from tenants.acting import Acting
 from tenants.models import API_SCOPES
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", get_wsgi_application())
@@ -55,10 +55,9 @@ def all_scopes_token(personas: Any, api_token: Any, settings: Any, keep_the_test
         name="Risk gate",
         slug="risk-gate",
         draft=VersionDraft(SOURCE, {"type": "object", "properties": {}}, ["login.post-auth"]),
-        author=None,
-        actor=Actor.system("tests"),
+        acting=Acting.platform("tests"),
     )
-    publish_version(outcome.version, actor=Actor.system("tests"))
+    publish_version(outcome.version, acting=Acting.platform("tests"))
     return str(api_token(*API_SCOPES))
 
 

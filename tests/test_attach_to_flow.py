@@ -139,8 +139,7 @@ def test_a_custom_actions_draft_cannot_be_attached_until_published(personas: Any
             {"type": "object", "properties": {}},
             ["login.post-auth"],
         ),
-        author=None,
-        actor=SYSTEM,
+        acting=SYSTEM,
     )
     editor = web(personas.editor)
     html = editor.get("/t/acme/actions/draft-only/attach/").content.decode()

@@ -24,10 +24,12 @@ from audit_app.retention import (
 )
 from audit_app.services import EventDraft, record_many
 from orchestration.founding import create_tenant
-from tenants.acting import Actor
+from tenants.acting import Acting, Actor, RequestMeta
 
 NOW = timezone.now()
 ADMIN = Actor("user", "7", "an admin")
+PURGE = Acting.platform("purge_audit")
+AS_ADMIN = Acting(ADMIN, RequestMeta())
 
 
 def add_events(tenant: Any, *ages_in_days: float) -> list[AuditEvent]:
@@ -72,7 +74,7 @@ def _raw(sql: str, params: list[Any] | None = None) -> None:
 
 def test_the_purge_deletes_events_older_than_the_retention_and_the_chain_still_verifies(initech: Any) -> None:
     tenth = AuditEvent.objects.get(tenant=initech, seq=10)
-    result = purge_tenant(initech)
+    result = purge_tenant(initech, acting=PURGE)
     assert result.purged_events == 10
     assert seqs(initech) == [11, 12, 13, 14, 15, 16]  # five kept events and the purge's own
     head = AuditChainHead.objects.get(tenant=initech)
@@ -82,7 +84,7 @@ def test_the_purge_deletes_events_older_than_the_retention_and_the_chain_still_v
 
 
 def test_a_purge_leaves_a_tenant_that_never_chose_a_period_on_the_default(initech: Any) -> None:
-    purge_tenant(initech)
+    purge_tenant(initech, acting=PURGE)
     # Nothing was stored for it, so a later change of the default applies to it too.
     assert not AuditRetention.objects.filter(tenant=initech).exists()
     assert retention_days(initech) == DEFAULT_RETENTION_DAYS
@@ -90,7 +92,7 @@ def test_a_purge_leaves_a_tenant_that_never_chose_a_period_on_the_default(initec
 
 def test_the_purge_records_its_own_event(initech: Any) -> None:
     tenth = AuditEvent.objects.get(tenant=initech, seq=10)
-    purge_tenant(initech, now=NOW)
+    purge_tenant(initech, acting=PURGE, now=NOW)
     event = AuditEvent.objects.for_tenant(initech).get(type="audit.purged")
     assert (event.seq, event.actor_kind, event.actor_name) == (16, "system", "purge_audit")
     assert event.before == {"through_seq": 0}
@@ -107,29 +109,29 @@ def test_the_purge_deletes_only_a_prefix_of_the_chain(db: None) -> None:
     tenant = create_tenant(slug="initech", name="Initech")
     # The third event is recent: it and everything after it stay, old or not, so no hole opens.
     add_events(tenant, 400, 400, 2, 400, 400)
-    assert purge_tenant(tenant).purged_events == 2
+    assert purge_tenant(tenant, acting=PURGE).purged_events == 2
     assert seqs(tenant) == [3, 4, 5, 6]
     assert verify_chain(tenant) is None
 
 
 def test_a_purge_with_nothing_old_enough_changes_nothing(initech: Any) -> None:
-    purge_tenant(initech)
+    purge_tenant(initech, acting=PURGE)
     before = seqs(initech)
-    result = purge_tenant(initech)
+    result = purge_tenant(initech, acting=PURGE)
     assert (result.purged_events, result.purge_event) == (0, None)
     assert seqs(initech) == before
 
 
 def test_a_tenant_that_keeps_events_forever_is_never_purged(initech: Any) -> None:
-    set_retention(initech, None, actor=ADMIN)
-    assert purge_tenant(initech).purged_events == 0
+    set_retention(initech, None, acting=AS_ADMIN)
+    assert purge_tenant(initech, acting=PURGE).purged_events == 0
     assert seqs(initech)[0] == 1
 
 
 def test_a_later_purge_moves_the_anchor_again_even_past_the_earlier_purge_event(initech: Any) -> None:
-    purge_tenant(initech)
+    purge_tenant(initech, acting=PURGE)
     a_year_later = NOW + timedelta(days=400)
-    result = purge_tenant(initech, now=a_year_later)
+    result = purge_tenant(initech, acting=PURGE, now=a_year_later)
     assert result.purged_events == 6  # the five kept events and the first purge event
     assert seqs(initech) == [17]
     head = AuditChainHead.objects.get(tenant=initech)
@@ -138,10 +140,10 @@ def test_a_later_purge_moves_the_anchor_again_even_past_the_earlier_purge_event(
 
 
 def test_max_events_purges_in_steps_that_each_verify(initech: Any) -> None:
-    first = purge_tenant(initech, max_events=4)
+    first = purge_tenant(initech, acting=PURGE, max_events=4)
     assert (first.purged_events, first.plan.through_seq) == (4, 4)
     assert verify_chain(initech) is None
-    second = purge_tenant(initech, max_events=100)
+    second = purge_tenant(initech, acting=PURGE, max_events=100)
     assert (second.purged_events, second.plan.through_seq) == (6, 10)
     assert verify_chain(initech) is None
     assert AuditEvent.objects.for_tenant(initech).filter(type="audit.purged").count() == 2
@@ -150,27 +152,27 @@ def test_max_events_purges_in_steps_that_each_verify(initech: Any) -> None:
 def test_the_purge_leaves_other_tenants_alone(personas: Any, initech: Any) -> None:
     add_events(personas.tenant_b, 400, 400)
     before = seqs(personas.tenant_b)
-    purge_tenant(initech)
+    purge_tenant(initech, acting=PURGE)
     assert seqs(personas.tenant_b) == before
     assert verify_chain(personas.tenant_b) is None
 
 
 def test_tampering_with_the_first_kept_event_is_still_detected(initech: Any) -> None:
-    purge_tenant(initech)
+    purge_tenant(initech, acting=PURGE)
     _raw("UPDATE audit_app_auditevent SET action_version = '9.9.9' WHERE tenant_id = %s AND seq = 11", [initech.pk])
     broken = verify_chain(initech)
     assert broken is not None and (broken.seq, broken.reason) == (11, "hash mismatch")
 
 
 def test_deleting_the_first_kept_event_is_detected(initech: Any) -> None:
-    purge_tenant(initech)
+    purge_tenant(initech, acting=PURGE)
     _raw("DELETE FROM audit_app_auditevent WHERE tenant_id = %s AND seq = 11", [initech.pk])
     broken = verify_chain(initech)
     assert broken is not None and (broken.seq, broken.reason) == (11, "gap")
 
 
 def test_moving_the_anchor_by_hand_to_hide_deleted_events_is_detected(initech: Any) -> None:
-    purge_tenant(initech)
+    purge_tenant(initech, acting=PURGE)
     eleventh = AuditEvent.objects.get(tenant=initech, seq=11)
     # Delete a kept event and move the anchor over it, as if a purge had done it.
     _raw("DELETE FROM audit_app_auditevent WHERE tenant_id = %s AND seq = 11", [initech.pk])
@@ -188,7 +190,7 @@ def test_an_anchor_without_any_purge_event_is_detected(initech: Any) -> None:
 
 
 def test_an_event_at_or_before_the_anchor_is_detected(initech: Any) -> None:
-    purge_tenant(initech, max_events=3)
+    purge_tenant(initech, acting=PURGE, max_events=3)
     # The anchor claims events up to 5 are gone, but 4 and 5 are still there.
     fifth = AuditEvent.objects.get(tenant=initech, seq=5)
     AuditChainHead.objects.filter(tenant=initech).update(anchored_seq=5, anchored_hash=fifth.hash)
@@ -199,7 +201,7 @@ def test_an_event_at_or_before_the_anchor_is_detected(initech: Any) -> None:
 def test_the_purge_refuses_to_delete_events_that_do_not_verify(initech: Any) -> None:
     _raw("UPDATE audit_app_auditevent SET action_slug = 'other' WHERE tenant_id = %s AND seq = 4", [initech.pk])
     with pytest.raises(ChainBrokenBeforePurge) as refusal:
-        purge_tenant(initech)
+        purge_tenant(initech, acting=PURGE)
     assert (refusal.value.chain_break.seq, refusal.value.chain_break.reason) == (4, "hash mismatch")
     assert seqs(initech) == list(range(1, 16))
     assert AuditChainHead.objects.get(tenant=initech).anchored_seq == 0
@@ -251,14 +253,14 @@ def test_purge_audit_exits_1_when_a_chain_is_broken(initech: Any) -> None:
 def test_the_plan_of_a_tenant_without_events_is_empty(db: None) -> None:
     tenant = create_tenant(slug="initech", name="Initech")
     assert plan_purge(tenant).event_count == 0
-    assert purge_tenant(tenant).purged_events == 0
+    assert purge_tenant(tenant, acting=PURGE).purged_events == 0
 
 
 def test_changing_the_retention_is_audited(initech: Any) -> None:
     assert retention_days(initech) == 365
-    set_retention(initech, 120, actor=ADMIN)
-    set_retention(initech, 120, actor=ADMIN)  # no change, no event
-    set_retention(initech, None, actor=ADMIN)
+    set_retention(initech, 120, acting=AS_ADMIN)
+    set_retention(initech, 120, acting=AS_ADMIN)  # no change, no event
+    set_retention(initech, None, acting=AS_ADMIN)
     events = AuditEvent.objects.for_tenant(initech).filter(type="audit.retention_changed").order_by("seq")
     assert [(e.before, e.after, e.actor_name) for e in events] == [
         ({"retention_days": 365}, {"retention_days": 120}, "an admin"),
@@ -271,7 +273,7 @@ def test_changing_the_retention_is_audited(initech: Any) -> None:
 @pytest.mark.parametrize("days", [0, 6, 89, 3651, -1])
 def test_a_retention_outside_the_allowed_range_is_refused(initech: Any, days: int) -> None:
     with pytest.raises(InvalidRetention):
-        set_retention(initech, days, actor=ADMIN)
+        set_retention(initech, days, acting=AS_ADMIN)
     assert retention_days(initech) == 365
 
 
@@ -290,7 +292,7 @@ def _refused(sql: str, params: list[Any]) -> bool:
 @postgresql_only
 def test_raw_sql_delete_is_still_refused_outside_a_purge(initech: Any) -> None:
     assert _refused("DELETE FROM audit_app_auditevent WHERE tenant_id = %s AND seq = 1", [initech.pk])
-    purge_tenant(initech)
+    purge_tenant(initech, acting=PURGE)
     # Even later in the purge's own transaction (the test's), the flag is down again.
     assert _refused("DELETE FROM audit_app_auditevent WHERE tenant_id = %s AND seq = 12", [initech.pk])
     assert _refused("UPDATE audit_app_auditevent SET target = 'x' WHERE tenant_id = %s", [initech.pk])
@@ -410,7 +412,7 @@ def test_a_purge_and_concurrent_writers_leave_one_verifiable_chain(db: None) -> 
 
     def write_or_purge(thread: int) -> None:
         if thread == 4:
-            purge_tenant(tenant)
+            purge_tenant(tenant, acting=PURGE)
             return
         for n in range(20):
             with transaction.atomic():

@@ -491,7 +491,7 @@ def test_api_token_created__on_the_settings_page(sweep: Sweep) -> None:
 
 
 def test_api_token_revoked__on_the_settings_page(sweep: Sweep) -> None:
-    token, _ = create_api_token(sweep.personas.tenant_a, name="Old CI", scopes=["audit:read"], actor=SYSTEM)
+    token, _ = create_api_token(sweep.personas.tenant_a, name="Old CI", scopes=["audit:read"], acting=SYSTEM)
     with new_events() as events:
         response = sweep.post(f"/t/acme/settings/tokens/{token.key_id}/revoke/", {"confirm": "yes"})
     assert response.status_code == 302
@@ -520,7 +520,7 @@ def test_member_added__by_accepting_an_invitation(sweep: Sweep) -> None:
 
 
 def test_member_role_changed__on_the_settings_page(sweep: Sweep) -> None:
-    add_member(sweep.personas.tenant_a, make_operator("newcomer"), Role.VIEWER, actor=SYSTEM)
+    add_member(sweep.personas.tenant_a, make_operator("newcomer"), Role.VIEWER, acting=SYSTEM)
     with new_events() as events:
         response = sweep.post("/t/acme/settings/members/newcomer/role/", {"role": "editor"})
     assert response.status_code == 302
@@ -533,7 +533,7 @@ def test_member_role_changed__on_the_settings_page(sweep: Sweep) -> None:
 
 
 def test_member_removed__on_the_settings_page(sweep: Sweep) -> None:
-    add_member(sweep.personas.tenant_a, make_operator("newcomer"), Role.EDITOR, actor=SYSTEM)
+    add_member(sweep.personas.tenant_a, make_operator("newcomer"), Role.EDITOR, acting=SYSTEM)
     with new_events() as events:
         response = sweep.post("/t/acme/settings/members/newcomer/remove/", {"confirm": "yes"})
     assert response.status_code == 302

@@ -26,9 +26,7 @@ def test_the_keyboard_leaves_the_code_editor_with_ctrl_m(
     source = (
         "export async function execute(input: ActionInput): Promise<ActionResult> {\n  return { kind: 'continue' };}"
     )
-    save_action_version(
-        action, VersionDraft(source, {"type": "object", "properties": {}}, [POST_AUTH]), author=None, actor=SYSTEM
-    )
+    save_action_version(action, VersionDraft(source, {"type": "object", "properties": {}}, [POST_AUTH]), acting=SYSTEM)
     sign_in(page, live_server, "a-editor")
     page.goto(f"{live_server.url}/t/acme/actions/gate/")
     page.wait_for_selector("#monaco-container[data-ready=true]")

@@ -98,8 +98,7 @@ def test_the_conflict_box_and_the_harness_fit_the_screen(
         name="Wide",
         slug="wide",
         draft=VersionDraft(source + long_line + "\n", schema, ["login.post-auth"]),
-        author=None,
-        actor=SYSTEM,
+        acting=SYSTEM,
     )
     page.set_viewport_size({"width": 1280, "height": 900})
     sign_in(page, live_server, "a-admin")
@@ -111,8 +110,7 @@ def test_the_conflict_box_and_the_harness_fit_the_screen(
         latest.action,
         VersionDraft(source + long_line + " (theirs)\n", schema, ["login.post-auth"]),
         base_version="0.1.0",
-        author=None,
-        actor=SYSTEM,
+        acting=SYSTEM,
     )
     page.evaluate("window.actionEditor.getModel().setValue(window.actionEditor.getModel().getValue() + '// mine\\n')")
     page.get_by_role("button", name="Save new version").click()

@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from flows_app.models import Binding
 from flows_app.services import BindingSpec
+from tests.factories import acting_as
 from tests.flow_helpers import attach, flow_of
 from tests.test_browser_foundation import sign_in
 
@@ -220,7 +221,6 @@ def test_a_stale_save_offers_a_merge_then_shows_what_an_overwrite_replaces(
     page: Any, live_server: Any, personas: Any, console_errors: list[str]
 ) -> None:
     from flows_app.services import save_flow_slots
-    from tenants.acting import Actor
     from tests.flow_helpers import flow_of
 
     tenant = personas.tenant_a
@@ -245,7 +245,7 @@ def test_a_stale_save_offers_a_merge_then_shows_what_an_overwrite_replaces(
             ),
         ]
         number = flow.current_revision.number  # type: ignore[union-attr]
-        save_flow_slots(flow, {PRE_CREDENTIAL: specs}, expected_revision=number, actor=Actor.for_user(personas.admin))
+        save_flow_slots(flow, {PRE_CREDENTIAL: specs}, expected_revision=number, acting=acting_as(personas.admin))
 
     sign_in(page, live_server, "a-editor")
     page.wait_for_url("**/t/acme/actions/")

@@ -34,9 +34,7 @@ def test_operator_replays_an_execution_against_another_version(
     transaction_id = run(personas.tenant_a, POST_AUTH, email="replay@example.com").transaction_id
     settle_tenant(personas.tenant_a)
     recorded = ActionExecution.objects.get(transaction_id=transaction_id)
-    save_action_version(
-        gate, VersionDraft(BLOCKING, {"type": "object", "properties": {}}, [POST_AUTH]), author=None, actor=SYSTEM
-    )
+    save_action_version(gate, VersionDraft(BLOCKING, {"type": "object", "properties": {}}, [POST_AUTH]), acting=SYSTEM)
 
     sign_in(page, live_server, "a-editor")
     page.goto(f"{live_server.url}/t/acme/actions/risk-gate/runs/{recorded.pk}/")

@@ -33,7 +33,7 @@ def test_operator_restores_a_revision_and_promotes_staging(
     tenant = personas.tenant_a
     attach(tenant, POST_AUTH, risk_block(50))
     attach(tenant, POST_AUTH, risk_block(90))
-    create_flow(tenant, name="Login staging", slug="login-staging", kind="login", actor=SYSTEM)
+    create_flow(tenant, name="Login staging", slug="login-staging", kind="login", acting=SYSTEM)
     attach(tenant, POST_AUTH, risk_block(65), flow_slug="login-staging")
     sign_in(page, live_server, "a-editor")
     page.wait_for_url("**/t/acme/actions/")

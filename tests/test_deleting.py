@@ -26,7 +26,7 @@ def api(client: Client, method: str, url: str, token: str) -> Any:
 
 
 def staging(tenant: Any) -> Flow:
-    return create_flow(tenant, name="Login staging", slug="login-staging", kind="login", actor=SYSTEM)
+    return create_flow(tenant, name="Login staging", slug="login-staging", kind="login", acting=SYSTEM)
 
 
 def test_it_deletes_an_unattached_custom_action_from_the_confirmation_page(personas: Any) -> None:

@@ -23,7 +23,7 @@ def _save(tenant: Any, trigger: str, spec: BindingSpec, comment: str = "") -> No
     flow = flow_of(tenant)
     assert flow.current_revision is not None
     save_flow_slots(
-        flow, {trigger: [spec]}, expected_revision=flow.current_revision.number, actor=SYSTEM, comment=comment
+        flow, {trigger: [spec]}, expected_revision=flow.current_revision.number, comment=comment, acting=SYSTEM
     )
 
 

@@ -43,7 +43,7 @@ def test_the_form_suggests_a_name_and_a_free_slug(login_with_bindings: Any) -> N
     assert "Duplicate Login" in html
     assert 'value="Login (copy)"' in html and 'value="login-copy"' in html
     assert "3 actions" in html and "<code>r3</code>" in html
-    create_flow(login_with_bindings.tenant_a, name="Copy", slug="login-copy", kind="login", actor=SYSTEM)
+    create_flow(login_with_bindings.tenant_a, name="Copy", slug="login-copy", kind="login", acting=SYSTEM)
     assert 'value="login-copy-2"' in editor.get(URL).content.decode()
 
 

@@ -15,9 +15,9 @@ from flows_app.bindings import stored_secrets
 from flows_app.models import ActionExecution, Binding, FlowRevision
 from flows_app.run_records import settle_tenant
 from flows_app.services import BindingSpec, save_flow_slots
-from tenants.acting import Actor
 from tenants.models import TenantRoleGroup
 from tests.editor_form import add, field_block, form_values, press, uids
+from tests.factories import acting_as
 from tests.flow_helpers import SYSTEM, attach, custom_action, flow_of
 
 URL = "/t/acme/flows/login/"
@@ -97,7 +97,7 @@ def test_it_offers_only_compatible_actions_and_published_versions(editor_client:
         {"type": "object", "properties": {}},
         [POST_AUTH],
     )
-    save_action_version(gate, draft, author=None, actor=SYSTEM)  # 0.1.1, a draft
+    save_action_version(gate, draft, acting=SYSTEM)  # 0.1.1, a draft
     unpublished = custom_action(tenant, "never-published", "return { kind: 'continue' };", [POST_AUTH])
     unpublished.versions.update(status="draft")
 
@@ -340,8 +340,7 @@ def test_a_stale_save_answers_409_with_what_changed_and_keeps_the_unsaved_state(
             ],
         },
         expected_revision=2,
-        actor=Actor.for_user(personas.admin),
-        user=personas.admin,
+        acting=acting_as(personas.admin),
     )
 
     response = press(editor_client, html, "save", **{f"b-{mine}-config-threshold": "85"})
@@ -566,9 +565,9 @@ def test_publishing_a_newer_version_changes_no_binding_but_is_offered(editor_cli
         {"type": "object", "properties": {}},
         [POST_AUTH],
     )
-    newer = save_action_version(gate, draft, author=None, actor=SYSTEM).version
+    newer = save_action_version(gate, draft, acting=SYSTEM).version
     assert "Newer version available" not in editor(editor_client)  # a draft is not offered
-    publish_version(newer, actor=SYSTEM)
+    publish_version(newer, acting=SYSTEM)
     html = editor(editor_client)
     assert f"Newer version available: {newer.version}" in html
     assert Binding.objects.get(revision=current_revision(personas.tenant_a)).pinned_version.version == "0.1.0"
@@ -605,7 +604,7 @@ def test_after_a_stale_save_the_header_and_try_it_name_the_running_revision(
     html = editor(editor_client)  # editing r2
     assert 'id="try-revision">r2<' in html
     flow = flow_of(personas.tenant_a)
-    save_flow_slots(flow, {POST_LOGIN: []}, expected_revision=2, actor=Actor.for_user(personas.admin))
+    save_flow_slots(flow, {POST_LOGIN: []}, expected_revision=2, acting=acting_as(personas.admin))
     data: dict[str, Any] = form_values(html)
     data["op"] = "save"
     response = editor_client.post(URL, data, headers={"HX-Request": "true"})

@@ -10,8 +10,8 @@ import pytest
 
 from flows_app.models import Binding, FlowRevision
 from flows_app.services import BindingSpec, save_flow_slots
-from tenants.acting import Actor
 from tests.editor_form import URL, press, uids
+from tests.factories import acting_as
 from tests.flow_helpers import attach, flow_of
 
 PRE_CREDENTIAL = "login.pre-credential-check"
@@ -44,8 +44,7 @@ def admin_saves(personas: Any, specs: list[BindingSpec], trigger: str = PRE_CRED
         flow,
         {trigger: specs},
         expected_revision=flow.current_revision.number,  # type: ignore[union-attr]
-        actor=Actor.for_user(personas.admin),
-        user=personas.admin,
+        acting=acting_as(personas.admin),
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from flows_app.services import BindingSpec, save_flow_slots
+from tenants.acting import Acting
 from tests.flow_helpers import SYSTEM, flow_of
 
 URL = "/t/acme/flows/login/revisions/"
@@ -35,9 +36,8 @@ def save(personas: Any, slots: dict[str, list[BindingSpec]], comment: str = "") 
         flow,
         slots,
         expected_revision=flow.current_revision.number,
-        actor=SYSTEM,
-        user=personas.editor,
         comment=comment,
+        acting=Acting(SYSTEM.actor, SYSTEM.meta, user=personas.editor),
     )
     return revision.number
 

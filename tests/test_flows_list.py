@@ -16,6 +16,7 @@ from actions_app.models import Action
 from audit_app.models import AuditEvent
 from flows_app.models import ActionExecution, Binding, Flow
 from flows_app.services import BindingSpec, create_flow, set_flow_enabled
+from tenants.acting import Acting
 from tests.flow_helpers import attach, flow_of, run
 
 URL = "/t/acme/flows/"
@@ -100,7 +101,7 @@ def test_it_lists_flows_with_their_columns_and_24h_stats(client: Any, personas: 
 
 
 def test_it_shows_a_disabled_flow_as_text_and_colour(client: Any, personas: Any) -> None:
-    set_flow_enabled(flow_of(personas.tenant_a, "registration"), False)
+    set_flow_enabled(flow_of(personas.tenant_a, "registration"), False, acting=Acting.platform("tests"))
     client.force_login(personas.viewer)
     row = row_of(client.get(URL), "registration")
     assert "disabled" in row and "status-disabled" in row
@@ -142,7 +143,10 @@ def test_the_page_runs_a_constant_number_of_queries(
     small = _queries_for(client)
     assert small <= 10
     tenant = personas.tenant_a
-    flows = [create_flow(tenant, name=f"Flow {n}", slug=f"flow-{n}", kind="login") for n in range(8)]
+    flows = [
+        create_flow(tenant, name=f"Flow {n}", slug=f"flow-{n}", kind="login", acting=Acting.platform("tests"))
+        for n in range(8)
+    ]
     rows = [
         execute(flow, f"tx-{n % 40}", "block" if n % 7 == 0 else "continue", hours_ago=(n % 30))
         for flow in [*flows, login]
@@ -227,7 +231,7 @@ def test_it_refuses_bad_input_next_to_the_field(client: Any, personas: Any, fiel
 
 
 def test_a_flow_of_another_tenant_does_not_take_the_slug(client: Any, personas: Any) -> None:
-    create_flow(personas.tenant_b, name="Staging", slug="staging", kind="login")
+    create_flow(personas.tenant_b, name="Staging", slug="staging", kind="login", acting=Acting.platform("tests"))
     client.force_login(personas.editor)
     assert client.post(URL + "new/", {"name": "Staging", "slug": "staging", "kind": "login"}).status_code == 302
 

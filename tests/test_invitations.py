@@ -17,11 +17,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit_app.models import AuditEvent
-from tenants.acting import Actor
+from tenants.acting import Acting
 from tenants.invitations import InvitationNotValid, accept_invitation, invite_member, revoke_invitation
 from tenants.models import Invitation, Membership, hash_token_secret
 from tenants.roles import Role
 from tests.conftest import PASSWORD, make_operator
+from tests.factories import acting_as
 
 SETTINGS = "/t/acme/settings/"
 INVITE = f"{SETTINGS}invitations/"
@@ -42,10 +43,8 @@ def invite(personas: Any, email: str, role: Role = Role.EDITOR, *, by: Any = Non
         personas.tenant_a,
         email,
         role,
-        actor=Actor.for_user(inviter),
-        invited_by=inviter,
         link_for=link_for,
-        acting_role=Role(Membership.objects.get(tenant=personas.tenant_a, user=inviter).role),
+        acting=acting_as(inviter, role=Role(Membership.objects.get(tenant=personas.tenant_a, user=inviter).role)),
     )
     return invitation, link
 
@@ -388,9 +387,9 @@ def test_every_link_that_does_not_work_gets_the_same_page(client: Any, personas:
     expired, expired_link = invite(personas, "one@example.com")
     Invitation.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     revoked, revoked_link = invite(personas, "two@example.com")
-    revoke_invitation(revoked, actor=Actor.for_user(personas.owner), acting_role=Role.OWNER)
+    revoke_invitation(revoked, acting=acting_as(personas.owner, role=Role.OWNER))
     used, used_link = invite(personas, "three@example.com")
-    accept_invitation(used, make_operator("three"), actor=Actor.system("tests"))
+    accept_invitation(used, acting=acting_as(make_operator("three")))
     unknown_link = link_for("x" * 43)
 
     def answers(as_user: Any) -> list[tuple[int, str]]:
@@ -418,7 +417,7 @@ def test_an_invitation_revoked_while_its_page_was_open_cannot_be_accepted(client
     invitation, link = invite(personas, "newbie@example.com")
     client.force_login(newbie)
     assert client.get(link).status_code == 200
-    revoke_invitation(invitation, actor=Actor.for_user(personas.admin), acting_role=Role.ADMIN)
+    revoke_invitation(invitation, acting=acting_as(personas.admin, role=Role.ADMIN))
     assert NOT_VALID in client.post(f"{link}accept/").content.decode()
     assert member_role(personas, newbie) is None
 
@@ -434,7 +433,7 @@ def test_two_operators_accepting_at_once_use_the_invitation_once(personas: Any) 
     def accept(user: Any) -> None:
         try:
             both_ready.wait(timeout=10)
-            accept_invitation(invitation, user, actor=Actor.for_user(user))
+            accept_invitation(invitation, acting=acting_as(user))
             outcomes[user.username] = "joined"
         except InvitationNotValid:
             outcomes[user.username] = "no longer valid"
@@ -519,7 +518,9 @@ def test_the_sign_up_service_refuses_a_look_alike_too(personas: Any) -> None:
     make_operator("alice")
     invitation, _ = invite(personas, "fresh-person@example.com")
     with pytest.raises(UsernameNotAllowed):
-        sign_up_with_invitation(invitation, username="a1ice", password="long-enough-pass-9")
+        sign_up_with_invitation(
+            invitation, username="a1ice", password="long-enough-pass-9", acting=Acting.platform("invitation sign-up")
+        )
     assert not get_user_model().objects.filter(email="fresh-person@example.com").exists()
 
 
@@ -561,5 +562,7 @@ def test_the_sign_up_service_refuses_a_second_account_for_an_address(personas: A
     make_operator("newbie")
     invitation, _ = invite(personas, "NEWBIE@example.com")
     with pytest.raises(AccountExists):
-        sign_up_with_invitation(invitation, username="newbie2", password="long-enough-pass-9")
+        sign_up_with_invitation(
+            invitation, username="newbie2", password="long-enough-pass-9", acting=Acting.platform("invitation sign-up")
+        )
     assert get_user_model().objects.filter(email__iexact="newbie@example.com").count() == 1

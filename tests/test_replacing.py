@@ -22,7 +22,7 @@ from flows_app.replacing import (
     restore_revision,
 )
 from flows_app.services import BindingSpec, StaleRevision, create_flow
-from tenants.acting import Actor
+from tests.factories import acting_as
 from tests.flow_helpers import SYSTEM, attach, custom_action, flow_of
 
 POST_AUTH = "login.post-auth"
@@ -77,7 +77,7 @@ def test_restore_makes_a_new_revision_equal_to_the_earlier_one_and_keeps_history
     tenant = history.tenant_a
     flow = flow_of(tenant)
     before = {n: bindings_of(revision(tenant, n)) for n in range(1, 6)}
-    made = restore_revision(flow, 3, expected_revision=5, actor=Actor.for_user(history.editor), user=history.editor)
+    made = restore_revision(flow, 3, expected_revision=5, acting=acting_as(history.editor))
     assert made.number == 6 and made.comment == "Restored revision 3" and made.created_by == history.editor
     assert flow_of(tenant).current_revision == made
     assert bindings_of(made) == before[3]
@@ -89,7 +89,7 @@ def test_restore_makes_a_new_revision_equal_to_the_earlier_one_and_keeps_history
 
 def test_restore_is_audited_as_flow_changes_noted_with_the_revision(history: Any) -> None:
     tenant = history.tenant_a
-    restore_revision(flow_of(tenant), 3, expected_revision=5, actor=Actor.for_user(history.editor))
+    restore_revision(flow_of(tenant), 3, expected_revision=5, acting=acting_as(history.editor))
     events = AuditEvent.objects.filter(tenant=tenant, flow_revision=6).order_by("id")
     assert {(e.type, e.trigger, e.action_slug) for e in events} == {
         ("flow.action_attached", PRE_CREDENTIAL, "rate-limit-by-ip"),
@@ -110,12 +110,12 @@ def test_restore_is_audited_as_flow_changes_noted_with_the_revision(history: Any
 def test_restore_refuses_a_stale_revision_an_unknown_one_and_one_that_changes_nothing(history: Any) -> None:
     flow = flow_of(history.tenant_a)
     with pytest.raises(StaleRevision) as stale:
-        restore_revision(flow, 3, expected_revision=4, actor=SYSTEM)
+        restore_revision(flow, 3, expected_revision=4, acting=SYSTEM)
     assert stale.value.current.number == 5
     with pytest.raises(NoSuchRevision, match="no revision 9"):
-        restore_revision(flow, 9, expected_revision=5, actor=SYSTEM)
+        restore_revision(flow, 9, expected_revision=5, acting=SYSTEM)
     with pytest.raises(NothingToChange, match="already has these bindings"):
-        restore_revision(flow, 5, expected_revision=5, actor=SYSTEM)
+        restore_revision(flow, 5, expected_revision=5, acting=SYSTEM)
     assert flow_of(history.tenant_a).current_revision.number == 5  # type: ignore[union-attr]
 
 
@@ -124,7 +124,7 @@ def test_restore_refuses_a_revision_whose_action_was_deleted_since_naming_the_bi
     custom_action(tenant, "geo-gate", 'return { kind: "continue" };', [POST_AUTH])
     attach(tenant, POST_AUTH, risk_block(50), BindingSpec("geo-gate", "0.1.0", {}))
     attach(tenant, POST_AUTH)
-    delete_action(personas.tenant_a.actions.get(slug="geo-gate"), actor=SYSTEM)
+    delete_action(personas.tenant_a.actions.get(slug="geo-gate"), acting=SYSTEM)
     # A new action takes the slug: restoring must not quietly bind it in the old one's place.
     custom_action(tenant, "geo-gate", 'return { kind: "block", reason: "new" };', [POST_AUTH])
     plan = plan_restore(flow_of(tenant), 2)
@@ -137,7 +137,7 @@ def test_restore_refuses_a_revision_whose_action_was_deleted_since_naming_the_bi
     )
     assert "was deleted after r2" in problem.message
     with pytest.raises(ReplacementRefused, match="deleted"):
-        restore_revision(flow_of(tenant), 2, expected_revision=3, actor=SYSTEM)
+        restore_revision(flow_of(tenant), 2, expected_revision=3, acting=SYSTEM)
     assert flow_of(tenant).current_revision.number == 3  # type: ignore[union-attr]
 
 
@@ -150,11 +150,11 @@ def test_restore_checks_configs_with_todays_validator(personas: Any) -> None:
     (problem,) = plan_restore(flow_of(tenant), 2).problems
     assert problem.field == f"{POST_AUTH}.0.config.url" and problem.action == "webhook-emit"
     with pytest.raises(ReplacementRefused):
-        restore_revision(flow_of(tenant), 2, expected_revision=3, actor=SYSTEM)
+        restore_revision(flow_of(tenant), 2, expected_revision=3, acting=SYSTEM)
 
 
 def staging(tenant: Any, kind: str = "login", slug: str = "login-staging") -> Flow:
-    return create_flow(tenant, name=slug.replace("-", " ").title(), slug=slug, kind=kind, actor=SYSTEM)
+    return create_flow(tenant, name=slug.replace("-", " ").title(), slug=slug, kind=kind, acting=SYSTEM)
 
 
 def test_promote_replaces_every_slot_of_the_target_as_one_revision(history: Any) -> None:
@@ -164,7 +164,7 @@ def test_promote_replaces_every_slot_of_the_target_as_one_revision(history: Any)
     claim = BindingSpec("decorate-token", "1.0.0", {"claim": "https://example.com/plan", "value": "gold"})
     attach(tenant, "login.pre-token", claim, flow_slug="login-staging")
     source = flow_of(tenant, "login-staging")
-    made = promote_flow(source, flow_of(tenant), expected_revision=5, actor=SYSTEM)
+    made = promote_flow(source, flow_of(tenant), expected_revision=5, acting=SYSTEM)
     assert made.number == 6 and made.comment == "Promoted from login-staging r3"
     assert bindings_of(made) == bindings_of(source.current_revision)  # type: ignore[arg-type]
     assert flow_of(tenant, "login-staging").current_revision.number == 3  # type: ignore[union-attr]
@@ -184,14 +184,14 @@ def test_promote_refuses_another_kind_the_same_flow_and_a_stale_target(history: 
     attach(tenant, POST_AUTH, risk_block(70), flow_slug="login-staging")
     login, source = flow_of(tenant), flow_of(tenant, "login-staging")
     with pytest.raises(NotPromotable, match="same kind") as other_kind:
-        promote_flow(flow_of(tenant, "registration"), login, expected_revision=5, actor=SYSTEM)
+        promote_flow(flow_of(tenant, "registration"), login, expected_revision=5, acting=SYSTEM)
     assert other_kind.value.field == "from"
     with pytest.raises(NotPromotable, match="into itself"):
-        promote_flow(login, login, expected_revision=5, actor=SYSTEM)
+        promote_flow(login, login, expected_revision=5, acting=SYSTEM)
     with pytest.raises(StaleRevision):
-        promote_flow(source, login, expected_revision=4, actor=SYSTEM)
+        promote_flow(source, login, expected_revision=4, acting=SYSTEM)
     with pytest.raises(NotPromotable, match="no revision 7") as unknown:
-        promote_flow(source, login, source_revision=7, expected_revision=5, actor=SYSTEM)
+        promote_flow(source, login, source_revision=7, expected_revision=5, acting=SYSTEM)
     assert unknown.value.field == "from_revision"
     assert flow_of(tenant).current_revision.number == 5  # type: ignore[union-attr]
 
@@ -202,7 +202,7 @@ def test_promote_takes_the_previewed_source_revision_and_validates_its_configs(p
     attach(tenant, POST_AUTH, risk_block(70), flow_slug="login-staging")
     attach(tenant, POST_AUTH, risk_block(20), flow_slug="login-staging")
     source, login = flow_of(tenant, "login-staging"), flow_of(tenant)
-    promote_flow(source, login, source_revision=2, expected_revision=1, actor=SYSTEM)
+    promote_flow(source, login, source_revision=2, expected_revision=1, acting=SYSTEM)
     (promoted,) = Binding.objects.filter(revision=flow_of(tenant).current_revision)
     assert promoted.config["threshold"] == 70
     # A config today's checks refuse is named, field by field, and nothing is saved.
@@ -210,7 +210,7 @@ def test_promote_takes_the_previewed_source_revision_and_validates_its_configs(p
     plan = plan_promote(flow_of(tenant, "login-staging"), flow_of(tenant))
     assert [p.field for p in plan.problems] == [f"{POST_AUTH}.0.config.threshold"]
     with pytest.raises(ReplacementRefused):
-        promote_flow(flow_of(tenant, "login-staging"), flow_of(tenant), expected_revision=2, actor=SYSTEM)
+        promote_flow(flow_of(tenant, "login-staging"), flow_of(tenant), expected_revision=2, acting=SYSTEM)
     assert flow_of(tenant).current_revision.number == 2  # type: ignore[union-attr]
 
 
@@ -220,7 +220,7 @@ def test_restore_brings_back_exactly_the_secrets_of_the_revision(personas: Any) 
     custom_action(tenant, "crm-sync", 'return { kind: "continue" };', [POST_AUTH], schema)
     attach(tenant, POST_AUTH, BindingSpec("crm-sync", "0.1.0", {}))
     attach(tenant, POST_AUTH, BindingSpec("crm-sync", "0.1.0", {"api_key": "k-0123456789"}))
-    restore_revision(flow_of(tenant), 2, expected_revision=3, actor=SYSTEM)
+    restore_revision(flow_of(tenant), 2, expected_revision=3, acting=SYSTEM)
     # r2 had no key: a restore that kept r3's would not be r2.
     (restored,) = Binding.objects.filter(revision=flow_of(tenant).current_revision)
     assert stored_secrets(restored) == {}

@@ -33,7 +33,7 @@ def saved_twice(personas: Any) -> Any:
     """login: r1 empty · r2 risk block at 50 · r3 at 90; login-staging (same kind): r2 at 75."""
     attach(personas.tenant_a, POST_AUTH, risk_block(50))
     attach(personas.tenant_a, POST_AUTH, risk_block(90))
-    create_flow(personas.tenant_a, name="Login staging", slug="login-staging", kind="login", actor=SYSTEM)
+    create_flow(personas.tenant_a, name="Login staging", slug="login-staging", kind="login", acting=SYSTEM)
     attach(personas.tenant_a, POST_AUTH, risk_block(75), flow_slug="login-staging")
     return personas
 
@@ -88,7 +88,7 @@ def test_other_tenants_and_unknown_revisions_are_404(saved_twice: Any) -> None:
     assert editor.get(f"/t/acme/flows/login/revisions/{'9' * 30}/restore/").status_code == 404
     assert editor.get("/t/acme/flows/login-staging/promote/nope/").status_code == 404
     # Another tenant's flow as the target is not found either.
-    create_flow(saved_twice.tenant_b, name="Theirs", slug="theirs", kind="login", actor=SYSTEM)
+    create_flow(saved_twice.tenant_b, name="Theirs", slug="theirs", kind="login", acting=SYSTEM)
     assert editor.post("/t/acme/flows/login/promote/theirs/", {"base_revision": "1"}).status_code == 404
     assert thresholds(saved_twice.tenant_a) == [90]
 
@@ -112,7 +112,7 @@ def test_a_revision_that_cannot_be_restored_says_which_binding_and_why(personas:
     custom_action(tenant, "geo-gate", 'return { kind: "continue" };', [POST_AUTH])
     attach(tenant, POST_AUTH, risk_block(50), BindingSpec("geo-gate", "0.1.0", {}))
     attach(tenant, POST_AUTH)
-    delete_action(tenant.actions.get(slug="geo-gate"), actor=SYSTEM)
+    delete_action(tenant.actions.get(slug="geo-gate"), acting=SYSTEM)
     editor = web(personas.editor)
     html = editor.get(RESTORE).content.decode()
     assert "<code>r2</code> cannot be restored" in html
@@ -130,7 +130,7 @@ def test_restoring_what_is_already_running_offers_nothing(saved_twice: Any) -> N
 
 
 def test_promote_into_lists_flows_of_the_same_kind_only(saved_twice: Any) -> None:
-    create_flow(saved_twice.tenant_a, name="Signup staging", slug="signup-staging", kind="registration", actor=SYSTEM)
+    create_flow(saved_twice.tenant_a, name="Signup staging", slug="signup-staging", kind="registration", acting=SYSTEM)
     editor = web(saved_twice.editor)
     assert 'href="/t/acme/flows/login-staging/promote/"' in editor.get("/t/acme/flows/login-staging/").content.decode()
     html = editor.get("/t/acme/flows/login-staging/promote/").content.decode()

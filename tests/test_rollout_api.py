@@ -10,7 +10,7 @@ from actions_app.models import ActionVersion
 from audit_app.models import AuditEvent
 from flows_app.models import Binding, FlowRevision
 from flows_app.services import BindingSpec
-from tenants.acting import Actor
+from tenants.acting import Acting
 from tenants.services import revoke_api_token
 from tests.flow_helpers import attach, custom_action, flow_of
 from tests.test_api_actions import bearer
@@ -231,8 +231,8 @@ def test_missing_scopes_are_all_named(client: Any, personas: Any, api_token: Any
 def test_a_revoked_token_is_refused(client: Any, personas: Any) -> None:
     from tenants.services import create_api_token
 
-    row, token = create_api_token(personas.tenant_a, name="ci", scopes=list(ALL_SCOPES), actor=Actor.system("t"))
-    revoke_api_token(row, actor=Actor.system("t"))
+    row, token = create_api_token(personas.tenant_a, name="ci", scopes=list(ALL_SCOPES), acting=Acting.platform("t"))
+    revoke_api_token(row, acting=Acting.platform("t"))
     assert rollout(client, token).status_code == 401
 
 

@@ -24,7 +24,7 @@ from audit_app.models import AuditEvent
 from flows_app.models import Binding, Flow, FlowRevision
 from flows_app.services import BindingSpec
 from orchestration.founding import create_tenant
-from tenants.acting import Actor
+from tenants.acting import Acting
 from tenants.models import ApiToken, Tenant
 from tenants.services import create_api_token, revoke_api_token
 from tests.flow_helpers import attach
@@ -40,11 +40,11 @@ BOUNDED = {
     "required": ["threshold"],
 }
 SCOPES = ["actions:write", "actions:publish", "flows:write"]
-SYSTEM = Actor.system("tests")
+SYSTEM = Acting.platform("tests")
 
 
 def token_for(tenant: Tenant, scopes: list[str] = SCOPES) -> tuple[ApiToken, str]:
-    return create_api_token(tenant, name="rollout", scopes=scopes, actor=SYSTEM)
+    return create_api_token(tenant, name="rollout", scopes=scopes, acting=SYSTEM)
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def three_tenants(personas: Any, live_server: Any, tmp_path: Path) -> dict[str, 
     _, acme_token = token_for(personas.tenant_a)
     _, globex_token = token_for(personas.tenant_b)
     revoked, initech_token = token_for(initech)
-    revoke_api_token(revoked, actor=SYSTEM)
+    revoke_api_token(revoked, acting=SYSTEM)
     tenants_file = tmp_path / "tenants.txt"
     tenants_file.write_text(
         "# tenant-url   token\n"

@@ -253,7 +253,7 @@ def test_a_stale_save_is_refused(personas: Any) -> None:
     tenant = personas.tenant_a
     attach(tenant, POST_AUTH, risk_block())
     with pytest.raises(StaleRevision) as stale:
-        save_flow_slots(flow_of(tenant), {POST_AUTH: []}, expected_revision=1, actor=SYSTEM)
+        save_flow_slots(flow_of(tenant), {POST_AUTH: []}, expected_revision=1, acting=SYSTEM)
     assert stale.value.current.number == 2
     assert flow_of(tenant).current_revision.bindings.count() == 1  # type: ignore[union-attr]
 

@@ -233,7 +233,7 @@ def _column(html: str, column_id: str) -> str:
 def test_replay_runs_another_version_beside_the_recorded_result(client: Any, personas: Any, gate: Action) -> None:
     recorded = _recorded_run(personas)
     save_action_version(
-        gate, VersionDraft(BLOCKING, {"type": "object", "properties": {}}, [POST_AUTH]), author=None, actor=SYSTEM
+        gate, VersionDraft(BLOCKING, {"type": "object", "properties": {}}, [POST_AUTH]), acting=SYSTEM
     )  # 0.1.1, a draft
     client.force_login(personas.editor)
     opened = client.get(f"/t/acme/actions/risk-gate/?replay={recorded.pk}").content.decode()

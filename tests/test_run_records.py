@@ -15,6 +15,7 @@ from core.row_insert import add_rows, prepare_insert, prepare_update, write_at_o
 from flows_app.models import ActionExecution, Flow, FlowTransaction, WebhookDelivery
 from flows_app.prepared import flow_for_run
 from flows_app.services import BindingSpec, set_flow_enabled
+from tenants.acting import Acting
 from tests.flow_helpers import attach, flow_of
 
 
@@ -33,7 +34,7 @@ def test_flow_for_run_matches_the_orm(personas: Any) -> None:
 
 
 def test_flow_for_run_sees_disabling_and_other_tenants_flows_not_at_all(personas: Any) -> None:
-    set_flow_enabled(flow_of(personas.tenant_a), False)
+    set_flow_enabled(flow_of(personas.tenant_a), False, acting=Acting.platform("tests"))
     loaded = flow_for_run(personas.tenant_a, "login")
     assert loaded is not None and loaded.enabled is False
     assert flow_for_run(personas.tenant_a, "no-such-flow") is None

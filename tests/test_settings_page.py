@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit_app.models import AuditEvent
-from tenants.acting import Actor
+from tenants.acting import Acting
 from tenants.models import API_SCOPES, ApiToken, Invitation, Membership
 from tenants.permissions import grant_object_to_operator
 from tenants.roles import Role
@@ -29,12 +29,13 @@ from tenants.services import (
     remove_member,
 )
 from tests.conftest import make_operator
+from tests.factories import acting_as
 from tests.test_url_walk import add_custom_action
 
 SETTINGS = "/t/acme/settings/"
 HTMX_TOKENS = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "api-tokens"}
 HTMX_MEMBERS = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "members"}
-SYSTEM = Actor.system("tests")
+SYSTEM = Acting.platform("tests")
 
 
 def as_user(client: Any, user: Any) -> Any:
@@ -55,7 +56,7 @@ def events(personas: Any, event_type: str) -> list[AuditEvent]:
 
 
 def make_token(personas: Any, name: str, **kwargs: Any) -> tuple[ApiToken, str]:
-    return create_api_token(personas.tenant_a, name=name, scopes=["actions:read"], actor=SYSTEM, **kwargs)
+    return create_api_token(personas.tenant_a, name=name, scopes=["actions:read"], **kwargs, acting=SYSTEM)
 
 
 # --- The page and who sees what ---
@@ -307,7 +308,7 @@ def test_only_admins_and_owners_manage_tokens(client: Any, personas: Any, role: 
 
 
 def test_another_tenants_token_cannot_be_revoked(client: Any, personas: Any) -> None:
-    theirs, secret = create_api_token(personas.tenant_b, name="Globex CI", scopes=["actions:read"], actor=SYSTEM)
+    theirs, secret = create_api_token(personas.tenant_b, name="Globex CI", scopes=["actions:read"], acting=SYSTEM)
     as_user(client, personas.owner)
     assert client.post(f"{SETTINGS}tokens/{theirs.key_id}/revoke/", {"confirm": "yes"}).status_code == 404
     assert authenticate_token(secret) is not None
@@ -504,9 +505,11 @@ def test_member_change_rules(acting: Role, current: Role | None, new: Role | Non
 def test_services_apply_the_acting_role(personas: Any) -> None:
     owner_membership = Membership.objects.get(tenant=personas.tenant_a, user=personas.owner)
     with pytest.raises(MemberChangeNotAllowed):
-        remove_member(owner_membership, actor=Actor.for_user(personas.admin), acting_role=Role.ADMIN)
+        remove_member(owner_membership, acting=acting_as(personas.admin, role=Role.ADMIN))
     with pytest.raises(MemberChangeNotAllowed):
-        add_member(personas.tenant_a, make_operator("x"), Role.OWNER, actor=SYSTEM, acting_role=Role.ADMIN)
+        add_member(
+            personas.tenant_a, make_operator("x"), Role.OWNER, acting=Acting(SYSTEM.actor, SYSTEM.meta, role=Role.ADMIN)
+        )
     assert Membership.objects.filter(tenant=personas.tenant_a).count() == 4
 
 
@@ -514,7 +517,7 @@ def test_services_apply_the_acting_role(personas: Any) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_two_owners_demoting_each_other_at_once_leave_one_owner(personas: Any) -> None:
     second = Membership.objects.get(tenant=personas.tenant_a, user=personas.admin)
-    change_member_role(second, Role.OWNER, actor=SYSTEM)
+    change_member_role(second, Role.OWNER, acting=SYSTEM)
     first, second = Membership.objects.filter(tenant=personas.tenant_a, role="owner").order_by("pk")
     first_demoted_uncommitted = threading.Event()
     let_first_commit = threading.Event()
@@ -523,7 +526,7 @@ def test_two_owners_demoting_each_other_at_once_leave_one_owner(personas: Any) -
     def demote(name: str, membership: Membership, hold_open: bool) -> None:
         try:
             with transaction.atomic():
-                change_member_role(membership, Role.ADMIN, actor=SYSTEM, acting_role=Role.OWNER)
+                change_member_role(membership, Role.ADMIN, acting=Acting(SYSTEM.actor, SYSTEM.meta, role=Role.OWNER))
                 if hold_open:  # the first demotion is done but not committed yet
                     first_demoted_uncommitted.set()
                     let_first_commit.wait(timeout=10)
@@ -553,7 +556,6 @@ def test_two_owners_demoting_each_other_at_once_leave_one_owner(personas: Any) -
 
 def test_a_demoted_owner_cannot_still_grant_owner_with_the_role_they_had(personas: Any) -> None:
     """The acting role is re-read under the tenant lock, not taken from the start of the request."""
-    from tenants.acting import Actor
     from tenants.models import Membership
     from tenants.roles import Role
     from tenants.services import MemberChangeNotAllowed, change_member_role
@@ -562,6 +564,6 @@ def test_a_demoted_owner_cannot_still_grant_owner_with_the_role_they_had(persona
     Membership.objects.filter(pk=owner_membership.pk).update(role=Role.ADMIN.value)  # demoted meanwhile
     editor = Membership.objects.get(tenant=personas.tenant_a, user=personas.editor)
     with pytest.raises(MemberChangeNotAllowed):
-        change_member_role(editor, Role.OWNER, actor=Actor.for_user(personas.owner), acting_role=Role.OWNER)
+        change_member_role(editor, Role.OWNER, acting=acting_as(personas.owner, role=Role.OWNER))
     editor.refresh_from_db()
     assert editor.role == Role.EDITOR.value

@@ -85,7 +85,7 @@ def test_the_service_refuses_before_saving_anything(personas: Any) -> None:
     flow = flow_of(personas.tenant_a)
     specs = [BindingSpec("block-by-risk-score", "1.0.0", {"threshold": 90}, timeout_ms=50)] * 21
     with pytest.raises(InvalidBindings) as refused:
-        save_flow_slots(flow, {POST_AUTH: specs}, expected_revision=1, actor=SYSTEM)
+        save_flow_slots(flow, {POST_AUTH: specs}, expected_revision=1, acting=SYSTEM)
     assert list(refused.value.errors) == [POST_AUTH]
     assert flow_of(personas.tenant_a).current_revision.number == 1  # type: ignore[union-attr]
 

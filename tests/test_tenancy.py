@@ -12,15 +12,16 @@ from audit_app.models import AuditEvent
 from flows_app.models import Flow
 from orchestration.founding import create_tenant
 from tenants.access import get_visible_or_404, require_object_perm, tenant_access, visible
-from tenants.acting import Actor
+from tenants.acting import Acting
 from tenants.models import Membership
 from tenants.permissions import grant_object_to_operator
 from tenants.roles import Role
 from tenants.services import MembershipError, add_member, change_member_role, remove_member
 from tests.conftest import make_operator
+from tests.factories import acting_as
 from tests.test_url_walk import add_custom_action
 
-SYSTEM = Actor.system("tests")
+SYSTEM = Acting.platform("tests")
 
 
 def access_for(user: Any, tenant_slug: str) -> Any:
@@ -112,11 +113,11 @@ def test_global_model_permissions_open_no_tenant(personas: Any) -> None:
 
 def test_member_changes_are_audited(personas: Any) -> None:
     newcomer = make_operator("newcomer")
-    membership = add_member(personas.tenant_a, newcomer, Role.VIEWER, actor=Actor.for_user(personas.owner))
-    change_member_role(membership, Role.EDITOR, actor=Actor.for_user(personas.owner))
+    membership = add_member(personas.tenant_a, newcomer, Role.VIEWER, acting=acting_as(personas.owner))
+    change_member_role(membership, Role.EDITOR, acting=acting_as(personas.owner))
     access = access_for(newcomer, "acme")
     require_object_perm(access, "change_action", add_custom_action(personas.tenant_a, "after-promotion"))
-    remove_member(membership, actor=Actor.for_user(personas.owner))
+    remove_member(membership, acting=acting_as(personas.owner))
 
     events = list(AuditEvent.objects.filter(tenant=personas.tenant_a, target="newcomer").order_by("id"))
     assert [e.type for e in events] == ["member.added", "member.role_changed", "member.removed"]
@@ -130,20 +131,20 @@ def test_member_changes_are_audited(personas: Any) -> None:
 def test_the_last_owner_cannot_leave_or_be_demoted(personas: Any) -> None:
     owner_membership = Membership.objects.get(tenant=personas.tenant_a, user=personas.owner)
     with pytest.raises(MembershipError):
-        remove_member(owner_membership, actor=SYSTEM)
+        remove_member(owner_membership, acting=SYSTEM)
     with pytest.raises(MembershipError):
-        change_member_role(owner_membership, Role.ADMIN, actor=SYSTEM)
+        change_member_role(owner_membership, Role.ADMIN, acting=SYSTEM)
     assert Membership.objects.get(pk=owner_membership.pk).role == "owner"
     # With a second owner, the first may step down.
     second = Membership.objects.get(tenant=personas.tenant_a, user=personas.admin)
-    change_member_role(second, Role.OWNER, actor=SYSTEM)
-    change_member_role(owner_membership, Role.ADMIN, actor=SYSTEM)
+    change_member_role(second, Role.OWNER, acting=SYSTEM)
+    change_member_role(owner_membership, Role.ADMIN, acting=SYSTEM)
     assert Membership.objects.get(pk=owner_membership.pk).role == "admin"
 
 
 def test_adding_a_member_twice_is_refused(personas: Any) -> None:
     with pytest.raises(MembershipError):
-        add_member(personas.tenant_a, personas.viewer, Role.EDITOR, actor=SYSTEM)
+        add_member(personas.tenant_a, personas.viewer, Role.EDITOR, acting=SYSTEM)
 
 
 def test_refusals_are_console_pages_that_say_why(client: Any, personas: Any) -> None:

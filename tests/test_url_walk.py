@@ -16,6 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from actions_app.models import Action, ActionKind, ActionVersion, content_checksum
+from tenants.acting import Acting
 from tenants.permissions import grant_tenant_roles
 
 # An invitation link's pages: outside any tenant, open to whoever holds the link (the invitee is
@@ -185,7 +186,7 @@ def both_tenants_have_objects(personas: Any) -> Any:
         action = add_custom_action(tenant, "secret-action")
         flow = attach(tenant, "login.post-auth", BindingSpec("webhook-emit", "1.0.0", hook, key=WALK_BINDING_KEY))
         # A second login flow: what the promote pages promote into.
-        create_flow(tenant, name="Login staging", slug="login-staging", kind="login")
+        create_flow(tenant, name="Login staging", slug="login-staging", kind="login", acting=Acting.platform("tests"))
         ActionExecution.objects.create(
             tenant=tenant,
             flow=flow,

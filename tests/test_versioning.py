@@ -19,7 +19,8 @@ from actions_app.versioning import (
     save_action_version,
 )
 from audit_app.models import AuditEvent
-from tenants.acting import Actor
+from tenants.acting import Acting
+from tests.factories import acting_as
 
 GOOD = """export async function execute(input: ActionInput): Promise<ActionResult> {
   return { kind: "continue" };
@@ -39,20 +40,12 @@ def draft(source: str = GOOD, schema: Any = None, triggers: list[str] | None = N
 
 def create(personas: Any, slug: str = "my-action", source: str = GOOD, **kwargs: Any) -> ActionVersion:
     return create_custom_action(
-        personas.tenant_a,
-        name="My action",
-        slug=slug,
-        draft=draft(source),
-        author=personas.editor,
-        actor=Actor.for_user(personas.editor),
-        **kwargs,
+        personas.tenant_a, name="My action", slug=slug, draft=draft(source), **kwargs, acting=acting_as(personas.editor)
     ).version
 
 
 def save(action: Action, personas: Any, d: VersionDraft, **kwargs: Any) -> ActionVersion:
-    return save_action_version(
-        action, d, author=personas.editor, actor=Actor.for_user(personas.editor), **kwargs
-    ).version
+    return save_action_version(action, d, **kwargs, acting=acting_as(personas.editor)).version
 
 
 def test_the_first_save_is_0_1_0_draft_and_is_audited(personas: Any) -> None:
@@ -105,7 +98,7 @@ def test_type_errors_refuse_the_save_unless_saved_anyway(personas: Any) -> None:
     forced = save(action, personas, draft(BAD), save_anyway=True)
     assert forced.saved_with_errors and forced.version == "0.1.1"
     with pytest.raises(InvalidDraft, match="cannot be published"):
-        publish_version(forced, actor=Actor.for_user(personas.admin))
+        publish_version(forced, acting=acting_as(personas.admin))
 
 
 def test_a_stale_editor_gets_a_conflict_not_an_overwrite(personas: Any) -> None:
@@ -129,7 +122,7 @@ def test_a_stale_editor_gets_a_conflict_not_an_overwrite(personas: Any) -> None:
 def test_bad_metadata_is_named(personas: Any, field: str, kwargs: dict[str, Any]) -> None:
     arguments: dict[str, Any] = {"name": "Fine name", "slug": "fine-slug", **kwargs}
     with pytest.raises(InvalidDraft) as error:
-        create_custom_action(personas.tenant_a, draft=draft(), author=None, actor=Actor.system("tests"), **arguments)
+        create_custom_action(personas.tenant_a, draft=draft(), **arguments, acting=Acting.platform("tests"))
     assert field in error.value.errors
 
 
@@ -140,7 +133,7 @@ def test_a_slug_is_unique_in_a_tenant_not_across_tenants(personas: Any) -> None:
     with pytest.raises(InvalidDraft, match="already exists"):
         create(personas, slug="domain-allowlist")
     other = create_custom_action(
-        personas.tenant_b, name="x", slug="my-action", draft=draft(), author=None, actor=Actor.system("tests")
+        personas.tenant_b, name="x", slug="my-action", draft=draft(), acting=Acting.platform("tests")
     )
     assert other.version.version == "0.1.0"
 
@@ -165,8 +158,8 @@ def test_bad_drafts_are_refused_with_the_field_named(personas: Any, d: VersionDr
 
 def test_publishing_marks_the_version_and_is_audited_once(personas: Any) -> None:
     version = create(personas)
-    publish_version(version, actor=Actor.for_user(personas.admin), user=personas.admin)
-    publish_version(version, actor=Actor.for_user(personas.admin), user=personas.admin)
+    publish_version(version, acting=acting_as(personas.admin))
+    publish_version(version, acting=acting_as(personas.admin))
     version.refresh_from_db()
     assert version.status == "published" and version.published_by == personas.admin
     events = AuditEvent.objects.filter(tenant=personas.tenant_a, type="flow.action_published")

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tenants.acting import Acting
 from tests.accessibility import severe_violations
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -212,13 +213,12 @@ def sample_values() -> dict[str, str]:
 def promote_target(tenant: Any, source: Any) -> Any:
     from flows_app.models import Flow
     from flows_app.services import create_flow
-    from tenants.acting import Actor
 
     existing = Flow.objects.filter(tenant=tenant, kind=source.kind).exclude(pk=source.pk).first()
     if existing is not None:
         return existing
     name, slug = f"Walk {source.kind} staging", f"walk-{source.kind}-staging"
-    return create_flow(tenant, name=name, slug=slug, kind=source.kind, actor=Actor.system("production walk"))
+    return create_flow(tenant, name=name, slug=slug, kind=source.kind, acting=Acting.platform("production walk"))
 
 
 def fill(route: str, values: dict[str, str]) -> str:
@@ -232,7 +232,6 @@ def fill(route: str, values: dict[str, str]) -> str:
 
 def invite_someone() -> dict[str, str]:
     """A pending invitation of acme, for the invitation pages (its link is shown once)."""
-    from tenants.acting import Actor
     from tenants.invitations import invite_member
     from tenants.models import Tenant
     from tenants.roles import Role
@@ -242,9 +241,8 @@ def invite_someone() -> dict[str, str]:
         tenant,
         "walk-invitee@example.com",
         Role.VIEWER,
-        actor=Actor.system("production walk"),
-        invited_by=None,
         link_for=lambda secret: secret,
+        acting=Acting.platform("production walk"),
     )
     return {"invitation_id": str(invitation.pk), "invitation_token": token}
 

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from audit_app.retention import ChainBrokenBeforePurge, PurgePlan, plan_purge, purge_tenant
 from audit_app.security import purge_security_log
 from audit_app.unreadable import UnreadableTenant, tenants_in_slug_order
+from tenants.acting import Acting
 from tenants.models import Tenant
 
 
@@ -55,7 +56,7 @@ class Command(BaseCommand):
                     plan = plan_purge(tenant, max_events=max_events)
                     self.stdout.write(f"{tenant.slug}: would purge {self._span(plan)} ({_kept(plan)})")
                     continue
-                result = purge_tenant(tenant, max_events=max_events)
+                result = purge_tenant(tenant, acting=Acting.platform("purge_audit"), max_events=max_events)
             except ChainBrokenBeforePurge as refusal:
                 refused = True
                 self.stdout.write(f"{tenant.slug}: REFUSED, {refusal}")

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tenants.acting import Actor
+from tenants.acting import Acting
 from tenants.models import API_SCOPES, Tenant
 from tenants.services import TokenError, create_api_token
 
@@ -29,7 +29,7 @@ class Command(BaseCommand):
         scopes = [scope for item in options["scopes"] for scope in item.replace(",", " ").split()]
         try:
             _, secret = create_api_token(
-                tenant, name=options["name"], scopes=scopes, actor=Actor.system("create_api_token")
+                tenant, name=options["name"], scopes=scopes, acting=Acting.platform("create_api_token")
             )
         except TokenError as error:
             raise CommandError(str(error)) from error
