@@ -5,12 +5,14 @@ on; `block` and `redirect` end the slot; `demand_mfa` is remembered and the chai
 execution that fails follows its binding's on_error. What every execution did is written as one
 pending run record, in the same database transaction as the transaction row and the outbox
 messages the run produced; flows_app.run_records turns it into executions and audit events.
+How the results combine into the slot's outcome is flows_app.slot_outcome's alone.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -21,7 +23,6 @@ from django.utils import timezone
 from actions_app.models import ActionKind
 from actions_app.runtime import ExecutionError, execute_action, validate_action_result
 from actions_app.runtime.protocol import clip_error_message
-from actions_app.runtime.results import MAX_REASON_CHARS
 from actions_app.triggers import FLOW_SLOTS
 from core.rate_limits import CountersUnavailable
 from core.row_insert import PreparedInsert, PreparedUpdate, prepare_insert, prepare_update, write_at_once
@@ -31,17 +32,16 @@ from flows_app.models import (
     Flow,
     FlowRevision,
     FlowTransaction,
-    OnError,
     PendingRunRecord,
     WebhookDelivery,
 )
 from flows_app.outbound.outbox import delivery_values
-from flows_app.prepared import prepared_bindings
+from flows_app.prepared import PreparedBinding, prepared_bindings
 from flows_app.run_records import pending_record
+from flows_app.slot_outcome import counted_result, fold_slot_outcome
 from flows_app.template_behaviours import TemplateCall, TemplateOutcome, run_platform_template
 from tenants.acting import Acting
 
-OUTCOME_RANK = {"continue": 0, "demand_mfa": 1, "redirect": 2, "block": 3}
 ERROR_MESSAGE_COLUMN_CHARS = ActionExecution._meta.get_field("error_message").max_length or 500
 
 
@@ -190,61 +190,12 @@ def run_flow(flow: Flow, run: RunRequest, *, acting: Acting) -> RunResult:
     revision: FlowRevision = flow_tx.revision
     prepared = prepared_bindings(revision, run.trigger) if flow.enabled else []
     state: dict[str, Any] = dict(flow_tx.state)
-    claims: dict[str, Any] = {}
-    final: dict[str, Any] = {"kind": "continue"}
     reports: list[ExecutionReport] = []
     recorded: list[dict[str, Any]] = []
     outbound: list[tuple[Binding, Any]] = []
-    for item in prepared:
-        binding, config = item.binding, item.config
-        action_input = _action_input(flow, run, binding, transaction_id, state, config)
-        executed = _execute(binding, action_input, f"{flow.tenant_id}:{binding.key}")
-        outcome_kind = executed.result["kind"] if executed.result else "error"
-        applied = ""
-        effective = executed.result
-        if executed.error is not None:
-            applied = binding.on_error
-            effective = (
-                {
-                    "kind": "block",
-                    # The runtime already keeps messages short; a reason is never longer than one an
-                    # action may return itself.
-                    "reason": clip_error_message(
-                        f"{binding.action.slug} failed: {executed.error.message}", MAX_REASON_CHARS
-                    ),
-                }
-                if binding.on_error == OnError.BLOCK
-                else None
-            )
-        else:
-            outbound += [(binding, message) for message in executed.outbound]
-        reports.append(
-            ExecutionReport(
-                action=binding.action.slug,
-                version=binding.pinned_version.version,
-                trigger=run.trigger,
-                outcome=outcome_kind,
-                duration_ms=round(executed.duration_ms, 3),
-                error={"code": executed.error.code, "message": executed.error.message} if executed.error else None,
-                logs=executed.logs,
-                on_error_applied=applied,
-            )
-        )
-        masked = {**action_input, "context": {**action_input["context"], "config": item.masked_config}}
-        recorded.append(_execution_values(binding, executed, outcome_kind, applied, masked))
-        if effective is None:
-            continue
-        kind = effective["kind"]
-        if kind == "continue":
-            state.update(effective.get("state") or {})
-            claims.update(effective.get("claims") or {})
-        elif kind == "demand_mfa":
-            if OUTCOME_RANK[final["kind"]] < OUTCOME_RANK["demand_mfa"]:
-                final = dict(effective)
-        else:  # block or redirect end the slot
-            final = dict(effective)
-            break
-    final = {**final, "claims": claims, "state": state}
+    # A generator: the fold runs each binding when it needs its result, and none after a block or redirect.
+    executions = _execute_bindings(flow, run, prepared, transaction_id, state, reports, recorded, outbound)
+    final = fold_slot_outcome(state, executions)
     # Every value is worked out before anything is written (an empty slot leaves no record).
     records = prepare_insert(
         PendingRunRecord,
@@ -290,6 +241,48 @@ def run_flow(flow: Flow, run: RunRequest, *, acting: Acting) -> RunResult:
         relaxed_commit=not getattr(settings, "RUN_RECORDS_DURABLE", True),
     )
     return RunResult(transaction_id, revision.number, final, reports)
+
+
+def _execute_bindings(
+    flow: Flow,
+    run: RunRequest,
+    prepared: list[PreparedBinding],
+    transaction_id: str,
+    state: dict[str, Any],
+    reports: list[ExecutionReport],
+    recorded: list[dict[str, Any]],
+    outbound: list[tuple[Binding, Any]],
+) -> Iterator[dict[str, Any] | None]:
+    """Run the slot's bindings one at a time, as the outcome fold asks for them, each with the
+    `state` so far, and yield what each counts as (flows_app.slot_outcome). What each did goes
+    into `reports` (the answer), `recorded` (the run record) and `outbound` (webhook messages)."""
+    for item in prepared:
+        binding, config = item.binding, item.config
+        action_input = _action_input(flow, run, binding, transaction_id, state, config)
+        executed = _execute(binding, action_input, f"{flow.tenant_id}:{binding.key}")
+        outcome_kind = executed.result["kind"] if executed.result else "error"
+        applied = ""
+        if executed.error is not None:
+            applied = binding.on_error
+        else:
+            outbound += [(binding, message) for message in executed.outbound]
+        reports.append(
+            ExecutionReport(
+                action=binding.action.slug,
+                version=binding.pinned_version.version,
+                trigger=run.trigger,
+                outcome=outcome_kind,
+                duration_ms=round(executed.duration_ms, 3),
+                error={"code": executed.error.code, "message": executed.error.message} if executed.error else None,
+                logs=executed.logs,
+                on_error_applied=applied,
+            )
+        )
+        masked = {**action_input, "context": {**action_input["context"], "config": item.masked_config}}
+        recorded.append(_execution_values(binding, executed, outcome_kind, applied, masked))
+        yield counted_result(
+            executed.result, executed.error, action_slug=binding.action.slug, on_error=binding.on_error
+        )
 
 
 def _execution_values(

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from actions_app.triggers import FLOW_SLOTS
-from flows_app.engine import OUTCOME_RANK, RunRequest, RunResult, run_flow
+from flows_app.engine import RunRequest, RunResult, run_flow
 from flows_app.models import Flow
+from flows_app.slot_outcome import OUTCOME_RANK
 from tenants.acting import Acting
 
 ENDING_OUTCOMES = {"block", "redirect"}
