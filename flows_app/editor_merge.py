@@ -14,14 +14,8 @@ import json
 from dataclasses import dataclass, field
 
 from actions_app.schema_forms.fields import SecretField
-from flows_app.editor_state import (
-    Catalogue,
-    EditorBinding,
-    EditorSlot,
-    EditorState,
-    collect_config,
-    state_from_revision,
-)
+from flows_app.editor_form import state_from_revision
+from flows_app.editor_state import Catalogue, EditorBinding, EditorSlot, EditorState, collect_config
 from flows_app.models import Flow, FlowRevision
 
 SECRET_SHOWN = "••••••"

@@ -26,8 +26,9 @@ from core.api_types import RISK_SCORE_MESSAGE, risk_score_problem
 from core.http import HtmxHttpRequest
 from core.json_text import parse_json_text
 from flows_app.bindings import stored_secrets
+from flows_app.editor_form import EditorOp, apply_op, state_from_post, state_from_revision
 from flows_app.editor_merge import Conflict, merge_stale
-from flows_app.editor_state import Catalogue, EditorOp, EditorState, apply_op, state_from_post, state_from_revision
+from flows_app.editor_state import Catalogue, EditorState
 from flows_app.engine import RunRefused, RunRequest, RunResult, run_flow
 from flows_app.models import Binding, Flow, FlowRevision
 from flows_app.services import InvalidBindings, StaleRevision, save_flow_slots
