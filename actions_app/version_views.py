@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from actions_app.models import Action, ActionVersion
@@ -21,6 +21,7 @@ from actions_app.versioning import (
     save_action_version,
 )
 from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view
+from tenants.pages import render_tenant_page
 
 
 def _version_or_404(access: TenantAccess, action_slug: str, label: str) -> ActionVersion:
@@ -35,13 +36,11 @@ def _version_or_404(access: TenantAccess, action_slug: str, label: str) -> Actio
 def version_detail(request: HttpRequest, access: TenantAccess, action_slug: str, version_label: str) -> HttpResponse:
     version = _version_or_404(access, action_slug, version_label)
     context = {
-        "access": access,
-        "tenant": access.tenant,
         "action": version.action,
         "version": version,
         "schema_text": json.dumps(version.config_schema, indent=2),
     }
-    return render(request, "actions_app/version_detail.html", context)
+    return render_tenant_page(request, access, "actions_app/version_detail.html", context)
 
 
 @tenant_view
@@ -109,8 +108,6 @@ def version_diff(request: HttpRequest, access: TenantAccess, action_slug: str) -
         raise Http404("No such version")
     left, right = by_label[left_label], by_label[right_label]
     context = {
-        "access": access,
-        "tenant": access.tenant,
         "action": action,
         "versions": versions,
         "left": left,
@@ -123,4 +120,4 @@ def version_diff(request: HttpRequest, access: TenantAccess, action_slug: str) -
         "triggers_removed": [t for t in left.compatible_triggers if t not in right.compatible_triggers],
         "triggers_added": [t for t in right.compatible_triggers if t not in left.compatible_triggers],
     }
-    return render(request, "actions_app/version_diff.html", context)
+    return render_tenant_page(request, access, "actions_app/version_diff.html", context)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.views.decorators.http import require_http_methods
 
 from audit_app.forms import RetentionForm
 from audit_app.retention import InvalidRetention, retention_days, set_retention
 from core.http import HtmxHttpRequest
 from tenants.access import TenantAccess, tenant_view
+from tenants.pages import render_tenant_page
 from tenants.roles import Role
 
 
@@ -29,20 +30,16 @@ def _render(
     request: HtmxHttpRequest, access: TenantAccess, form: RetentionForm, days: int | None, *, saved: bool = False
 ) -> HttpResponse:
     context = {
-        "access": access,
-        "tenant": access.tenant,
         "form": form,
         "retention_days": days,
         "can_change_retention": can_change_retention(access),
         "saved": saved,
     }
-    template = "audit_app/retention.html"
-    if request.htmx:
-        template += "#retention"
     # htmx swaps only 2xx answers, so the partial with its errors comes back as 200; a plain form
     # post gets the whole page with 422.
     status = 422 if form.errors and not request.htmx else 200
-    return render(request, template, context, status=status)
+    partial = "retention" if request.htmx else None
+    return render_tenant_page(request, access, "audit_app/retention.html", context, partial=partial, status=status)
 
 
 @tenant_view

@@ -38,6 +38,7 @@ from flows_app.bindings import stored_secrets
 from flows_app.execution_links import binding_of, recorded_config
 from flows_app.models import ActionExecution, Binding, Flow
 from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view, visible
+from tenants.pages import render_tenant_page
 
 TEST_CONFIG_PREFIX = "test-config"
 
@@ -57,8 +58,6 @@ def editor_context(
     can_edit = access.can("create_action") if action is None else access.has_perm("change_action", action)
     versions = list(action.versions.select_related("author", "published_by")) if action else []
     return {
-        "access": access,
-        "tenant": access.tenant,
         "action": action,
         "latest": latest,
         "form": form,
@@ -131,8 +130,7 @@ def action_new(request: HttpRequest, access: TenantAccess) -> HttpResponse:
     access.require("create_action")
     starter = STARTERS_BY_KEY.get(request.GET.get("starter", ""))
     if request.method == "GET" and starter is None:
-        context = {"access": access, "tenant": access.tenant, "starters": STARTERS}
-        return render(request, "actions_app/action_new.html", context)
+        return render_tenant_page(request, access, "actions_app/action_new.html", {"starters": STARTERS})
     if request.method == "GET":
         assert starter is not None
         form = ActionEditorForm(
@@ -144,7 +142,7 @@ def action_new(request: HttpRequest, access: TenantAccess) -> HttpResponse:
                 "bump": "patch",
             }
         )
-        return render(request, "actions_app/action_editor.html", editor_context(access, form))
+        return render_tenant_page(request, access, "actions_app/action_editor.html", editor_context(access, form))
     form = ActionEditorForm(request.POST)
     diagnostics: list[Any] = []
     if form.is_valid():
@@ -172,7 +170,7 @@ def action_new(request: HttpRequest, access: TenantAccess) -> HttpResponse:
             messages.success(request, saved)
             return redirect("actions:detail", tenant_slug=access.tenant.slug, action_slug=outcome.version.action.slug)
     context = editor_context(access, form, diagnostics=diagnostics)
-    return render(request, "actions_app/action_editor.html", context, status=422)
+    return render_tenant_page(request, access, "actions_app/action_editor.html", context, status=422)
 
 
 def _saved_message(version: ActionVersion) -> str:
@@ -201,7 +199,7 @@ def action_editor(request: HttpRequest, access: TenantAccess, action: Action) ->
                 schema, initial=recorded_config(replayed), secrets=_replay_secrets(replayed)
             ),
         )
-    return render(request, "actions_app/action_editor.html", context)
+    return render_tenant_page(request, access, "actions_app/action_editor.html", context)
 
 
 @tenant_view
@@ -237,7 +235,9 @@ def action_save(request: HttpRequest, access: TenantAccess, action_slug: str) ->
             messages.success(request, _saved_message(outcome.version))
             return redirect("actions:detail", tenant_slug=access.tenant.slug, action_slug=action.slug)
     context = editor_context(access, form, action=action, latest=latest, diagnostics=diagnostics, conflict=conflict)
-    return render(request, "actions_app/action_editor.html", context, status=409 if conflict else 422)
+    return render_tenant_page(
+        request, access, "actions_app/action_editor.html", context, status=409 if conflict else 422
+    )
 
 
 @tenant_view
@@ -320,10 +320,8 @@ def action_test(request: HtmxHttpRequest, access: TenantAccess, action_slug: str
     )
     if replayed is not None:
         context.update(replayed=replayed, replay=replay_comparison(replayed, run, target))
-    template = "actions_app/action_editor.html"
-    if request.htmx:
-        template += "#harness"
-    return render(request, template, context)
+    partial = "harness" if request.htmx else None
+    return render_tenant_page(request, access, "actions_app/action_editor.html", context, partial=partial)
 
 
 @tenant_view

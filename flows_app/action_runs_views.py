@@ -7,7 +7,6 @@ import json
 from functools import partial
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 
 from actions_app.models import Action, ActionKind
 from actions_app.triggers import ALL_TRIGGERS
@@ -24,6 +23,7 @@ from flows_app.run_history import (
     visible_execution_or_404,
 )
 from tenants.access import TenantAccess, get_visible_or_404, tenant_view
+from tenants.pages import render_tenant_page
 
 
 def replayable_execution(access: TenantAccess, action: Action, execution_id: str) -> ActionExecution | None:
@@ -43,8 +43,6 @@ def action_runs(request: HtmxHttpRequest, access: TenantAccess, action_slug: str
     executions = executions_visible_to(access, action).select_related("flow").defer("masked_input", "logs", "result")
     page, problems = read_history(filters, request.GET.get("cursor", ""), partial(execution_page, executions))
     context = {
-        "access": access,
-        "tenant": access.tenant,
         "action": action,
         "filters": filters,
         "problems": problems,
@@ -54,10 +52,11 @@ def action_runs(request: HtmxHttpRequest, access: TenantAccess, action_slug: str
         "page": page,
         "health": health_for([action.pk], durations=True)[action.pk],
     }
-    template = "actions_app/runs.html"
-    if request.htmx and request.htmx.target == "action-health":
-        template += "#health"  # the action page loads its health summary from here
-    return render(request, template, context, status=400 if problems else 200)
+    # The action page loads its health summary from here.
+    region = "health" if request.htmx and request.htmx.target == "action-health" else None
+    return render_tenant_page(
+        request, access, "actions_app/runs.html", context, partial=region, status=400 if problems else 200
+    )
 
 
 @tenant_view
@@ -65,8 +64,6 @@ def execution_detail(request: HttpRequest, access: TenantAccess, action_slug: st
     action = get_visible_or_404(access, "view_action", Action.objects.all(), slug=action_slug)
     execution = visible_execution_or_404(access, action, execution_id)
     context = {
-        "access": access,
-        "tenant": access.tenant,
         "action": action,
         "execution": execution,
         "links": execution_links(access.tenant.slug, execution),
@@ -79,4 +76,4 @@ def execution_detail(request: HttpRequest, access: TenantAccess, action_slug: st
         if execution.result is not None
         else "",
     }
-    return render(request, "actions_app/runs_detail.html", context)
+    return render_tenant_page(request, access, "actions_app/runs_detail.html", context)

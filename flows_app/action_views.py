@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed
-from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
 from actions_app.catalogue import CatalogueQuery, latest_versions_for, search_catalogue
@@ -16,6 +15,7 @@ from flows_app.action_usage import with_attached_count
 from flows_app.models import Binding, Flow
 from flows_app.run_records import settle_for_reading
 from tenants.access import TenantAccess, get_visible_or_404, tenant_view, visible
+from tenants.pages import render_tenant_page
 
 PAGE_SIZE = 50
 
@@ -29,8 +29,6 @@ def action_list(request: HtmxHttpRequest, access: TenantAccess) -> HttpResponse:
     settle_for_reading(access.tenant)
     health = health_for(action.pk for action in page.object_list)
     context = {
-        "access": access,
-        "tenant": access.tenant,
         "query": query,
         "page": page,
         "rows": [(action, latest.get(action.pk), health[action.pk]) for action in page.object_list],
@@ -38,10 +36,8 @@ def action_list(request: HtmxHttpRequest, access: TenantAccess) -> HttpResponse:
         "triggers": ALL_TRIGGERS,
         "can_create": access.can("create_action"),
     }
-    template = "actions_app/action_list.html"
-    if request.htmx and not request.htmx.boosted:
-        template += "#results"
-    return render(request, template, context)
+    partial = "results" if request.htmx and not request.htmx.boosted else None
+    return render_tenant_page(request, access, "actions_app/action_list.html", context, partial=partial)
 
 
 @tenant_view
@@ -63,8 +59,6 @@ def action_detail(request: HtmxHttpRequest, access: TenantAccess, action_slug: s
         except UnsupportedSchema as unsupported:
             schema_problems = unsupported.problems
     context = {
-        "access": access,
-        "tenant": access.tenant,
         "action": action,
         "versions": versions,
         "chosen": chosen,
@@ -74,10 +68,8 @@ def action_detail(request: HtmxHttpRequest, access: TenantAccess, action_slug: s
         "attachments": Binding.objects.where_attached(action, visible(access, "view_flow", Flow.objects.all())),
         "can_attach": visible(access, "change_flow", Flow.objects.all()).exists(),
     }
-    template = "actions_app/action_detail.html"
-    if request.htmx and request.htmx.target == "config-form":
-        template += "#config-form"
-    return render(request, template, context)
+    partial = "config-form" if request.htmx and request.htmx.target == "config-form" else None
+    return render_tenant_page(request, access, "actions_app/action_detail.html", context, partial=partial)
 
 
 def _chosen_version(versions: list[ActionVersion], label: str | None) -> ActionVersion | None:

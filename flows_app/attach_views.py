@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.views.decorators.http import require_http_methods
 
 from actions_app.models import Action, ActionVersion
@@ -20,6 +20,7 @@ from flows_app.forms import AttachForm
 from flows_app.models import Binding, Flow
 from flows_app.services import BindingSpec, InvalidBindings, StaleRevision
 from tenants.access import TenantAccess, get_visible_or_404, tenant_view, visible
+from tenants.pages import render_tenant_page
 
 
 def editable_flows(access: TenantAccess) -> list[Flow]:
@@ -152,8 +153,6 @@ class _AttachPage:
     def render(self, access: TenantAccess, status: int = 200) -> HttpResponse:
         chosen_target = self.form["target"].value() or ""
         context = {
-            "access": access,
-            "tenant": access.tenant,
             "action": self.action,
             "version": self.version,
             "form": self.form,
@@ -169,4 +168,4 @@ class _AttachPage:
             "notice": self.notice,
             "chosen_target": chosen_target,
         }
-        return render(self.request, "flows_app/attach.html", context, status=status)
+        return render_tenant_page(self.request, access, "flows_app/attach.html", context, status=status)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
@@ -14,6 +14,7 @@ from core.http import HtmxHttpRequest
 from flows_app.deleting import CannotDelete, action_delete_refusal, delete_action, delete_flow, flow_delete_refusal
 from flows_app.models import Flow
 from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view, visible
+from tenants.pages import render_tenant_page
 
 
 @tenant_view
@@ -34,8 +35,6 @@ def action_delete(request: HtmxHttpRequest, access: TenantAccess, action_slug: s
             return redirect(reverse("actions:list", kwargs={"tenant_slug": access.tenant.slug}))
     viewable = set(visible(access, "view_flow", Flow.objects.all()).values_list("slug", flat=True))
     context = {
-        "access": access,
-        "tenant": access.tenant,
         "action": action,
         "refusal": refusal,
         "can_delete": access.has_perm("delete_action", action),
@@ -43,7 +42,7 @@ def action_delete(request: HtmxHttpRequest, access: TenantAccess, action_slug: s
         "version_count": action.versions.count(),
     }
     status = 409 if request.method == "POST" and refusal is not None else 200
-    return render(request, "actions_app/action_delete.html", context, status=status)
+    return render_tenant_page(request, access, "actions_app/action_delete.html", context, status=status)
 
 
 @tenant_view
@@ -63,12 +62,10 @@ def flow_delete(request: HtmxHttpRequest, access: TenantAccess, flow_slug: str) 
             messages.success(request, f"Deleted the flow {flow.slug}; its history stays in the audit log.")
             return redirect(reverse("flows:list", kwargs={"tenant_slug": access.tenant.slug}))
     context = {
-        "access": access,
-        "tenant": access.tenant,
         "flow": flow,
         "refusal": refusal,
         "can_delete": access.has_perm("delete_flow", flow),
         "revision_count": flow.revisions.count(),
     }
     status = 409 if request.method == "POST" and refusal is not None else 200
-    return render(request, "flows_app/flow_delete.html", context, status=status)
+    return render_tenant_page(request, access, "flows_app/flow_delete.html", context, status=status)

@@ -15,7 +15,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
@@ -34,6 +34,7 @@ from flows_app.models import Binding, Flow, FlowRevision
 from flows_app.services import InvalidBindings, StaleRevision, save_flow_slots
 from flows_app.sign_in import SignInRun, run_sign_in
 from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view
+from tenants.pages import render_tenant_page
 from tenants.permissions import has_object_perm
 
 TEMPLATE = "flows_app/flow_editor.html"
@@ -249,8 +250,6 @@ def _page(
         for binding in state.bindings:
             binding.expanded = True
     context = {
-        "access": access,
-        "tenant": access.tenant,
         "flow": flow,
         "state": state,
         "summary": state.summary() if state is not None else [],
@@ -265,12 +264,12 @@ def _page(
     if request.htmx:
         # htmx swaps only 2xx answers (and the browser logs every 4xx as a console error); the
         # swapped region says what went wrong. Without JavaScript the status says it too.
-        response = render(request, f"{TEMPLATE}#{partial}", context)
+        response = render_tenant_page(request, access, TEMPLATE, context, partial=partial)
         if partial == "editor" and status in (409, 422):
             # A refused save: Save is at the bottom, what went wrong at the top (flow_editor.js).
             trigger_client_event(response, "flowSaveRefused", after="settle")
         return response
-    return render(request, TEMPLATE, context, status=status)
+    return render_tenant_page(request, access, TEMPLATE, context, status=status)
 
 
 @tenant_view

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -28,6 +28,7 @@ from flows_app.replacing import (
 from flows_app.revision_views import diff_revisions
 from flows_app.services import StaleRevision
 from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view, visible
+from tenants.pages import render_tenant_page
 
 TEMPLATE = "flows_app/replace_preview.html"
 
@@ -77,8 +78,6 @@ def _confirm_or_preview(request: HtmxHttpRequest, access: TenantAccess, plan: Re
             return done
     slots = diff_revisions(plan.flow.kind, plan.current, plan.incoming)
     context = {
-        "access": access,
-        "tenant": access.tenant,
         "flow": plan.flow,
         "plan": plan,
         "slots": slots,
@@ -88,7 +87,7 @@ def _confirm_or_preview(request: HtmxHttpRequest, access: TenantAccess, plan: Re
         "before_label": f"Now (r{plan.base.number})",
         **page,
     }
-    return render(request, TEMPLATE, context, status=status)
+    return render_tenant_page(request, access, TEMPLATE, context, status=status)
 
 
 @tenant_view
@@ -118,8 +117,8 @@ def _pick_page(
 ) -> HttpResponse:
     targets = visible(access, "view_flow", Flow.objects.filter(kind=source.kind).exclude(pk=source.pk))
     rows = [(target, access.has_perm("change_flow", target)) for target in targets.select_related("current_revision")]
-    context = {"access": access, "tenant": access.tenant, "flow": source, "targets": rows, "refusal": refusal}
-    return render(request, "flows_app/promote_pick.html", context, status=status)
+    context = {"flow": source, "targets": rows, "refusal": refusal}
+    return render_tenant_page(request, access, "flows_app/promote_pick.html", context, status=status)
 
 
 @tenant_view

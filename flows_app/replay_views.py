@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from django import forms
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.views.decorators.http import require_http_methods
 
 from actions_app.harness import HarnessRun, parse_input_json, replay_comparison
@@ -29,6 +29,7 @@ from flows_app.execution_links import binding_of, execution_links, recorded_conf
 from flows_app.models import ActionExecution
 from flows_app.run_history import visible_execution_or_404
 from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view
+from tenants.pages import render_tenant_page
 
 CONFIG_PREFIX = "replay-config"
 MAX_INPUT_CHARS = 64 * 1024
@@ -125,8 +126,6 @@ def template_replay(request: HttpRequest, access: TenantAccess, action_slug: str
         for field_name, messages in run.input_errors.items():
             form.add_error(field_name, messages)
     context = {
-        "access": access,
-        "tenant": access.tenant,
         "action": action,
         "execution": execution,
         "form": form,
@@ -142,4 +141,6 @@ def template_replay(request: HttpRequest, access: TenantAccess, action_slug: str
     invalid = (data is not None and (bool(form.errors) or config_form.has_errors)) or (
         bool(asked) and bool(version_error)
     )
-    return render(request, "actions_app/template_replay.html", context, status=400 if invalid else 200)
+    return render_tenant_page(
+        request, access, "actions_app/template_replay.html", context, status=400 if invalid else 200
+    )

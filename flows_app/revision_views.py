@@ -8,7 +8,6 @@ from typing import Any
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
 
 from actions_app.triggers import FLOW_SLOTS
 from core.http import parse_count
@@ -17,6 +16,7 @@ from flows_app.bindings import stored_secrets
 from flows_app.models import Binding, Flow
 from flows_app.services import binding_snapshot
 from tenants.access import TenantAccess, get_visible_or_404, tenant_view
+from tenants.pages import render_tenant_page
 
 PAGE_SIZE = 50
 
@@ -92,15 +92,13 @@ def revision_list(request: HttpRequest, access: TenantAccess, flow_slug: str) ->
     page = Paginator(revisions, PAGE_SIZE).get_page(request.GET.get("page"))
     current = flow.current_revision.number if flow.current_revision else 1
     context = {
-        "access": access,
-        "tenant": access.tenant,
         "flow": flow,
         "page": page,
         "default_to": current,
         "default_from": max(current - 1, 1),
         "page_params": {},
     }
-    return render(request, "flows_app/revisions.html", context)
+    return render_tenant_page(request, access, "flows_app/revisions.html", context)
 
 
 def _revision_number(value: str | None, default: int) -> int:
@@ -134,8 +132,6 @@ def revision_diff(request: HttpRequest, access: TenantAccess, flow_slug: str) ->
         [b for b in bindings if b.revision_id == right.pk],
     )
     context = {
-        "access": access,
-        "tenant": access.tenant,
         "flow": flow,
         "left": left,
         "right": right,
@@ -145,4 +141,4 @@ def revision_diff(request: HttpRequest, access: TenantAccess, flow_slug: str) ->
         "before_label": f"Before (r{left.number})",
         "after_label": f"After (r{right.number})",
     }
-    return render(request, "flows_app/revision_diff.html", context)
+    return render_tenant_page(request, access, "flows_app/revision_diff.html", context)

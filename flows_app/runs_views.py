@@ -5,13 +5,13 @@ from __future__ import annotations
 from functools import partial
 
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
 
 from actions_app.triggers import FLOW_SLOTS
 from flows_app.models import ActionExecution, Flow
 from flows_app.run_history import OUTCOMES, RunFilters, read_history, run_page
 from flows_app.run_records import settle_for_reading
 from tenants.access import TenantAccess, get_visible_or_404, tenant_view
+from tenants.pages import render_tenant_page
 
 
 @tenant_view
@@ -22,8 +22,6 @@ def flow_runs(request: HttpRequest, access: TenantAccess, flow_slug: str) -> Htt
     executions = ActionExecution.objects.filter(flow=flow)
     page, problems = read_history(filters, request.GET.get("cursor", ""), partial(run_page, executions))
     context = {
-        "access": access,
-        "tenant": access.tenant,
         "flow": flow,
         "filters": filters,
         "problems": problems,
@@ -31,7 +29,7 @@ def flow_runs(request: HttpRequest, access: TenantAccess, flow_slug: str) -> Htt
         "outcomes": OUTCOMES,
         "page": page,
     }
-    return render(request, "flows_app/runs.html", context, status=400 if problems else 200)
+    return render_tenant_page(request, access, "flows_app/runs.html", context, status=400 if problems else 200)
 
 
 @tenant_view
@@ -46,10 +44,8 @@ def transaction_trace(request: HttpRequest, access: TenantAccess, flow_slug: str
     if not executions:
         raise Http404("No such transaction")
     context = {
-        "access": access,
-        "tenant": access.tenant,
         "flow": flow,
         "transaction_id": transaction_id,
         "executions": executions,
     }
-    return render(request, "flows_app/runs_transaction.html", context)
+    return render_tenant_page(request, access, "flows_app/runs_transaction.html", context)

@@ -13,7 +13,7 @@ from django.core.paginator import Paginator
 from django.db.models import CharField, Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Concat
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
@@ -28,6 +28,7 @@ from flows_app.run_records import settle_for_reading
 from flows_app.services import FlowSlugTaken, create_flow, set_flow_enabled
 from tenants.access import TenantAccess, get_visible_or_404, require_object_perm, tenant_view, visible
 from tenants.models import Tenant
+from tenants.pages import render_tenant_page
 
 PAGE_SIZE = 50
 STATS_WINDOW = timedelta(hours=24)
@@ -140,8 +141,6 @@ def flow_list(request: HtmxHttpRequest, access: TenantAccess) -> HttpResponse:
     page = Paginator(sorted_rows(rows, query.sort), PAGE_SIZE).get_page(request.GET.get("page"))
     confirm_slug = request.GET.get("confirm_disable", "")
     context = {
-        "access": access,
-        "tenant": access.tenant,
         "query": query,
         "page": page,
         "rows": page.object_list,
@@ -150,10 +149,8 @@ def flow_list(request: HtmxHttpRequest, access: TenantAccess) -> HttpResponse:
         ),
         "can_create": access.can("create_flow"),
     }
-    template = "flows_app/flow_list.html"
-    if request.htmx and not request.htmx.boosted:
-        template += "#results"
-    return render(request, template, context)
+    partial = "results" if request.htmx and not request.htmx.boosted else None
+    return render_tenant_page(request, access, "flows_app/flow_list.html", context, partial=partial)
 
 
 @tenant_view
@@ -169,8 +166,7 @@ def flow_new(request: HttpRequest, access: TenantAccess) -> HttpResponse:
         else:
             messages.success(request, f"Created {flow.name} ({flow.slug}) at revision 1. Attach actions to its slots.")
             return redirect("flows:detail", tenant_slug=access.tenant.slug, flow_slug=flow.slug)
-    context = {"access": access, "tenant": access.tenant, "form": form}
-    return render(request, "flows_app/flow_new.html", context)
+    return render_tenant_page(request, access, "flows_app/flow_new.html", {"form": form})
 
 
 @tenant_view
@@ -194,8 +190,8 @@ def flow_duplicate(request: HttpRequest, access: TenantAccess, flow_slug: str) -
             messages.success(request, f"{note} as {flow.name} with {count} action{'s' if count != 1 else ''}.")
             return redirect("flows:detail", tenant_slug=access.tenant.slug, flow_slug=flow.slug)
     bindings = Binding.objects.filter(revision=source.current_revision).count()
-    context = {"access": access, "tenant": access.tenant, "flow": source, "form": form, "binding_count": bindings}
-    return render(request, "flows_app/flow_duplicate.html", context)
+    context = {"flow": source, "form": form, "binding_count": bindings}
+    return render_tenant_page(request, access, "flows_app/flow_duplicate.html", context)
 
 
 @tenant_view
@@ -238,10 +234,8 @@ def delivery_log(request: HttpRequest, access: TenantAccess, flow_slug: str, bin
     if binding is None:
         raise Http404("No such binding")
     context = {
-        "access": access,
-        "tenant": access.tenant,
         "flow": flow,
         "binding": binding,
         "deliveries": deliveries_for_binding(binding, limit=100),
     }
-    return render(request, "flows_app/delivery_log.html", context)
+    return render_tenant_page(request, access, "flows_app/delivery_log.html", context)

@@ -4,7 +4,6 @@ from collections.abc import Callable, Iterator
 from typing import cast
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
-from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
@@ -17,6 +16,7 @@ from flows_app.binding_diff import event_changes
 from flows_app.execution_links import ExecutionLinks, execution_links, executions_of_events
 from flows_app.models import ActionExecution, Flow, FlowRevision
 from tenants.access import TenantAccess, tenant_view
+from tenants.pages import render_tenant_page
 
 PAGE_SIZE = 50
 
@@ -43,8 +43,6 @@ def audit_log(request: HtmxHttpRequest, access: TenantAccess) -> HttpResponse:
     page = keyset_page(query.apply(readable_events(access)), cursor, PAGE_SIZE)
     executions = executions_of_events(access.tenant.pk, page.events)
     context = {
-        "access": access,
-        "tenant": access.tenant,
         "query": query,
         "page": page,
         # Each run's event beside the pages of its execution (one query for the whole page), each
@@ -60,10 +58,8 @@ def audit_log(request: HtmxHttpRequest, access: TenantAccess) -> HttpResponse:
         "event_types": EVENT_TYPES,
         "outcomes": OUTCOMES,
     }
-    template = "audit_app/audit_log.html"
-    if request.htmx and not request.htmx.boosted:
-        template += "#results"
-    return render(request, template, context)
+    partial = "results" if request.htmx and not request.htmx.boosted else None
+    return render_tenant_page(request, access, "audit_app/audit_log.html", context, partial=partial)
 
 
 @tenant_view
@@ -76,8 +72,6 @@ def event_detail(request: HttpRequest, access: TenantAccess, event_id: str) -> H
     execution = executions_of_events(access.tenant.pk, [event]).get(event.pk)
     links = _links_of(access, execution)
     context = {
-        "access": access,
-        "tenant": access.tenant,
         "event": event,
         "execution": execution,
         "links": links,
@@ -86,7 +80,7 @@ def event_detail(request: HttpRequest, access: TenantAccess, event_id: str) -> H
         "revision": _revision_of(access, event),
         "diff": event_diff(event.before, event.after),
     }
-    return render(request, "audit_app/event_detail.html", context)
+    return render_tenant_page(request, access, "audit_app/event_detail.html", context)
 
 
 def _links_of(access: TenantAccess, execution: ActionExecution | None) -> ExecutionLinks | None:

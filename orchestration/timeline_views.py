@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from flows_app.models import Flow
 from orchestration.timeline import BUCKET_MINUTES, MARKER_STYLES, OUTCOMES, TimelineWindow, build_timeline
 from tenants.access import TenantAccess, tenant_view
+from tenants.pages import render_tenant_page
 
 
 @tenant_view
@@ -18,8 +18,6 @@ def timeline(request: HttpRequest, access: TenantAccess) -> HttpResponse:
     readable_tenant = access.tenant if access.membership is not None else None
     flows = Flow.objects.filter(tenant=access.tenant).order_by("slug").values_list("slug", flat=True)
     context = {
-        "access": access,
-        "tenant": access.tenant,
         "window": window,
         "timeline": build_timeline(readable_tenant, window),
         "outcomes": OUTCOMES,
@@ -27,4 +25,4 @@ def timeline(request: HttpRequest, access: TenantAccess) -> HttpResponse:
         "bucket_choices": BUCKET_MINUTES,
         "flows": list(flows) if readable_tenant else [],
     }
-    return render(request, "audit_app/timeline.html", context)
+    return render_tenant_page(request, access, "audit_app/timeline.html", context)

@@ -21,6 +21,7 @@ from tenants.access import TenantAccess, tenant_view
 from tenants.forms import ApiTokenForm, ChangeRoleForm, InviteMemberForm, role_choices
 from tenants.invitations import InvitationError, invitation_lifetime, invite_member, revoke_invitation
 from tenants.models import ApiToken, Invitation, Membership, Tenant
+from tenants.pages import render_tenant_page
 from tenants.roles import Role
 from tenants.services import (
     MemberChangeNotAllowed,
@@ -159,8 +160,6 @@ def render_settings(
     """The whole settings page, or with `region` only that region's partial (for htmx)."""
     grantable = roles_grantable_by(access.role)
     context: dict[str, Any] = {
-        "access": access,
-        "tenant": access.tenant,
         "state": state,
         "can_manage_tokens": access.can("manage_tokens"),
         "can_manage_members": access.can("manage_members"),
@@ -192,8 +191,8 @@ def render_settings(
             ),
             None,
         )
-    template = "tenants/settings.html" + (f"#{REGION_PARTIALS[region]}" if region else "")
-    response = render(request, template, context)
+    partial = REGION_PARTIALS[region] if region else None
+    response = render_tenant_page(request, access, "tenants/settings.html", context, partial=partial)
     # A new token's secret or invitation link must not come back from any cache, back button or history.
     patch_cache_control(response, no_store=True)
     return response
