@@ -1,14 +1,14 @@
-"""Shared fixtures: personas in two tenants, API tokens, a browser.
+"""Shared fixtures: personas in two tenants, API tokens, a browser. Fixtures only: builders and
+constants live in tests/factories.py (and helper modules), which test modules import instead.
 
-Personas (STYLE.md): owner, admin, editor and viewer of tenant A ("acme"), and an outsider who
-owns tenant B ("globex") and is no member of A.
+Personas (STYLE.md, tests/factories.py): owner, admin, editor and viewer of tenant A ("acme"), and
+an outsider who owns tenant B ("globex") and is no member of A.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -17,14 +17,11 @@ from django.conf import settings
 from django.db.backends.signals import connection_created
 from django.test.utils import override_settings
 
-from orchestration.founding import create_tenant
 from tenants.acting import Acting
 from tenants.models import Tenant
-from tenants.roles import Role
-from tenants.services import add_member, create_api_token
+from tenants.services import create_api_token
 from tests.accessibility import AccessibilityAudit
-
-PASSWORD = "test-pass-123!"
+from tests.factories import Personas, found_personas
 
 
 def _allow_test_flush(sender: Any, connection: Any, **kwargs: Any) -> None:
@@ -61,46 +58,9 @@ def _own_redis_database_per_worker() -> None:
 _own_redis_database_per_worker()
 
 
-@dataclass
-class Personas:
-    tenant_a: Tenant
-    tenant_b: Tenant
-    owner: Any
-    admin: Any
-    editor: Any
-    viewer: Any
-    outsider: Any
-
-    def by_role(self) -> dict[str, Any]:
-        return {"owner": self.owner, "admin": self.admin, "editor": self.editor, "viewer": self.viewer}
-
-
-def make_operator(username: str) -> Any:
-    from django.contrib.auth import get_user_model
-
-    return get_user_model().objects.create_user(username, f"{username}@example.com", PASSWORD)
-
-
 @pytest.fixture
 def personas(db: None) -> Personas:
-    system = Acting.platform("tests")
-    tenant_a = create_tenant(slug="acme", name="Acme")
-    tenant_b = create_tenant(slug="globex", name="Globex")
-    users = {}
-    for role in (Role.OWNER, Role.ADMIN, Role.EDITOR, Role.VIEWER):
-        users[role] = make_operator(f"a-{role.value}")
-        add_member(tenant_a, users[role], role, acting=system)
-    outsider = make_operator("b-owner")
-    add_member(tenant_b, outsider, Role.OWNER, acting=system)
-    return Personas(
-        tenant_a=tenant_a,
-        tenant_b=tenant_b,
-        owner=users[Role.OWNER],
-        admin=users[Role.ADMIN],
-        editor=users[Role.EDITOR],
-        viewer=users[Role.VIEWER],
-        outsider=outsider,
-    )
+    return found_personas()
 
 
 @pytest.fixture

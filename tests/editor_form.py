@@ -9,6 +9,12 @@ from typing import Any
 URL = "/t/acme/flows/login/"
 
 
+def editor(client: Any) -> str:
+    response = client.get(URL)
+    assert response.status_code == 200
+    return str(response.content.decode())
+
+
 class _FormValues(HTMLParser):
     """What a browser would submit for the editor's <form> (buttons aside): name → values."""
 

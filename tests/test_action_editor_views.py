@@ -13,8 +13,8 @@ from actions_app.versioning import VersionDraft, publish_version, save_action_ve
 from flows_app.services import BindingSpec, create_flow, set_flow_enabled
 from tenants.acting import Acting
 from tenants.models import TenantRoleGroup
+from tests.factories import BAD, GOOD, create
 from tests.flow_helpers import SYSTEM, attach, custom_action, flow_of, run
-from tests.test_versioning import BAD, GOOD, create
 
 NEW = "/t/acme/actions/new/"
 PRE_CREDENTIAL = "login.pre-credential-check"
@@ -146,7 +146,7 @@ def test_publish_needs_admin_and_shows_in_history(client: Any, personas: Any) ->
 
 def test_restore_as_new_version_and_diff(client: Any, personas: Any) -> None:
     from actions_app.versioning import save_action_version
-    from tests.test_versioning import draft
+    from tests.factories import draft
 
     action = create(personas).action
     save_action_version(action, draft(GOOD + "// second"), acting=Acting.platform("tests"))
@@ -258,7 +258,7 @@ def test_exception_columns_count_utf16_code_units_as_the_editor_does(personas: A
 
 
 def test_the_api_runs_a_saved_version(client: Any, personas: Any, api_token: Any) -> None:
-    from tests.test_api_actions import bearer
+    from tests.factories import bearer
 
     create(personas)
     token = api_token("runtime:execute")

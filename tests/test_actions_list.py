@@ -9,8 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from actions_app.models import Action
 from flows_app.models import Binding, Flow, FlowRevision
-from tests.factories import bulk_custom_actions
-from tests.test_url_walk import add_custom_action
+from tests.factories import add_custom_action, bulk_custom_actions
 
 URL = "/t/acme/actions/"
 

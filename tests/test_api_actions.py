@@ -5,14 +5,9 @@ from typing import Any
 from tenants.acting import Acting
 from tenants.models import ApiToken
 from tenants.services import revoke_api_token
-from tests.factories import acting_as
-from tests.test_url_walk import add_custom_action
+from tests.factories import acting_as, add_custom_action, bearer, walk_pages
 
 URL = "/api/v1/actions"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_it_lists_the_tenants_actions(client: Any, personas: Any, api_token: Any) -> None:
@@ -106,21 +101,6 @@ def test_whoami_tells_the_tokens_tenant_and_scopes(client: Any, personas: Any, a
     response = client.get("/api/v1/whoami", headers=bearer(api_token("flows:read", "actions:read")))
     assert response.json() == {"tenant": "acme", "token": "test token", "scopes": ["actions:read", "flows:read"]}
     assert client.get("/api/v1/whoami").status_code == 401
-
-
-def walk_pages(client: Any, url: str, token: str, **params: Any) -> list[dict[str, Any]]:
-    """Every page of a cursor-paged list, following `next` until it is null."""
-    pages: list[dict[str, Any]] = []
-    cursor = ""
-    while True:
-        query = {**params, **({"cursor": cursor} if cursor else {})}
-        response = client.get(url, query, headers=bearer(token))
-        assert response.status_code == 200, response.content
-        pages.append(response.json())
-        cursor = pages[-1]["next"]
-        if cursor is None:
-            return pages
-        assert len(pages) < 50, "the cursor does not advance"
 
 
 def test_the_list_pages_by_cursor_in_name_order(client: Any, personas: Any, api_token: Any) -> None:

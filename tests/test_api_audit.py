@@ -10,7 +10,7 @@ from django.db import transaction
 
 from audit_app.models import AuditEvent
 from audit_app.services import record
-from tests.test_audit_log import ALICE, T0, add_events, build_story
+from tests.factories import ALICE, T0, add_events, build_story
 
 URL = "/api/v1/audit"
 

@@ -1,29 +1,9 @@
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from audit_app.models import AuditEvent
-from tests.test_api_actions import bearer
-from tests.test_versioning import BAD, GOOD
-
-SCHEMA = {"type": "object", "properties": {"threshold": {"type": "integer"}}, "required": ["threshold"]}
-
-
-def post(client: Any, url: str, token: str, body: dict[str, Any]) -> Any:
-    return client.post(url, data=json.dumps(body), content_type="application/json", headers=bearer(token))
-
-
-def new_action(client: Any, token: str, **overrides: Any) -> Any:
-    body = {
-        "name": "Risk gate",
-        "slug": "risk-gate",
-        "compatible_triggers": ["login.post-auth"],
-        "config_schema": SCHEMA,
-        "source": GOOD,
-        **overrides,
-    }
-    return post(client, "/api/v1/actions", token, body)
+from tests.factories import BAD, GOOD, SCHEMA, bearer, new_action, post
 
 
 def test_create_an_action_then_versions_then_publish(client: Any, personas: Any, api_token: Any) -> None:

@@ -8,8 +8,8 @@ from audit_app.models import AuditEvent
 from flows_app.models import Binding
 from flows_app.services import create_flow
 from tenants.acting import Acting
+from tests.factories import bearer, run_login
 from tests.flow_helpers import SYSTEM, custom_action
-from tests.test_api_actions import bearer
 
 BLOCK_RISK = {"action": "block-by-risk-score", "version": "1.0.0", "config": {"threshold": 50}}
 
@@ -22,19 +22,6 @@ def put_slot(
         headers["If-Match"] = if_match
     return client.put(
         f"/api/v1/flows/login/slots/{trigger}", data=json.dumps(body), content_type="application/json", headers=headers
-    )
-
-
-def run_login(client: Any, token: str, slug: str = "login", **overrides: Any) -> Any:
-    body = {
-        "trigger": "login.post-auth",
-        "user": {"id": "u1", "email": "jane@example.com", "email_verified": True, "groups": []},
-        "request": {"ip": "203.0.113.9", "user_agent": "curl", "hostname": "login.example.com"},
-        "context": {"risk": {"score": 80}},
-        **overrides,
-    }
-    return client.post(
-        f"/api/v1/flows/{slug}/run", data=json.dumps(body), content_type="application/json", headers=bearer(token)
     )
 
 
@@ -173,7 +160,7 @@ def test_run_refuses_what_the_database_cannot_store(client: Any, personas: Any, 
 
 
 def test_the_flows_list_pages_by_cursor(client: Any, personas: Any, api_token: Any) -> None:
-    from tests.test_api_actions import walk_pages
+    from tests.factories import walk_pages
 
     token = api_token("flows:read")
     pages = walk_pages(client, "/api/v1/flows", token, limit=3)

@@ -15,9 +15,7 @@ from django.utils import timezone
 from actions_app.models import Action, ActionVersion
 from audit_app.models import AuditEvent
 from tenants.models import IdempotentRequest
-from tests.test_api_actions import bearer
-from tests.test_api_custom_actions import new_action, post
-from tests.test_versioning import BAD, GOOD
+from tests.factories import BAD, GOOD, bearer, new_action, post
 
 VERSIONS = "/api/v1/actions/risk-gate/versions"
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_api_actions import bearer
+from tests.factories import bearer
 
 # Inside one clock minute, so the window cannot roll over halfway through a test.
 FROZEN_NOW = 1_899_999_960.0 + 15  # 1_899_999_960 is a whole minute

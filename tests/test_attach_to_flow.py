@@ -15,8 +15,7 @@ from flows_app.bindings import binding_config
 from flows_app.models import Binding, Flow
 from flows_app.services import BindingSpec
 from tenants.permissions import grant_object_to_operator
-from tests.conftest import make_operator
-from tests.factories import web
+from tests.factories import make_operator, web
 from tests.flow_helpers import SYSTEM, attach, custom_action, flow_of
 
 URL = "/t/acme/actions/rate-limit-by-ip/attach/"

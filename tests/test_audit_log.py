@@ -6,7 +6,7 @@ import base64
 import csv
 import io
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,106 +18,16 @@ from audit_app.queries import Cursor
 from audit_app.services import EventDraft, record, record_many
 from tenants.acting import Actor, RequestMeta
 from tenants.permissions import grant_object_to_operator
-from tests.conftest import make_operator
-from tests.test_url_walk import add_custom_action
-
-T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-ALICE = Actor("user", "41", "alice")
-DEPLOYER = Actor("token", "k7xq", "deploy bot")
+from tests.factories import ALICE, T0, add_custom_action, add_events, build_story, make_operator
 
 
 def log_url(tenant: str = "acme") -> str:
     return f"/t/{tenant}/audit/"
 
 
-def add_events(tenant: Any, count: int, start: datetime = T0, **fields: Any) -> list[AuditEvent]:
-    drafts = [
-        EventDraft(
-            tenant=tenant,
-            event_type=fields.get("event_type", "action.version_saved"),
-            actor=fields.get("actor", ALICE),
-            action_slug=fields.get("action_slug", f"act-{i}"),
-            occurred_at=start + timedelta(seconds=i),
-            **{k: v for k, v in fields.items() if k not in ("event_type", "actor", "action_slug")},
-        )
-        for i in range(count)
-    ]
-    with transaction.atomic():
-        return record_many(drafts)
-
-
 @pytest.fixture
 def story(personas: Any) -> dict[str, AuditEvent]:
     return build_story(personas)
-
-
-def build_story(personas: Any) -> dict[str, AuditEvent]:
-    """A small, varied history in tenant A (plus the personas' own member.added events)."""
-    a = personas.tenant_a
-    meta = RequestMeta(ip="203.0.113.9", user_agent="curl/8", request_id="req-abc123")
-    drafts = {
-        "saved": EventDraft(
-            a,
-            "action.version_saved",
-            ALICE,
-            meta,
-            action_slug="geo-block",
-            action_version="0.2.0",
-            before={"source": "v1"},
-            after={"source": "v2"},
-            occurred_at=T0,
-        ),
-        "updated": EventDraft(
-            a,
-            "flow.action_updated",
-            ALICE,
-            meta,
-            action_slug="geo-block",
-            flow_slug="login",
-            flow_revision=7,
-            trigger="login.post-auth",
-            before={"config": {"countries": ["FR"], "api_key": "••••"}, "enabled": True},
-            after={"config": {"countries": ["FR", "DE"], "api_key": "••••"}, "order": 2},
-            occurred_at=T0 + timedelta(minutes=1),
-        ),
-        "blocked": EventDraft(
-            a,
-            "flow.action_executed",
-            Actor.system("engine"),
-            action_slug="geo-block",
-            action_version="0.2.0",
-            flow_slug="login",
-            flow_revision=7,
-            trigger="login.post-auth",
-            transaction_id="tx-blocked-1",
-            after={"outcome": "block", "duration_ms": 1.5},
-            occurred_at=T0 + timedelta(minutes=2),
-        ),
-        "continued": EventDraft(
-            a,
-            "flow.action_executed",
-            Actor.system("engine"),
-            action_slug="geo-block",
-            action_version="0.2.0",
-            flow_slug="signup",
-            flow_revision=2,
-            trigger="registration.pre-create",
-            transaction_id="tx-ok-2",
-            after={"outcome": "continue", "duration_ms": 0.9},
-            occurred_at=T0 + timedelta(minutes=3),
-        ),
-        "token": EventDraft(
-            a,
-            "api_token.created",
-            DEPLOYER,
-            target="=HYPERLINK(evil)",
-            after={"scopes": ["audit:read"]},
-            occurred_at=T0 + timedelta(minutes=4),
-        ),
-    }
-    with transaction.atomic():
-        rows = record_many(list(drafts.values()))
-    return dict(zip(drafts, rows, strict=True))
 
 
 def shown_ids(response: Any) -> list[int]:

@@ -432,7 +432,7 @@ def test_an_owner_opens_the_retention_panel_on_the_audit_log_and_shortens_it(
 ) -> None:
     from playwright.sync_api import expect
 
-    from tests.test_browser_foundation import sign_in
+    from tests.browser import sign_in
 
     sign_in(page, live_server, "a-owner")
     page.wait_for_url("**/t/acme/**")
@@ -456,8 +456,7 @@ def test_an_owner_opens_the_retention_panel_on_the_audit_log_and_shortens_it(
 
 def test_a_contractor_with_one_object_does_not_see_the_tenant_retention(client: Any, personas: Any) -> None:
     from tenants.permissions import grant_object_to_operator
-    from tests.conftest import make_operator
-    from tests.test_url_walk import add_custom_action
+    from tests.factories import add_custom_action, make_operator
 
     contractor = make_operator("contractor")
     grant_object_to_operator(contractor, "view_action", add_custom_action(personas.tenant_a, "contracted"))

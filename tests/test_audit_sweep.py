@@ -28,9 +28,9 @@ from flows_app.services import BindingSpec
 from tenants.models import ApiToken, Membership
 from tenants.roles import Role
 from tenants.services import add_member, create_api_token
-from tests.conftest import make_operator
+from tests.editor_form import add, editor, press
+from tests.factories import make_operator
 from tests.flow_helpers import SYSTEM, attach, custom_action, flow_of
-from tests.test_flow_editor import add, editor, press
 
 # The operations of contract §7's table; each has a test below.
 CONTRACT_EVENT_TYPES = [

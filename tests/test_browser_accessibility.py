@@ -11,8 +11,8 @@ from playwright.sync_api import expect
 from actions_app.versioning import VersionDraft, save_action_version
 from flows_app.services import BindingSpec
 from tests.accessibility import severe_violations
+from tests.browser import sign_in
 from tests.flow_helpers import SYSTEM, attach, custom_action
-from tests.test_browser_foundation import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

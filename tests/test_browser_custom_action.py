@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from actions_app.models import Action
-from tests.test_browser_foundation import sign_in
+from tests.browser import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

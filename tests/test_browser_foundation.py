@@ -8,16 +8,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import PASSWORD
+from tests.browser import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def sign_in(page: Any, live_server: Any, username: str) -> None:
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def test_operator_searches_and_checks_a_template_config(

@@ -13,8 +13,8 @@ from actions_app.versioning import VersionDraft, save_action_version
 from flows_app.models import ActionExecution
 from flows_app.run_records import settle_tenant
 from flows_app.services import BindingSpec
+from tests.browser import sign_in
 from tests.flow_helpers import SYSTEM, attach, custom_action, run
-from tests.test_browser_foundation import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

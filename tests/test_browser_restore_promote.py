@@ -10,8 +10,8 @@ from playwright.sync_api import expect
 
 from flows_app.models import Binding
 from flows_app.services import BindingSpec, create_flow
+from tests.browser import sign_in
 from tests.flow_helpers import SYSTEM, attach, flow_of
-from tests.test_browser_foundation import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

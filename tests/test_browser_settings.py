@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from tenants.models import ApiToken, Membership
 from tenants.services import authenticate_token
-from tests.test_browser_foundation import sign_in
+from tests.browser import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

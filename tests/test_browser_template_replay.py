@@ -12,8 +12,8 @@ from playwright.sync_api import expect
 from flows_app.models import ActionExecution
 from flows_app.run_records import settle_tenant
 from flows_app.services import BindingSpec
+from tests.browser import sign_in
 from tests.flow_helpers import attach, run
-from tests.test_browser_foundation import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

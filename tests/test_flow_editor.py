@@ -16,7 +16,7 @@ from flows_app.models import ActionExecution, Binding, FlowRevision
 from flows_app.run_records import settle_tenant
 from flows_app.services import BindingSpec, save_flow_slots
 from tenants.models import TenantRoleGroup
-from tests.editor_form import add, field_block, form_values, press, uids
+from tests.editor_form import add, editor, field_block, form_values, press, uids
 from tests.factories import acting_as
 from tests.flow_helpers import SYSTEM, attach, custom_action, flow_of
 
@@ -32,12 +32,6 @@ def current_revision(tenant: Any) -> FlowRevision:
     revision = flow_of(tenant).current_revision
     assert revision is not None
     return revision
-
-
-def editor(client: Any) -> str:
-    response = client.get(URL)
-    assert response.status_code == 200
-    return str(response.content.decode())
 
 
 @pytest.fixture

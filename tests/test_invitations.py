@@ -21,8 +21,7 @@ from tenants.acting import Acting
 from tenants.invitations import InvitationNotValid, accept_invitation, invite_member, revoke_invitation
 from tenants.models import Invitation, Membership, hash_token_secret
 from tenants.roles import Role
-from tests.conftest import PASSWORD, make_operator
-from tests.factories import acting_as
+from tests.factories import PASSWORD, acting_as, make_operator
 
 SETTINGS = "/t/acme/settings/"
 INVITE = f"{SETTINGS}invitations/"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from core.http import parse_count
-from tests.test_url_walk import add_custom_action
+from tests.factories import add_custom_action
 
 
 @pytest.mark.parametrize(

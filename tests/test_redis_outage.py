@@ -16,10 +16,8 @@ from audit_app.models import SecurityEvent
 from config import health
 from core import rate_limits
 from flows_app.services import BindingSpec
-from tests.conftest import PASSWORD
-from tests.factories import bearer
+from tests.factories import PASSWORD, bearer, run_login
 from tests.flow_helpers import attach
-from tests.test_api_flows import run_login
 
 NOTHING_LISTENS = "redis://127.0.0.1:1/0"  # port 1: connection refused at once
 

@@ -12,9 +12,8 @@ from flows_app.models import Binding, FlowRevision
 from flows_app.services import BindingSpec
 from tenants.acting import Acting
 from tenants.services import revoke_api_token
+from tests.factories import BAD, GOOD, bearer
 from tests.flow_helpers import attach, custom_action, flow_of
-from tests.test_api_actions import bearer
-from tests.test_versioning import BAD, GOOD
 
 URL = "/api/v1/actions/risk-gate/rollout"
 SCHEMA = {"type": "object", "properties": {"threshold": {"type": "integer"}}, "required": ["threshold"]}

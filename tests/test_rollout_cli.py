@@ -27,8 +27,8 @@ from orchestration.founding import create_tenant
 from tenants.acting import Acting
 from tenants.models import ApiToken, Tenant
 from tenants.services import create_api_token, revoke_api_token
+from tests.factories import BAD, GOOD
 from tests.flow_helpers import attach
-from tests.test_versioning import BAD, GOOD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

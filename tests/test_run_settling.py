@@ -24,8 +24,8 @@ from flows_app.outbound.worker import start_in_process_worker, stop_in_process_w
 from flows_app.run_records import settle_pending, settle_tenant
 from flows_app.services import BindingSpec
 from tenants.acting import Actor
+from tests.factories import bearer
 from tests.flow_helpers import attach, custom_action, run
-from tests.test_api_actions import bearer
 from tests.threads import all_at_once
 
 POST_AUTH = "login.post-auth"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from tests.conftest import PASSWORD
+from tests.factories import PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,7 +13,7 @@ from django.test import RequestFactory
 
 from audit_app import security
 from audit_app.models import AuditEvent, SecurityEvent
-from tests.conftest import PASSWORD, make_operator
+from tests.factories import PASSWORD, make_operator
 
 LOGIN = "/accounts/login/"
 LOG = "/platform/security-log/"

@@ -28,9 +28,7 @@ from tenants.services import (
     create_api_token,
     remove_member,
 )
-from tests.conftest import make_operator
-from tests.factories import acting_as
-from tests.test_url_walk import add_custom_action
+from tests.factories import acting_as, add_custom_action, make_operator
 
 SETTINGS = "/t/acme/settings/"
 HTMX_TOKENS = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "api-tokens"}

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from flows_app.services import MAX_BINDINGS_PER_SLOT, BindingSpec, InvalidBindings, save_flow_slots
+from tests.editor_form import form_values
 from tests.factories import bearer
 from tests.flow_helpers import SYSTEM, attach, flow_of
-from tests.test_flow_editor import form_values
 
 POST_AUTH = "login.post-auth"
 URL = "/t/acme/flows/login/"

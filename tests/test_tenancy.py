@@ -17,9 +17,7 @@ from tenants.models import Membership
 from tenants.permissions import grant_object_to_operator
 from tenants.roles import Role
 from tenants.services import MembershipError, add_member, change_member_role, remove_member
-from tests.conftest import make_operator
-from tests.factories import acting_as
-from tests.test_url_walk import add_custom_action
+from tests.factories import acting_as, add_custom_action, make_operator
 
 SYSTEM = Acting.platform("tests")
 

@@ -15,7 +15,7 @@ from audit_app.services import EventDraft, record_many
 from flows_app.models import ActionExecution, Flow
 from orchestration.timeline import TimelineWindow, count_runs
 from tenants.acting import Actor
-from tests.test_url_walk import add_custom_action
+from tests.factories import add_custom_action
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 EDDIE = Actor("user", "7", "eddie")

@@ -15,9 +15,8 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from actions_app.models import Action, ActionKind, ActionVersion, content_checksum
 from tenants.acting import Acting
-from tenants.permissions import grant_tenant_roles
+from tests.factories import add_custom_action
 
 # An invitation link's pages: outside any tenant, open to whoever holds the link (the invitee is
 # no member yet), so the secret in the URL is their only key (test_invitation_links_...).
@@ -45,23 +44,6 @@ def _walk(patterns: list[Any], prefix: str = "") -> list[str]:
 
 def page_routes() -> list[str]:
     return [r for r in _walk(get_resolver().url_patterns) if not r.startswith("api/")]
-
-
-def add_custom_action(tenant: Any, slug: str) -> Action:
-    action = Action.objects.create(
-        tenant=tenant, slug=slug, name=slug.replace("-", " ").title(), kind=ActionKind.CUSTOM
-    )
-    source = "export async function execute() { return { kind: 'continue' }; }"
-    ActionVersion.objects.create(
-        action=action,
-        **ActionVersion.semver_fields("0.1.0"),
-        source=source,
-        config_schema={"type": "object", "properties": {}},
-        compatible_triggers=["login.post-auth"],
-        checksum=content_checksum(source, {}, ["login.post-auth"]),
-    )
-    grant_tenant_roles(tenant, [action])
-    return action
 
 
 class _LatestEventIdOf(str):

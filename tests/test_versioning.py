@@ -20,28 +20,7 @@ from actions_app.versioning import (
 )
 from audit_app.models import AuditEvent
 from tenants.acting import Acting
-from tests.factories import acting_as
-
-GOOD = """export async function execute(input: ActionInput): Promise<ActionResult> {
-  return { kind: "continue" };
-}
-"""
-BAD = """export async function execute(input: ActionInput): Promise<ActionResult> {
-  return { kind: "blok" };
-}
-"""
-SCHEMA = {"type": "object", "properties": {"threshold": {"type": "integer"}}, "required": ["threshold"]}
-TRIGGERS = ["login.post-auth"]
-
-
-def draft(source: str = GOOD, schema: Any = None, triggers: list[str] | None = None) -> VersionDraft:
-    return VersionDraft(source, SCHEMA if schema is None else schema, triggers or TRIGGERS)
-
-
-def create(personas: Any, slug: str = "my-action", source: str = GOOD, **kwargs: Any) -> ActionVersion:
-    return create_custom_action(
-        personas.tenant_a, name="My action", slug=slug, draft=draft(source), **kwargs, acting=acting_as(personas.editor)
-    ).version
+from tests.factories import BAD, GOOD, SCHEMA, TRIGGERS, acting_as, create, draft
 
 
 def save(action: Action, personas: Any, d: VersionDraft, **kwargs: Any) -> ActionVersion:

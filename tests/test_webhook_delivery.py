@@ -39,7 +39,7 @@ from flows_app.outbound.outbox import deliver_due, deliveries_for_binding, deliv
 from flows_app.outbound.signing import signature_header_value, verify_signature
 from flows_app.outbound.ssrf import Resolver, resolve_and_check
 from flows_app.outbound.worker import start_in_process_worker, stop_in_process_worker
-from tests.conftest import Personas
+from tests.factories import Personas
 
 BODY = {"event": "login.post-login", "user": {"email": "ann@example.com", "name": "Ann Ünïcode"}}
 SECRET = "whsec-test-1234"
