@@ -21,7 +21,7 @@ from tenants.acting import Acting
 from tenants.models import Tenant
 from tenants.services import create_api_token
 from tests.accessibility import AccessibilityAudit
-from tests.factories import Personas, found_personas
+from tests.factories import Personas, found_personas, remove_personas, stored_personas
 
 
 def _allow_test_flush(sender: Any, connection: Any, **kwargs: Any) -> None:
@@ -58,9 +58,28 @@ def _own_redis_database_per_worker() -> None:
 _own_redis_database_per_worker()
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
+    """The test database (one per xdist worker) with the personas founded once, committed: each
+    test's transaction rolls back to them instead of founding two tenants and five operators."""
+    with django_db_blocker.unblock():
+        if stored_personas() is None:  # absent unless --reuse-db kept them from an earlier run
+            found_personas()
+
+
 @pytest.fixture
 def personas(db: None) -> Personas:
-    return found_personas()
+    """The personas, read afresh for this test (no test sees another's in-memory changes). A
+    transactional test (transaction=True, live_server) ends by flushing every table; the next test
+    that asks for the personas founds them again, as the suite did for every test before."""
+    return stored_personas() or found_personas()
+
+
+@pytest.fixture
+def without_personas(db: None) -> None:
+    """The database as migrations leave it, for tests that found acme and globex themselves
+    (seed_demo): the session's personas are deleted in the test's transaction, which rolls back."""
+    remove_personas()
 
 
 @pytest.fixture

@@ -24,7 +24,8 @@ from tenants.roles import Role
 from tenants.services import add_member
 
 # ---- Personas (STYLE.md): owner, admin, editor and viewer of tenant A ("acme"), and an outsider
-# who owns tenant B ("globex") and is no member of A (the `personas` fixture in conftest.py).
+# who owns tenant B ("globex") and is no member of A. Founded once per test database
+# (conftest.django_db_setup); the `personas` fixture reads them afresh for every test.
 
 PASSWORD = "test-pass-123!"
 
@@ -54,7 +55,7 @@ OUTSIDER_USERNAME = "b-owner"
 
 
 def found_personas() -> Personas:
-    """Create tenants acme and globex and the five personas."""
+    """Create tenants acme and globex and the five personas, as each test used to."""
     system = Acting.platform("tests")
     tenant_a = create_tenant(slug="acme", name="Acme")
     tenant_b = create_tenant(slug="globex", name="Globex")
@@ -73,6 +74,55 @@ def found_personas() -> Personas:
         viewer=users[Role.VIEWER],
         outsider=outsider,
     )
+
+
+def stored_personas() -> Personas | None:
+    """The personas as the database holds them now (new instances every call), or None when they
+    are not there (a transactional test's flush removed them)."""
+    from django.contrib.auth import get_user_model
+
+    tenants = {tenant.slug: tenant for tenant in Tenant.objects.filter(slug__in=["acme", "globex"])}
+    usernames = [*PERSONA_USERNAMES.values(), OUTSIDER_USERNAME]
+    users = {user.username: user for user in get_user_model().objects.filter(username__in=usernames)}
+    if len(tenants) < 2 or len(users) < len(usernames):
+        return None
+    return Personas(
+        tenant_a=tenants["acme"],
+        tenant_b=tenants["globex"],
+        **{persona: users[username] for persona, username in PERSONA_USERNAMES.items()},
+        outsider=users[OUTSIDER_USERNAME],
+    )
+
+
+def remove_personas() -> None:
+    """Delete the personas and everything founding them made, in the caller's transaction (a
+    test's, rolled back after it): for tests that need the database as migrations leave it."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.db import connection
+
+    from audit_app.models import AuditChainHead, AuditRetention
+    from flows_app.models import Binding, Flow
+
+    tenants = list(Tenant.objects.filter(slug__in=["acme", "globex"]))
+    # Audit events are append-only; like the retention purge (audit_app.retention), delete them
+    # in SQL with the purge flag raised on PostgreSQL for just this statement.
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL actions_console.audit_purge = 'on'")
+        for tenant in tenants:
+            cursor.execute(f"DELETE FROM {table} WHERE tenant_id = %s", [tenant.pk])
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL actions_console.audit_purge = 'off'")
+    AuditChainHead.objects.filter(tenant__in=tenants).delete()
+    AuditRetention.objects.filter(tenant__in=tenants).delete()
+    Flow.objects.filter(tenant__in=tenants).update(current_revision=None)
+    Binding.objects.filter(revision__flow__tenant__in=tenants).delete()
+    Group.objects.filter(tenant_role__tenant__in=tenants).delete()
+    Tenant.objects.filter(pk__in=[tenant.pk for tenant in tenants]).delete()
+    usernames = [*PERSONA_USERNAMES.values(), OUTSIDER_USERNAME]
+    get_user_model().objects.filter(username__in=usernames).delete()
 
 
 # ---- Actions and their versions --------------------------------------------------------------
