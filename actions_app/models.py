@@ -122,6 +122,29 @@ def content_checksum(source: str, config_schema: Any, compatible_triggers: list[
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+SECRET_NAME_RE = r"^[A-Z][A-Z0-9_]{0,63}$"
+MAX_SECRET_VALUE_BYTES = 4096
+
+
+class ActionSecret(models.Model):
+    """A named secret of a custom action, shared by all its versions (contract §11). Stored
+    encrypted with the secret box; its value is never shown again after it is set."""
+
+    action = models.ForeignKey(Action, on_delete=models.CASCADE, related_name="secrets")
+    name = models.CharField(max_length=64, validators=[RegexValidator(SECRET_NAME_RE)])
+    encrypted_value = models.TextField()
+    updated_at = models.DateTimeField(default=timezone.now)
+    # Who set it last, as the audit trail names them (an operator or an API token).
+    updated_by_name = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["action", "name"], name="action_secret_name_unique")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class ActionVersion(models.Model):
     """An immutable snapshot of an action. Only its publication status ever changes."""
 

@@ -26,6 +26,9 @@ EVENT_TYPES = [
     "action.created",
     "action.version_saved",
     "action.deleted",
+    # Contract §11: a custom action's secret set (added or replaced) or deleted; names, never values.
+    "action.secret_set",
+    "action.secret_deleted",
     "api_token.created",
     "api_token.revoked",
     "member.added",

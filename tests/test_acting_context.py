@@ -26,6 +26,7 @@ WRITE_SERVICES: dict[str, list[str]] = {
     "tenants.invitations": ["invite_member", "revoke_invitation", "accept_invitation", "sign_up_with_invitation"],
     "audit_app.retention": ["set_retention", "purge_tenant"],
     "actions_app.versioning": ["create_custom_action", "save_action_version", "publish_version"],
+    "actions_app.secrets": ["set_secret", "delete_secret"],
     "flows_app.services": ["save_flow_slots", "create_flow", "set_flow_enabled"],
     "flows_app.rollout": ["roll_out_action"],
     "flows_app.replacing": ["restore_revision", "promote_flow", "carry_out"],
