@@ -57,6 +57,7 @@ def whoami(request: HttpRequest) -> dict[str, object]:
 
 api.add_router("/actions", actions_router)
 api.add_router("/actions", "flows_app.rollout_api.router")
+api.add_router("/actions", "flows_app.action_secrets_api.router")
 api.add_router("/flows", flows_router)
 api.add_router("/flows", "flows_app.replace_api.router")
 api.add_router("/flows", "flows_app.runs_api.router")
