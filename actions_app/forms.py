@@ -85,3 +85,20 @@ class ActionEditorForm(forms.Form):
 
 
 assert {choice for choice, _ in BUMP_CHOICES} == set(BUMPS)
+
+
+class SecretForm(forms.Form):
+    """Add or replace one secret of a custom action. The name and value rules are the service's
+    (actions_app.secrets); the value is never rendered back into the page."""
+
+    name = forms.CharField(
+        max_length=64,
+        help_text="Upper-case letters, digits and underscores, starting with a letter (API_KEY). "
+        "An existing name replaces that secret's value.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "class": "mono"}),
+    )
+    value = forms.CharField(
+        strip=False,
+        help_text="At most 4 KiB. Stored encrypted and never shown again; code reads it as input.secrets.NAME.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}, render_value=False),
+    )

@@ -13,11 +13,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from actions_app.compiler import sdk_declarations
-from actions_app.forms import ActionEditorForm, parse_schema_text
+from actions_app.forms import ActionEditorForm, SecretForm, parse_schema_text
 from actions_app.harness import HarnessRun, replay_comparison, run_in_harness
 from actions_app.models import Action, ActionVersion
 from actions_app.sample_inputs import sample_input
 from actions_app.schema_forms import UnsupportedSchema, build_config_form, check_schema_supported
+from actions_app.secrets import list_secrets
 from actions_app.starters import STARTERS, STARTERS_BY_KEY
 from actions_app.triggers import ALL_TRIGGERS
 from actions_app.versioning import (
@@ -41,6 +42,8 @@ from tenants.access import TenantAccess, get_visible_or_404, require_object_perm
 from tenants.pages import render_tenant_page
 
 TEST_CONFIG_PREFIX = "test-config"
+# The Secrets panel's fields get ids of their own: the editor form beside it has a `name` too.
+SECRET_FIELD_IDS = "secret-%s"
 
 
 def editor_context(
@@ -80,6 +83,20 @@ def editor_context(
         "harness_run": None,
         "harness_target": "draft",
         "starters": STARTERS,
+        **(secrets_panel(access, action) if action else {}),
+    }
+
+
+def secrets_panel(
+    access: TenantAccess, action: Action, form: SecretForm | None = None, notice: str = ""
+) -> dict[str, Any]:
+    """The Secrets panel of a custom action: names and who set them when (never values), and the
+    add-or-replace form for those who may change the action."""
+    return {
+        "secrets": list_secrets(action),
+        "secret_form": form or SecretForm(auto_id=SECRET_FIELD_IDS),
+        "can_change_secrets": access.has_perm("change_action", action),
+        "secrets_notice": notice,
     }
 
 
@@ -178,11 +195,16 @@ def _saved_message(version: ActionVersion) -> str:
     return f"Saved {version.action.slug} {version.version} as a draft{suffix}."
 
 
-def action_editor(request: HttpRequest, access: TenantAccess, action: Action) -> HttpResponse:
-    """GET of a custom action's page: the editor opened on the latest version."""
+def action_editor(
+    request: HttpRequest, access: TenantAccess, action: Action, *, secret_form: SecretForm | None = None
+) -> HttpResponse:
+    """A custom action's page: the editor opened on the latest version, and its Secrets panel
+    (with `secret_form` when an add was refused without JavaScript: its errors, the name kept)."""
     latest = action.latest_version()
     form = ActionEditorForm(initial=_initial_from_version(latest) if latest else {}, editing_existing=True)
     context = editor_context(access, form, action=action, latest=latest)
+    if secret_form is not None:
+        context["secret_form"] = secret_form
     replayed = replayable_execution(access, action, request.GET.get("replay", ""))
     if replayed is not None:
         # A replay starts from what ran: the recorded version (while it exists) and config. The
@@ -199,7 +221,8 @@ def action_editor(request: HttpRequest, access: TenantAccess, action: Action) ->
                 schema, initial=recorded_config(replayed), secrets=_replay_secrets(replayed)
             ),
         )
-    return render_tenant_page(request, access, "actions_app/action_editor.html", context)
+    status = 422 if secret_form is not None else 200
+    return render_tenant_page(request, access, "actions_app/action_editor.html", context, status=status)
 
 
 @tenant_view

@@ -6,6 +6,7 @@ from django.urls import path
 from actions_app import version_views
 from flows_app import action_editor_views as editor_views
 from flows_app import action_runs_views as runs_views
+from flows_app import action_secrets_views as secrets_views
 from flows_app import action_views as views
 from flows_app import attach_views, delete_views, replay_views
 
@@ -27,6 +28,8 @@ urlpatterns = [
     path("<slug:action_slug>/runs/<str:execution_id>/replay/", replay_views.template_replay, name="replay"),
     path("<slug:action_slug>/save/", editor_views.action_save, name="save"),
     path("<slug:action_slug>/test/", editor_views.action_test, name="test"),
+    path("<slug:action_slug>/secrets/", secrets_views.secret_set, name="secret_set"),
+    path("<slug:action_slug>/secrets/<str:secret_name>/delete/", secrets_views.secret_delete, name="secret_delete"),
     path("<slug:action_slug>/diff/", version_views.version_diff, name="diff"),
     path("<slug:action_slug>/versions/<str:version_label>/", version_views.version_detail, name="version"),
     path(

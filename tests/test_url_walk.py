@@ -15,6 +15,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from actions_app.secrets import set_secret
 from tenants.acting import Acting
 from tests.factories import add_custom_action
 
@@ -109,6 +110,7 @@ SAMPLE_VALUES = {
     "member_username": "a-viewer",
     "invitation_id": _LatestInvitationIdOf("{tenant}"),
     "invitation_token": WALK_INVITATION_TOKEN,
+    "secret_name": "WALK_SECRET",
 }
 WALK_BINDING_KEY = uuid.UUID("0000000000000000000000000000beef")
 # Routes that only accept POST, and the lowest role allowed to use them.
@@ -117,6 +119,7 @@ POST_ONLY = {
     "t/<slug:tenant_slug>/actions/schema-preview/": "editor",
     "t/<slug:tenant_slug>/actions/sdk-types/": "viewer",
     "t/<slug:tenant_slug>/actions/<slug:action_slug>/save/": "editor",
+    "t/<slug:tenant_slug>/actions/<slug:action_slug>/secrets/": "editor",
     "t/<slug:tenant_slug>/actions/<slug:action_slug>/test/": "editor",
     "t/<slug:tenant_slug>/actions/<slug:action_slug>/versions/<str:version_label>/publish/": "admin",
     "t/<slug:tenant_slug>/actions/<slug:action_slug>/versions/<str:version_label>/restore/": "editor",
@@ -138,6 +141,7 @@ ROLE_ORDER = ["viewer", "editor", "admin", "owner"]
 # Routes every member may read (GET) that change something by POST, and the lowest role allowed to POST.
 GET_AND_POST = {
     # Before the deletes below, which take the walk's action away.
+    "t/<slug:tenant_slug>/actions/<slug:action_slug>/secrets/<str:secret_name>/delete/": "editor",
     "t/<slug:tenant_slug>/actions/<slug:action_slug>/runs/<str:execution_id>/replay/": "editor",
     "t/<slug:tenant_slug>/audit/retention/": "owner",
     "t/<slug:tenant_slug>/actions/<slug:action_slug>/delete/": "owner",
@@ -166,6 +170,7 @@ def both_tenants_have_objects(personas: Any) -> Any:
     hook = {"url": "https://hooks.example.com/in", "secret": "walk-secret-0123456789"}
     for tenant in (personas.tenant_a, personas.tenant_b):
         action = add_custom_action(tenant, "secret-action")
+        set_secret(action, "WALK_SECRET", "walk-secret-value", acting=Acting.platform("tests"))
         flow = attach(tenant, "login.post-auth", BindingSpec("webhook-emit", "1.0.0", hook, key=WALK_BINDING_KEY))
         # A second login flow: what the promote pages promote into.
         create_flow(tenant, name="Login staging", slug="login-staging", kind="login", acting=Acting.platform("tests"))
