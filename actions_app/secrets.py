@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
@@ -34,7 +35,7 @@ class SecretListing:
     """What anyone may see of a secret: its name and who set it when."""
 
     name: str
-    updated_at: object
+    updated_at: datetime
     updated_by: str
 
 
