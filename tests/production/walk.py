@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tenants.acting import Acting
 from tests.accessibility import severe_violations
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -207,12 +206,23 @@ def sample_values() -> dict[str, str]:
         # flow of the same kind (the demo has one flow per kind, so the walk makes one).
         "revision_number": "1",
         "target_slug": promote_target(tenant, execution.flow).slug,
+        # The delete confirmation of a secret of the custom action (the demo sets none).
+        "secret_name": walk_secret(execution.action),
     }
+
+
+def walk_secret(action: Any) -> str:
+    from actions_app.secrets import set_secret
+    from tenants.acting import Acting
+
+    set_secret(action, "WALK_SECRET", "walk-secret-value", acting=Acting.platform("production walk"))
+    return "WALK_SECRET"
 
 
 def promote_target(tenant: Any, source: Any) -> Any:
     from flows_app.models import Flow
     from flows_app.services import create_flow
+    from tenants.acting import Acting
 
     existing = Flow.objects.filter(tenant=tenant, kind=source.kind).exclude(pk=source.pk).first()
     if existing is not None:
@@ -232,6 +242,7 @@ def fill(route: str, values: dict[str, str]) -> str:
 
 def invite_someone() -> dict[str, str]:
     """A pending invitation of acme, for the invitation pages (its link is shown once)."""
+    from tenants.acting import Acting
     from tenants.invitations import invite_member
     from tenants.models import Tenant
     from tenants.roles import Role
