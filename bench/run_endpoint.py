@@ -73,7 +73,7 @@ version = create_custom_action(tenant, name="Bench custom", slug="bench-custom",
     draft=VersionDraft(source, {{"type": "object", "properties": {{}}}}, ["login.post-auth"]),
     acting=acting).version
 publish_version(version, acting=acting)
-flow = create_flow(tenant, name="Login custom", slug="login-custom", kind="login")
+flow = create_flow(tenant, name="Login custom", slug="login-custom", kind="login", acting=acting)
 save_flow_slots(flow, {{"login.post-auth": [BindingSpec("bench-custom", "0.1.0", {{}})]}},
     expected_revision=1, acting=acting)
 print(token)
