@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 
+from actions_app.egress import egress_hosts_from_text
 from actions_app.triggers import ALL_TRIGGERS
 from actions_app.versioning import BUMPS, InvalidDraft, VersionDraft
 from core.json_text import parse_json_text
@@ -46,6 +47,13 @@ class ActionEditorForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false"}),
         help_text="JSON Schema (2020-12) of the config each binding fills in; it becomes the config form.",
     )
+    egress_hosts = forms.CharField(
+        required=False,
+        label="Outbound hosts",
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off"}),
+        help_text="Hosts the code may call with fetch, one per line: api.example.com, *.example.com, "
+        "with :port when it is not 443. None: the code makes no calls. A change is a new version.",
+    )
     bump = forms.ChoiceField(choices=BUMP_CHOICES, initial="patch", widget=forms.RadioSelect, required=False)
     version = forms.CharField(
         max_length=40, required=False, help_text="Or type an explicit higher version such as 2.0.0."
@@ -67,6 +75,9 @@ class ActionEditorForm(forms.Form):
     def clean_config_schema(self) -> Any:
         return parse_schema_text(self.cleaned_data.get("config_schema", ""))
 
+    def clean_egress_hosts(self) -> list[str]:
+        return egress_hosts_from_text(self.cleaned_data.get("egress_hosts", ""))
+
     def clean_bump(self) -> str:
         return self.cleaned_data.get("bump") or "patch"
 
@@ -75,6 +86,7 @@ class ActionEditorForm(forms.Form):
             source=self.cleaned_data["source"],
             config_schema=self.cleaned_data["config_schema"],
             compatible_triggers=list(self.cleaned_data["compatible_triggers"]),
+            egress_hosts=self.cleaned_data["egress_hosts"],
         )
 
     def add_domain_errors(self, error: InvalidDraft) -> None:

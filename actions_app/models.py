@@ -112,13 +112,20 @@ def parse_semver(label: str) -> semver.Version:
     return semver.Version.parse(label)
 
 
-def content_checksum(source: str, config_schema: Any, compatible_triggers: list[str]) -> str:
-    """The identity of a version's content: saving identical content creates no new version."""
-    canonical = json.dumps(
-        {"source": source, "config_schema": config_schema, "compatible_triggers": sorted(compatible_triggers)},
-        sort_keys=True,
-        separators=(",", ":"),
-    )
+def content_checksum(
+    source: str, config_schema: Any, compatible_triggers: list[str], egress_hosts: list[str] | None = None
+) -> str:
+    """The identity of a version's content: saving identical content creates no new version.
+    Declared egress hosts are part of it (changing them is a new version); a version without
+    any keeps the checksum it had before they existed."""
+    content: dict[str, Any] = {
+        "source": source,
+        "config_schema": config_schema,
+        "compatible_triggers": sorted(compatible_triggers),
+    }
+    if egress_hosts:
+        content["egress_hosts"] = sorted(egress_hosts)
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -161,6 +168,8 @@ class ActionVersion(models.Model):
     source_map = models.TextField(blank=True)
     config_schema = models.JSONField(default=dict)
     compatible_triggers = models.JSONField(default=list)
+    # Contract §11: the hosts the code may call with fetch (actions_app.egress), in the order given.
+    egress_hosts = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=10, choices=VersionStatus.choices, default=VersionStatus.DRAFT)
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

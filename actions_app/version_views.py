@@ -63,7 +63,7 @@ def version_restore(request: HttpRequest, access: TenantAccess, action_slug: str
     """Save an old version's content as the next version (history is never rewritten)."""
     old = _version_or_404(access, action_slug, version_label)
     require_object_perm(access, "change_action", old.action)
-    draft = VersionDraft(old.source, old.config_schema, list(old.compatible_triggers))
+    draft = VersionDraft(old.source, old.config_schema, list(old.compatible_triggers), list(old.egress_hosts))
     try:
         outcome = save_action_version(old.action, draft, save_anyway=old.saved_with_errors, acting=access.acting)
     except NothingChanged:
@@ -119,5 +119,8 @@ def version_diff(request: HttpRequest, access: TenantAccess, action_slug: str) -
         ),
         "triggers_removed": [t for t in left.compatible_triggers if t not in right.compatible_triggers],
         "triggers_added": [t for t in right.compatible_triggers if t not in left.compatible_triggers],
+        "hosts_removed": [h for h in left.egress_hosts if h not in right.egress_hosts],
+        "hosts_added": [h for h in right.egress_hosts if h not in left.egress_hosts],
+        "hosts_kept": [h for h in right.egress_hosts if h in left.egress_hosts],
     }
     return render_tenant_page(request, access, "actions_app/version_diff.html", context)

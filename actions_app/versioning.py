@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from actions_app.compiler import MAX_SOURCE_BYTES, CompileResult, Diagnostic, compile_action
+from actions_app.egress import EgressHostsRefused, normalize_egress_hosts
 from actions_app.models import (
     Action,
     ActionKind,
@@ -47,10 +48,19 @@ class VersionDraft:
     source: str
     config_schema: Any
     compatible_triggers: list[str]
+    # Contract §11: hosts the code may call (actions_app.egress); none by default.
+    egress_hosts: list[str] = field(default_factory=list)
 
     @property
     def checksum(self) -> str:
-        return content_checksum(self.source, self.config_schema, self.compatible_triggers)
+        return content_checksum(self.source, self.config_schema, self.compatible_triggers, self.declared_hosts())
+
+    def declared_hosts(self) -> list[str]:
+        """The egress hosts as stored (normalized); as given when they are refused (check_draft says why)."""
+        try:
+            return normalize_egress_hosts(self.egress_hosts)
+        except EgressHostsRefused:
+            return list(self.egress_hosts)
 
 
 class InvalidDraft(ValueError):
@@ -124,6 +134,10 @@ def check_draft(draft: VersionDraft) -> dict[str, list[str]]:
     schema_problems = config_schema_problems(draft.config_schema)
     if schema_problems:
         errors["config_schema"] = schema_problems
+    try:
+        normalize_egress_hosts(draft.egress_hosts)
+    except EgressHostsRefused as refused:
+        errors["egress_hosts"] = refused.problems
     return errors
 
 
@@ -180,6 +194,7 @@ def version_snapshot(version: ActionVersion) -> dict[str, Any]:
         "version": version.version,
         "status": version.status,
         "compatible_triggers": version.compatible_triggers,
+        "egress_hosts": version.egress_hosts,
         "checksum": version.checksum,
         "saved_with_errors": version.saved_with_errors,
     }
@@ -201,6 +216,7 @@ def _insert_version(
         source_map=compiled.source_map,
         config_schema=draft.config_schema,
         compatible_triggers=[t for t in ALL_TRIGGERS if t in draft.compatible_triggers],
+        egress_hosts=draft.declared_hosts(),
         author=author,
         checksum=draft.checksum,
         saved_with_errors=not compiled.ok,

@@ -135,6 +135,7 @@ def _initial_from_version(version: ActionVersion) -> dict[str, Any]:
         "slug": version.action.slug,
         "source": version.source,
         "compatible_triggers": version.compatible_triggers,
+        "egress_hosts": "\n".join(version.egress_hosts),
         "config_schema": json.dumps(version.config_schema, indent=2),
         "base_version": version.version,
         "bump": "patch",

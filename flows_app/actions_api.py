@@ -104,6 +104,7 @@ class VersionSummary(Schema):
             "version": "0.2.0",
             "status": "draft",
             "compatible_triggers": ["login.post-auth"],
+            "egress_hosts": ["api.example.com"],
             "checksum": "9f2c1d0e4b7a…",
             "saved_with_errors": False,
             "author": None,
@@ -115,6 +116,7 @@ class VersionSummary(Schema):
     version: str
     status: str = Field(description="`draft` or `published`.")
     compatible_triggers: list[str]
+    egress_hosts: list[str] = Field(description="Hosts the code may call with fetch (contract §11).")
     checksum: str
     saved_with_errors: bool
     author: str | None
@@ -155,6 +157,10 @@ class ActionCreate(Schema):
         description="JSON Schema (an object schema) of the binding config; no settings when left out.",
     )
     source: Text = Field(description="TypeScript exporting `execute(input)`.")
+    egress_hosts: list[Text] = Field(
+        default_factory=list,
+        description="Hosts the code may call with fetch: `api.example.com`, `*.example.com`; `:port` when not 443.",
+    )
     save_anyway: bool = Field(False, description="Save even with TypeScript errors (the version cannot be published).")
 
 
@@ -164,6 +170,7 @@ class VersionCreate(Schema):
     source: Text
     config_schema: JsonObject | None = Field(None, description="Defaults to the latest version's.")
     compatible_triggers: list[Text] | None = Field(None, description="Defaults to the latest version's.")
+    egress_hosts: list[Text] | None = Field(None, description="Defaults to the latest version's.")
     bump: Literal["patch", "minor", "major"] = "patch"
     version: Text | None = Field(None, description="An explicit version higher than the latest, instead of a bump.")
     save_anyway: bool = False
@@ -321,7 +328,7 @@ def create_action(
     token = request_token(request)
 
     def create() -> tuple[int, dict[str, Any]]:
-        draft = VersionDraft(body.source, body.config_schema, body.compatible_triggers)
+        draft = VersionDraft(body.source, body.config_schema, body.compatible_triggers, body.egress_hosts)
         try:
             outcome = create_custom_action(
                 token.tenant,
@@ -404,6 +411,7 @@ def create_version(
             body.compatible_triggers
             if body.compatible_triggers is not None
             else (list(latest.compatible_triggers) if latest else []),
+            body.egress_hosts if body.egress_hosts is not None else (list(latest.egress_hosts) if latest else []),
         )
         try:
             outcome = save_action_version(

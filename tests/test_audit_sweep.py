@@ -46,6 +46,9 @@ CONTRACT_EVENT_TYPES = [
     "member.added",
     "member.role_changed",
     "member.removed",
+    # Contract §11.
+    "action.secret_set",
+    "action.secret_deleted",
 ]
 # The other event types, and where each operation is checked to record it.
 TESTED_ELSEWHERE = {
@@ -472,6 +475,25 @@ def test_flow_action_executed__by_try_it_in_the_flow_editor(sweep: Sweep) -> Non
 
 
 # --- Access: the settings page ---
+
+
+def test_action_secret_set__on_the_action_page(sweep: Sweep) -> None:
+    with new_events() as events:
+        response = sweep.post("/t/acme/actions/geo-gate/secrets/", {"name": "GEO_KEY", "value": API_KEY})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    (secret_set,) = only(events, "action.secret_set")
+    assert_recorded(secret_set, sweep, sweep.web_actor, secrets=(API_KEY,), action_slug="geo-gate", target="GEO_KEY")
+    assert secret_set.after == {"name": "GEO_KEY", "replaced": False}
+
+
+def test_action_secret_deleted__on_the_action_page(sweep: Sweep) -> None:
+    sweep.post("/t/acme/actions/geo-gate/secrets/", {"name": "GEO_KEY", "value": API_KEY})
+    with new_events() as events:
+        response = sweep.post("/t/acme/actions/geo-gate/secrets/GEO_KEY/delete/", {})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    (deleted,) = only(events, "action.secret_deleted")
+    assert_recorded(deleted, sweep, sweep.web_actor, secrets=(API_KEY,), action_slug="geo-gate", target="GEO_KEY")
+    assert deleted.before == {"name": "GEO_KEY"}
 
 
 def test_api_token_created__on_the_settings_page(sweep: Sweep) -> None:
