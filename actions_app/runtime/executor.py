@@ -7,11 +7,13 @@ import json
 import os
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from actions_app.compiler.source_map import in_source_terms
 from actions_app.runtime.pool import WorkerCrashed, WorkerHung, WorkerPool, default_worker_count
 from actions_app.runtime.protocol import clip_error_message, encode_frame, storable
+from actions_app.runtime.redaction import Redactor, redactor_for
 from actions_app.runtime.results import ERROR_CODES, ExecutionError, ExecutionResult, validate_action_result
 from actions_app.triggers import ALLOWED_RESULTS
 
@@ -122,6 +124,7 @@ def execute_action(
     timeout_ms: int = 1000,
     memory_limit_mb: int = 64,
     source_map: str | None = None,
+    secrets: Mapping[str, str] | None = None,
 ) -> ExecutionResult:
     """Run `compiled_js` (CommonJS exporting execute) with `action_input` in the sandbox.
     For code compiled from TypeScript pass the compiler's `source_map` ("" when none was kept):
@@ -130,13 +133,18 @@ def execute_action(
     `isolate_key` names one action version of one tenant; executions with the same key may reuse
     a warm isolate (and that version's module-level variables). Never raises for anything the
     action does: every failure is an ExecutionResult whose `error` says what went wrong.
+
+    `secrets` (name → value) reach the code as `input.secrets`, with this execution's input only,
+    never in the compiled module or the warm isolate. Whatever comes back — logs, result, error —
+    has every secret value replaced by `[secret NAME]` (runtime.redaction) before it is returned.
     """
     trigger = _check_arguments(action_input, timeout_ms, memory_limit_mb)
+    given_secrets = dict(secrets or {})
     request: dict[str, Any] = {
         "op": "execute",
         "isolate_key": isolate_key,
         "compiled_js": compiled_js,
-        "action_input": action_input,
+        "action_input": {**action_input, "secrets": given_secrets},
         "timeout_ms": timeout_ms,
         "memory_limit_mb": memory_limit_mb,
     }
@@ -145,6 +153,23 @@ def execute_action(
         request["test_fault"] = fault
     # Encoding here, before a worker is taken, turns a non-JSON input into the caller's TypeError.
     frame = encode_frame(request)
+    executed = _run(isolate_key, frame, trigger, timeout_ms, source_map)
+    if not given_secrets:
+        return executed
+    return _redacted(executed, redactor_for(given_secrets))
+
+
+def _redacted(executed: ExecutionResult, redactor: Redactor) -> ExecutionResult:
+    if redactor.pattern is None:
+        return executed
+    error = executed.error
+    if error is not None:
+        error = ExecutionError(error.code, redactor.text(error.message))
+    result = redactor.data(executed.result) if executed.result is not None else None
+    return ExecutionResult(result, redactor.logs(executed.logs), executed.duration_ms, error)
+
+
+def _run(isolate_key: str, frame: bytes, trigger: str, timeout_ms: int, source_map: str | None) -> ExecutionResult:
 
     started = time.monotonic()
     try:
