@@ -11,8 +11,9 @@ from django.core.exceptions import ValidationError
 
 from actions_app.compiler import Diagnostic, compile_action
 from actions_app.models import ActionVersion
-from actions_app.sample_inputs import InvalidSampleInput, harness_input
+from actions_app.sample_inputs import InvalidSampleInput, given_test_secrets, harness_input
 from actions_app.schema_forms import validate_binding_config
+from actions_app.secrets import secrets_for_execution
 from core.json_text import parse_json_text
 from tenants.models import Tenant
 
@@ -55,11 +56,19 @@ def run_in_harness(
     version: ActionVersion | None = None,
     draft_source: str | None = None,
     timeout_ms: int = DEFAULT_TIMEOUT_MS,
+    action_id: int | None = None,
 ) -> HarnessRun:
-    """Run `version`, or compile and run `draft_source`, with the operator's input and config."""
+    """Run `version`, or compile and run `draft_source`, with the operator's input and config.
+
+    The code gets the action's real secrets as `input.secrets` (the action of `version`, or
+    `action_id` for a draft of a saved action; a new action has none), except where the input's
+    optional `secrets` object gives a test value for a name: the test value wins, for that name.
+    Every value given is redacted from what comes back, test values too."""
     run = HarnessRun()
+    secrets: dict[str, str] = {}
     try:
         edited = parse_input_json(raw_input)
+        secrets = given_test_secrets(edited)
         run.action_input = harness_input(
             edited,
             tenant_slug=tenant.slug,
@@ -76,11 +85,13 @@ def run_in_harness(
     if run.input_errors or run.action_input is None:
         return run
 
+    owner_id = version.action_id if version is not None else action_id
+    secrets = {**(secrets_for_execution(owner_id) if owner_id is not None else {}), **secrets}
     if version is not None:
         compiled_js, source_map = version.compiled_js, version.source_map
         isolate_key = f"{tenant.pk}:{version.pk}:{version.checksum}"
     else:
-        compiled = compile_action(draft_source or "", config_schema)
+        compiled = compile_action(draft_source or "", config_schema, secret_names=sorted(secrets))
         if not compiled.js:
             run.diagnostics = compiled.diagnostics
             return run
@@ -97,6 +108,7 @@ def run_in_harness(
         action_input=run.action_input,
         timeout_ms=timeout_ms,
         source_map=source_map,
+        secrets=secrets,
     )
     return run
 

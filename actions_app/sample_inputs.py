@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
+from actions_app.models import SECRET_NAME_RE
 from actions_app.triggers import ALL_TRIGGERS, kind_of_trigger
 from core.api_types import IP_ADDRESS_MESSAGE, RISK_SCORE_MESSAGE, ip_address_problem, risk_score_problem
 
@@ -36,6 +38,21 @@ def sample_input(trigger: str) -> dict[str, Any]:
 
 class InvalidSampleInput(ValueError):
     pass
+
+
+def given_test_secrets(edited: Any) -> dict[str, str]:
+    """The operator's test values of secrets, from the harness input's optional `secrets` object
+    (name → string). They win over the action's stored secrets of the same names; names not given
+    keep the stored values."""
+    given = edited.get("secrets", {}) if isinstance(edited, dict) else {}
+    if not isinstance(given, dict):
+        raise InvalidSampleInput('“secrets” must be an object of test values, e.g. {"API_KEY": "test-key"}.')
+    for name, value in given.items():
+        if not re.fullmatch(SECRET_NAME_RE, name):
+            raise InvalidSampleInput(f"“secrets.{name[:64]}” is not a secret name (API_KEY, CRM_TOKEN…).")
+        if not isinstance(value, str):
+            raise InvalidSampleInput(f"“secrets.{name}” must be a string.")
+    return dict(given)
 
 
 def _risk_score(context: Any) -> float:

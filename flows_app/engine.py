@@ -23,6 +23,7 @@ from django.utils import timezone
 from actions_app.models import ActionKind
 from actions_app.runtime import ExecutionError, execute_action, validate_action_result
 from actions_app.runtime.protocol import clip_error_message
+from actions_app.secrets import SecretsStamp, recent_secrets_stamp, secrets_for_run
 from actions_app.triggers import FLOW_SLOTS
 from core.rate_limits import CountersUnavailable
 from core.row_insert import PreparedInsert, PreparedUpdate, prepare_insert, prepare_update, write_at_once
@@ -167,16 +168,20 @@ def execute_template(slug: str, version: str, action_input: dict[str, Any], coun
     return _Executed(result, problem, outcome.logs, elapsed, outcome.outbound)
 
 
-def _execute(binding: Binding, action_input: dict[str, Any], counter_scope: str) -> _Executed:
+def _execute(
+    binding: Binding, action_input: dict[str, Any], counter_scope: str, stamp: SecretsStamp | None
+) -> _Executed:
     version = binding.pinned_version
     if binding.action.kind == ActionKind.TEMPLATE:
         return execute_template(binding.action.slug, version.version, action_input, counter_scope)
+    # Secrets travel with this execution's input only; what comes back is redacted by execute_action.
     executed = execute_action(
         isolate_key=f"{binding.action.tenant_id}:{version.pk}:{version.checksum}",
         compiled_js=version.compiled_js,
         action_input=action_input,
         timeout_ms=binding.timeout_ms,
         source_map=version.source_map,
+        secrets=secrets_for_run(binding.action, stamp) if stamp is not None else {},
     )
     return _Executed(executed.result, executed.error, executed.logs, executed.duration_ms)
 
@@ -189,12 +194,13 @@ def run_flow(flow: Flow, run: RunRequest, *, acting: Acting) -> RunResult:
     flow_tx, rewrite = _transaction_for(flow, transaction_id, known_new=run.transaction_id is None)
     revision: FlowRevision = flow_tx.revision
     prepared = prepared_bindings(revision, run.trigger) if flow.enabled else []
+    stamp = _secrets_stamp(flow, prepared)
     state: dict[str, Any] = dict(flow_tx.state)
     reports: list[ExecutionReport] = []
     recorded: list[dict[str, Any]] = []
     outbound: list[tuple[Binding, Any]] = []
     # A generator: the fold runs each binding when it needs its result, and none after a block or redirect.
-    executions = _execute_bindings(flow, run, prepared, transaction_id, state, reports, recorded, outbound)
+    executions = _execute_bindings(flow, run, prepared, stamp, transaction_id, state, reports, recorded, outbound)
     final = fold_slot_outcome(state, executions)
     # Every value is worked out before anything is written (an empty slot leaves no record).
     records = prepare_insert(
@@ -243,10 +249,19 @@ def run_flow(flow: Flow, run: RunRequest, *, acting: Acting) -> RunResult:
     return RunResult(transaction_id, revision.number, final, reports)
 
 
+def _secrets_stamp(flow: Flow, prepared: list[PreparedBinding]) -> SecretsStamp | None:
+    """The tenant's secrets stamp (as read in the last second) when the slot runs custom code; None
+    when only templates run, which have no secrets."""
+    if not any(item.binding.action.kind == ActionKind.CUSTOM for item in prepared):
+        return None
+    return recent_secrets_stamp(flow.tenant_id)
+
+
 def _execute_bindings(
     flow: Flow,
     run: RunRequest,
     prepared: list[PreparedBinding],
+    stamp: SecretsStamp | None,
     transaction_id: str,
     state: dict[str, Any],
     reports: list[ExecutionReport],
@@ -259,7 +274,7 @@ def _execute_bindings(
     for item in prepared:
         binding, config = item.binding, item.config
         action_input = _action_input(flow, run, binding, transaction_id, state, config)
-        executed = _execute(binding, action_input, f"{flow.tenant_id}:{binding.key}")
+        executed = _execute(binding, action_input, f"{flow.tenant_id}:{binding.key}", stamp)
         outcome_kind = executed.result["kind"] if executed.result else "error"
         applied = ""
         if executed.error is not None:
