@@ -27,6 +27,7 @@ from actions_app.models import (
     content_checksum,
 )
 from actions_app.schema_forms import check_schema_supported
+from actions_app.secrets import list_secrets
 from actions_app.triggers import ALL_TRIGGERS
 from audit_app.services import record
 from tenants.acting import Acting, backdated, history_time
@@ -175,14 +176,17 @@ def next_version_label(latest: str | None, bump: str = "patch", explicit: str | 
 
 
 def _compile_or_refuse(
-    draft: VersionDraft, save_anyway: bool, other_errors: dict[str, list[str]] | None = None
+    draft: VersionDraft,
+    save_anyway: bool,
+    other_errors: dict[str, list[str]] | None = None,
+    secret_names: list[str] | None = None,
 ) -> CompileResult:
     """Refuse a draft with input errors (all fields reported together) or, unless the operator
     chose "save anyway", with TypeScript errors; otherwise return the compiled JavaScript."""
     errors = {**(other_errors or {}), **check_draft(draft)}
     if errors:
         raise InvalidDraft(errors)
-    result = compile_action(draft.source, draft.config_schema)
+    result = compile_action(draft.source, draft.config_schema, secret_names=secret_names or [])
     if not result.ok and (not save_anyway or not result.js):
         raise CompileFailed(result.diagnostics)
     return result
@@ -305,7 +309,7 @@ def save_action_version(
     as consecutive versions."""
     if action.kind != ActionKind.CUSTOM:
         raise InvalidDraft({"action": ["Template actions ship with the platform and cannot be edited."]})
-    compiled = _compile_or_refuse(draft, save_anyway)
+    compiled = _compile_or_refuse(draft, save_anyway, secret_names=[s.name for s in list_secrets(action)])
     with transaction.atomic():
         Action.objects.select_for_update(no_key=True).filter(pk=action.pk).first()
         latest = action.latest_version()

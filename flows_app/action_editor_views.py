@@ -287,12 +287,18 @@ def schema_preview(request: HtmxHttpRequest, access: TenantAccess) -> HttpRespon
 @tenant_view
 @require_POST
 def sdk_types(request: HttpRequest, access: TenantAccess) -> HttpResponse:
-    """The Action SDK `.d.ts` for a config schema, for the browser editor's type checking."""
+    """The Action SDK `.d.ts` for a config schema, for the browser editor's type checking, with the
+    secret names of the action `action` (posted by the editor of a saved action; none for a new one)."""
     try:
         schema = parse_schema_text(request.POST.get("config_schema", ""))
     except ValidationError:
         schema = {}  # an unparsable schema gets the untyped Config
-    return HttpResponse(sdk_declarations(schema if isinstance(schema, dict) else {}), content_type="text/plain")
+    names: list[str] = []
+    if action_slug := request.POST.get("action", ""):
+        action = get_visible_or_404(access, "view_action", Action.objects.all(), slug=action_slug)
+        names = [secret.name for secret in list_secrets(action)]
+    dts = sdk_declarations(schema if isinstance(schema, dict) else {}, names)
+    return HttpResponse(dts, content_type="text/plain")
 
 
 @tenant_view
@@ -332,6 +338,7 @@ def action_test(request: HtmxHttpRequest, access: TenantAccess, action_slug: str
             config_schema=schema,
             version=version,
             draft_source=form.data.get("source", "") if version is None else None,
+            action_id=action.pk if action is not None else None,
         )
     latest = action.latest_version() if action else None
     context = editor_context(access, form, action=action, latest=latest)

@@ -219,6 +219,7 @@ const sample: ActionInput = {
   user: { id: "u1", email: "a@example.com", email_verified: true, groups: [], app_metadata: {} },
   request: { ip: "203.0.113.9", user_agent: "curl", hostname: "login.example.com" },
   state: {},
+  secrets: {},
   context: {
     tenant: "acme", flow: "login", transaction_id: "t1", action: { slug: "a", version: "0.1.0" },
     config: {}, risk: { score: 12 },
@@ -240,7 +241,7 @@ export async function execute(input: ActionInput): Promise<ActionResult> {
 
     result = compile_action(source, {})
 
-    assert _codes_by_line(result) == {17: {"TS2322"}, 18: {"TS2820"}}
+    assert _codes_by_line(result) == {18: {"TS2322"}, 19: {"TS2820"}}
     assert "Property 'url' is missing" in result.diagnostics[0].message
 
 

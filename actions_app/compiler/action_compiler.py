@@ -6,6 +6,7 @@ import json
 import re
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,11 @@ EXECUTE_SIGNATURE = "(input: ActionInput) => Promise<ActionResult>"
 _SIGNATURE_CHECK_SOURCE = f'import {{ execute }} from "./action";\nconst _check: {EXECUTE_SIGNATURE} = execute;\n'
 
 
-def compile_action(source: str, config_schema: dict[str, Any], *, timeout_s: float = 10.0) -> CompileResult:
-    """Type-check `source` against the SDK for `config_schema` and emit its JavaScript.
+def compile_action(
+    source: str, config_schema: dict[str, Any], *, timeout_s: float = 10.0, secret_names: Iterable[str] = ()
+) -> CompileResult:
+    """Type-check `source` against the SDK for `config_schema` and the action's `secret_names`
+    (`input.secrets.NOPE` is a type error naming NOPE) and emit its JavaScript.
 
     Safe to call from several threads at once: each call works in its own temporary directory.
     Raises CompileLimitError for a source over MAX_SOURCE_BYTES (before tsc runs) and RuntimeError
@@ -48,7 +52,7 @@ def compile_action(source: str, config_schema: dict[str, Any], *, timeout_s: flo
     diagnostics.extend(import_diagnostics(source))
     with tempfile.TemporaryDirectory(prefix="action-compile-") as work_dir_name:
         work_dir = Path(work_dir_name)
-        _write_text(work_dir / SDK_FILE, sdk_declarations(config_schema))
+        _write_text(work_dir / SDK_FILE, sdk_declarations(config_schema, secret_names))
         _write_text(work_dir / ACTION_FILE, checked_source)
         _write_text(work_dir / SIGNATURE_CHECK_FILE, _SIGNATURE_CHECK_SOURCE)
         try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from actions_app.triggers import ALL_TRIGGERS
@@ -38,6 +39,9 @@ type JSONValue = string | number | boolean | null | JSONValue[] | {{ [key: strin
 
 /** This binding's settings, typed from the action's config schema. */
 interface Config {config_body}
+
+/** This action's secrets, by name. Their values are replaced by `[secret NAME]` in logs, results and errors. */
+interface Secrets {secrets_body}
 """
 
 _SDK_TAIL = """
@@ -61,6 +65,8 @@ interface ActionInput {
   };
   /** Values set by earlier actions of this transaction. */
   state: Record<string, unknown>;
+  /** The action's secrets (set on the action's Secrets panel or through the API). */
+  secrets: Secrets;
   context: {
     tenant: string;
     flow: string;
@@ -92,11 +98,24 @@ declare var console: Console;
 """
 
 
-def sdk_declarations(config_schema: dict[str, Any]) -> str:
-    """The `sdk.d.ts` text for an action whose binding config follows `config_schema`."""
+def sdk_declarations(config_schema: dict[str, Any], secret_names: Iterable[str] = ()) -> str:
+    """The `sdk.d.ts` text for an action whose binding config follows `config_schema` and that has
+    the secrets `secret_names` (none: an empty `Secrets`, so any `input.secrets.X` is a type error)."""
     trigger_union = "\n".join(f"  | {json.dumps(trigger)}" for trigger in ALL_TRIGGERS)
-    head = _SDK_HEAD.format(trigger_union=trigger_union, config_body=config_type_from_schema(config_schema))
+    head = _SDK_HEAD.format(
+        trigger_union=trigger_union,
+        config_body=config_type_from_schema(config_schema),
+        secrets_body=secrets_type(secret_names),
+    )
     return head + _SDK_TAIL
+
+
+def secrets_type(secret_names: Iterable[str]) -> str:
+    """`{ readonly NAME: string; … }` for the names (secret names are plain identifiers)."""
+    names = sorted({name for name in secret_names if _IDENTIFIER.match(name)})
+    if not names:
+        return "{}"
+    return "{\n" + "".join(f"{_INDENT}readonly {name}: string;\n" for name in names) + "}"
 
 
 def config_type_from_schema(config_schema: dict[str, Any]) -> str:

@@ -122,6 +122,7 @@
     function loadSdk() {
       var body = new URLSearchParams();
       body.set("config_schema", schemaArea ? schemaArea.value : "");
+      if (form.dataset.actionSlug) body.set("action", form.dataset.actionSlug);
       return fetch(form.dataset.sdkUrl, {
         method: "POST",
         credentials: "same-origin",
