@@ -5,6 +5,7 @@ DATABASE_URL is set), then drives three endpoints in turn with the same client t
   baseline  GET /api/v1/whoami (token check + JSON)
   templates POST /api/v1/flows/login/run, login.post-auth with five template bindings
   custom    POST /api/v1/flows/login-custom/run, login.post-auth with one custom action
+  secret    POST /api/v1/flows/login-secret/run, the same with one secret it reads and logs (redacted)
 Goal: each run endpoint keeps at least half the baseline's throughput.
 
 A run writes one pending record; `manage.py settle_runs` turns those into executions and audit
@@ -75,6 +76,19 @@ version = create_custom_action(tenant, name="Bench custom", slug="bench-custom",
 publish_version(version, acting=acting)
 flow = create_flow(tenant, name="Login custom", slug="login-custom", kind="login", acting=acting)
 save_flow_slots(flow, {{"login.post-auth": [BindingSpec("bench-custom", "0.1.0", {{}})]}},
+    expected_revision=1, acting=acting)
+from actions_app.secrets import set_secret
+from actions_app.versioning import save_action_version
+secret_action = create_custom_action(tenant, name="Bench secret", slug="bench-secret",
+    draft=VersionDraft(source, {{"type": "object", "properties": {{}}}}, ["login.post-auth"]),
+    acting=acting).version.action
+set_secret(secret_action, "API_KEY", "sk_bench_0123456789abcdef", acting=acting)
+reading = source.replace("if (", "console.log('key ' + input.secrets.API_KEY);\\n  if (", 1)
+publish_version(save_action_version(secret_action,
+    VersionDraft(reading, {{"type": "object", "properties": {{}}}}, ["login.post-auth"]), acting=acting).version,
+    acting=acting)
+flow = create_flow(tenant, name="Login secret", slug="login-secret", kind="login", acting=acting)
+save_flow_slots(flow, {{"login.post-auth": [BindingSpec("bench-secret", "0.1.1", {{}})]}},
     expected_revision=1, acting=acting)
 print(token)
 """
@@ -220,13 +234,15 @@ def main() -> None:
                 time.sleep(0.1)
         # Warm every worker: imports, V8 isolates, connections.
         for _ in range(20):
-            httpx.post(
-                f"{base}/api/v1/flows/login-custom/run", json=RUN_BODY, headers={"Authorization": f"Bearer {token}"}
-            )
+            for warmed in ("login-custom", "login-secret"):
+                httpx.post(
+                    f"{base}/api/v1/flows/{warmed}/run", json=RUN_BODY, headers={"Authorization": f"Bearer {token}"}
+                )
         scenarios = [
             ("baseline: GET /whoami", "GET", "/api/v1/whoami", None),
             ("run, 5 template bindings", "POST", "/api/v1/flows/login/run", RUN_BODY),
             ("run, 1 custom action", "POST", "/api/v1/flows/login-custom/run", RUN_BODY),
+            ("run, custom with a secret", "POST", "/api/v1/flows/login-secret/run", RUN_BODY),
         ]
         rounds: dict[str, list[tuple[float, list[float]]]] = {label: [] for label, *_ in scenarios}
         cpu: dict[str, dict[str, float]] = {label: {} for label, *_ in scenarios}
