@@ -16,6 +16,12 @@ from tests.factories import add_custom_action
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 VALUE = "sk_live_0123456789abcdef"
+# Whether the editor's TypeScript declarations (the SDK .d.ts it loaded) name a secret.
+SDK_KNOWS = """() => {
+  const ts = window.monaco && (window.monaco.typescript || window.monaco.languages.typescript);
+  const sdk = ts && ts.typescriptDefaults.getExtraLibs()["file:///sdk.d.ts"];
+  return Boolean(sdk && sdk.content.includes("%s"));
+}"""
 
 
 def test_editor_adds_replaces_and_deletes_a_secret(
@@ -48,6 +54,8 @@ def test_editor_adds_replaces_and_deletes_a_secret(
     expect(panel.locator("#secret-errors")).to_have_count(0)
     assert VALUE not in page.content()
     assert secrets_for_execution(action.pk) == {"CRM_KEY": VALUE}
+    # The code editor learns the new name at once: input.secrets.CRM_KEY completes and type-checks.
+    page.wait_for_function(SDK_KNOWS % "CRM_KEY")
 
     # Replacing: the same name with a new value.
     panel.get_by_label("Name").fill("CRM_KEY")
@@ -75,6 +83,7 @@ def test_editor_adds_replaces_and_deletes_a_secret(
     expect(panel.locator("#secrets-notice")).to_have_text("Deleted the secret CRM_KEY.")
     expect(panel.locator("#no-secrets")).to_be_visible()
     assert secrets_for_execution(action.pk) == {}
+    page.wait_for_function(f"() => !({SDK_KNOWS % 'CRM_KEY'})()")
     assert page.evaluate("window.__sameDocument") is True  # htmx swapped the panel only
     assert VALUE not in page.content()
     assert console_errors == []

@@ -196,5 +196,11 @@
       });
     }
     loadSdk().then(function () { container.dataset.ready = "true"; });
+    // The SDK types input.secrets with the action's secret names: after the Secrets panel adds or
+    // deletes one, load them again so completion and the type check know at once.
+    document.body.addEventListener("htmx:afterSwap", function (event) {
+      var target = event.detail && event.detail.target;
+      if (target && target.id === "secrets") loadSdk();
+    });
   });
 })();
