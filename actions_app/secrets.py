@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
+from django.db.models import Count, Max
 from django.utils import timezone
 
 from actions_app.models import MAX_SECRET_VALUE_BYTES, SECRET_NAME_RE, Action, ActionKind, ActionSecret
@@ -94,18 +95,7 @@ def set_secret(action: Action, name: str, value: str, *, acting: Acting) -> bool
                 "updated_by_name": acting.actor.name,
             },
         )
-        record(
-            tenant=action.tenant,
-            event_type="action.secret_set",
-            actor=acting.actor,
-            meta=acting.meta,
-            action_slug=action.slug,
-            target=name,
-            after={"name": name, "replaced": not created},
-        )
-        # Now for this thread's next run, and again once other threads can see the change.
-        _forget_stamp(action.tenant_id)
-        transaction.on_commit(lambda: _forget_stamp(action.tenant_id))
+        _record_change(action, name, "action.secret_set", acting, after={"name": name, "replaced": not created})
     return not created
 
 
@@ -115,18 +105,23 @@ def delete_secret(action: Action, name: str, *, acting: Acting) -> None:
     with transaction.atomic():
         secret = ActionSecret.objects.select_for_update().get(action=action, name=name)
         secret.delete()
-        record(
-            tenant=action.tenant,
-            event_type="action.secret_deleted",
-            actor=acting.actor,
-            meta=acting.meta,
-            action_slug=action.slug,
-            target=name,
-            before={"name": name},
-        )
-        # Now for this thread's next run, and again once other threads can see the change.
-        _forget_stamp(action.tenant_id)
-        transaction.on_commit(lambda: _forget_stamp(action.tenant_id))
+        _record_change(action, name, "action.secret_deleted", acting, before={"name": name})
+
+
+def _record_change(action: Action, name: str, event_type: str, acting: Acting, **change: Any) -> None:
+    """The audit event of a set or delete (the name, never the value), and the tenant's secrets
+    stamp forgotten: now for this thread's next run, and again once other threads see the change."""
+    record(
+        tenant=action.tenant,
+        event_type=event_type,
+        actor=acting.actor,
+        meta=acting.meta,
+        action_slug=action.slug,
+        target=name,
+        **change,
+    )
+    _forget_stamp(action.tenant_id)
+    transaction.on_commit(lambda: _forget_stamp(action.tenant_id))
 
 
 def secrets_for_execution(action_id: int) -> dict[str, str]:
@@ -146,6 +141,7 @@ SecretsStamp = tuple[Any, Any]
 # 0.25–0.5 ms of PostgreSQL per sign-in, as a query of its own or joined to the flow's.
 STAMP_SECONDS = 1.0
 MAX_CACHED_ACTIONS = 4096
+MAX_CACHED_TENANTS = 4096
 _stamps: dict[int, tuple[float, SecretsStamp]] = {}
 # Keyed by the action's id and creation time: an id can come back after a rolled-back transaction.
 _cached: OrderedDict[tuple[int, datetime], tuple[SecretsStamp, dict[str, str]]] = OrderedDict()
@@ -154,16 +150,10 @@ _cached_lock = threading.Lock()
 
 def secrets_stamp(tenant_id: int) -> SecretsStamp:
     """The tenant's SecretsStamp, read from the database in one query."""
-    quote = connection.ops.quote_name
-    rows = (
-        f" FROM {quote(ActionSecret._meta.db_table)} s JOIN {quote(Action._meta.db_table)} a"
-        f" ON a.{quote(Action._meta.pk.column)} = s.{quote(ActionSecret._meta.get_field('action').column)}"
-        f" WHERE a.{quote(Action._meta.get_field('tenant').column)} = %s"
+    found = ActionSecret.objects.filter(action__tenant_id=tenant_id).aggregate(
+        count=Count("pk"), latest=Max("updated_at")
     )
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*), max(s.{quote('updated_at')}){rows}", [tenant_id])
-        count, latest = cursor.fetchone()
-    return count, latest
+    return found["count"], found["latest"]
 
 
 def recent_secrets_stamp(tenant_id: int) -> SecretsStamp:
@@ -175,7 +165,7 @@ def recent_secrets_stamp(tenant_id: int) -> SecretsStamp:
         return known[1]
     stamp = secrets_stamp(tenant_id)
     with _cached_lock:
-        if len(_stamps) > MAX_CACHED_ACTIONS:
+        if len(_stamps) > MAX_CACHED_TENANTS:
             _stamps.clear()
         _stamps[tenant_id] = (now, stamp)
     return stamp
